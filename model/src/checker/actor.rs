@@ -1,0 +1,276 @@
+//! Thin `Actor` adapters: each model node runs the core's [`NodeAgent`] and, while it
+//! holds leadership, the core's [`Coordinator`], verbatim. The adapters only translate
+//! core outputs into stateright commands (sends and timers).
+
+use super::config::ModelConfig;
+use super::ids::{NodeIx, UnitIx};
+use crate::protocol::agent::Leader;
+use crate::protocol::{
+    AgentInput, AgentOutput, CoordInput, CoordOutput, CoordTimer, Coordinator, DrainError,
+    DrainReport, Epoch, Liveness, NodeAgent, Term, ToCoordinator, ToNode,
+};
+use stateright::actor::{model_timeout, Actor, Id, Out};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The core types at the model's ids.
+pub type Agent = NodeAgent<NodeIx, UnitIx>;
+/// The core coordinator at the model's ids.
+pub type Coord = Coordinator<NodeIx, UnitIx>;
+
+/// A message on the model's network.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Msg {
+    /// Coordinator → node agent.
+    ToNode(ToNode<UnitIx>),
+    /// Node agent → coordinator, other than a report.
+    ToCoord(ToCoordinator<UnitIx>),
+    /// A liveness report: a NodeHeartbeat or a SetNodeLivenessResponse. The coordinator
+    /// handles the two alike (one routine, rules 1–3), so the model carries them as one
+    /// message: a response and a heartbeat with the same content are the same report.
+    Report { epoch: Epoch, liveness: Liveness },
+}
+
+/// A timer of a model node.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum NodeTimer {
+    /// The agent's periodic heartbeat.
+    Heartbeat,
+    /// The coordinator's resend timer.
+    Resend,
+    /// The coordinator's liveness TTL for one node.
+    Ttl(NodeIx),
+}
+
+/// What a node persists: its last epoch and the coordinator it last followed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct NodeStorage {
+    pub epoch: Epoch,
+    pub leader: Option<Leader<NodeIx>>,
+}
+
+/// What one model node holds: its agent and, if it leads, the coordinator.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeState {
+    pub agent: Agent,
+    pub coordinator: Option<Arc<Coord>>,
+}
+
+impl NodeState {
+    /// The canonical state of a node whose process is down (stateright keeps a state for
+    /// crashed actors; one value for all of them keeps the state space small).
+    pub fn down(cfg: &ModelConfig) -> Self {
+        NodeState {
+            agent: Agent::new(0, None, cfg.guards),
+            coordinator: None,
+        }
+    }
+}
+
+/// The model node actor.
+#[derive(Clone)]
+pub struct NodeActor {
+    pub cfg: Arc<ModelConfig>,
+}
+
+type Cmds = Out<NodeActor>;
+
+impl NodeActor {
+    fn agent_outputs(agent: &Agent, out: Vec<AgentOutput<NodeIx, UnitIx>>, o: &mut Cmds) {
+        for x in out {
+            match x {
+                AgentOutput::Send { to, msg } => {
+                    let msg = match msg {
+                        ToCoordinator::Heartbeat { epoch, liveness }
+                        | ToCoordinator::SetLivenessResponse { epoch, liveness } => {
+                            Msg::Report { epoch, liveness }
+                        }
+                        m => Msg::ToCoord(m),
+                    };
+                    o.send(to.id(), msg)
+                }
+                AgentOutput::ArmHeartbeat => o.set_timer(NodeTimer::Heartbeat, model_timeout()),
+                AgentOutput::PersistLeader(leader) => o.save(NodeStorage {
+                    epoch: agent.epoch(),
+                    leader: Some(leader),
+                }),
+                AgentOutput::StartWork(_) | AgentOutput::StopWork(_) => {}
+            }
+        }
+    }
+
+    /// Applies coordinator outputs; returns false when the coordinator resigned.
+    fn coord_outputs(out: Vec<CoordOutput<NodeIx, UnitIx>>, o: &mut Cmds) -> bool {
+        let mut leads = true;
+        for x in out {
+            match x {
+                CoordOutput::Send { to, msg } => o.send(to.id(), Msg::ToNode(msg)),
+                CoordOutput::Arm(CoordTimer::Resend) => {
+                    o.set_timer(NodeTimer::Resend, model_timeout())
+                }
+                CoordOutput::Arm(CoordTimer::LivenessTtl(n)) => {
+                    o.set_timer(NodeTimer::Ttl(n), model_timeout())
+                }
+                CoordOutput::Resign => leads = false,
+            }
+        }
+        leads
+    }
+
+    /// Cancels the coordinator's timers on this node (it resigned or died).
+    pub fn cancel_coordinator_timers(&self, o: &mut Cmds) {
+        o.cancel_timer(NodeTimer::Resend);
+        for n in 0..self.cfg.nodes {
+            o.cancel_timer(NodeTimer::Ttl(NodeIx(n)));
+        }
+    }
+
+    /// Runs one agent input; keeps `state` borrowed when nothing changed.
+    pub fn agent_step(
+        &self,
+        state: &mut Cow<NodeState>,
+        input: AgentInput<NodeIx, UnitIx>,
+        o: &mut Cmds,
+    ) {
+        let mut agent = state.agent.clone();
+        let mut out = Vec::new();
+        agent.handle(input, &mut out);
+        Self::agent_outputs(&agent, out, o);
+        if agent != state.agent {
+            state.to_mut().agent = agent;
+        }
+    }
+
+    /// Runs one coordinator input, if this node leads; keeps `state` borrowed when
+    /// nothing changed.
+    pub fn coord_step(
+        &self,
+        state: &mut Cow<NodeState>,
+        input: CoordInput<NodeIx, UnitIx>,
+        o: &mut Cmds,
+    ) {
+        let Some(current) = &state.coordinator else {
+            return;
+        };
+        let mut coord = Coord::clone(current);
+        let mut out = Vec::new();
+        coord.handle(input, &mut out);
+        self.finish_coord_step(state, coord, out, o);
+    }
+
+    fn finish_coord_step(
+        &self,
+        state: &mut Cow<NodeState>,
+        coord: Coord,
+        out: Vec<CoordOutput<NodeIx, UnitIx>>,
+        o: &mut Cmds,
+    ) {
+        if !Self::coord_outputs(out, o) {
+            state.to_mut().coordinator = None;
+            self.cancel_coordinator_timers(o);
+        } else if state.coordinator.as_deref() != Some(&coord) {
+            state.to_mut().coordinator = Some(Arc::new(coord));
+        }
+    }
+
+    /// The client's DrainNode call, answered by this node's coordinator.
+    pub fn drain_node(
+        &self,
+        state: &mut Cow<NodeState>,
+        target: NodeIx,
+        o: &mut Cmds,
+    ) -> Option<Result<DrainReport<NodeIx>, DrainError<NodeIx>>> {
+        let current = state.coordinator.as_ref()?;
+        let mut coord = Coord::clone(current);
+        let mut out = Vec::new();
+        let answer = coord.drain_node(&target, &mut out);
+        self.finish_coord_step(state, coord, out, o);
+        Some(answer)
+    }
+
+    /// The election oracle made this node coordinator of `term`.
+    pub fn become_coordinator(
+        &self,
+        id: NodeIx,
+        state: &mut Cow<NodeState>,
+        term: Term,
+        members: Vec<NodeIx>,
+        o: &mut Cmds,
+    ) {
+        // The agent learns the new term in the same step, so that no command of an
+        // older coordinator can change this node's liveness from now on.
+        self.agent_step(state, AgentInput::LeaderChanged { term, leader: id }, o);
+        let mut out = Vec::new();
+        let units = (0..self.cfg.work).map(UnitIx);
+        let coord = Coord::new(
+            id,
+            term,
+            members,
+            units,
+            self.cfg.coordinator(),
+            self.cfg.guards,
+            &mut out,
+        );
+        state.to_mut().coordinator = Some(Arc::new(coord.clone()));
+        self.finish_coord_step(state, coord, out, o);
+    }
+}
+
+impl Actor for NodeActor {
+    type Msg = Msg;
+    type State = NodeState;
+    type Timer = NodeTimer;
+    /// A node's persisted epoch and leader: a restart comes back with epoch + 1, Alive.
+    type Storage = NodeStorage;
+    type Random = ();
+
+    fn on_start(&self, id: Id, storage: &Option<NodeStorage>, o: &mut Out<Self>) -> NodeState {
+        let epoch = storage.as_ref().map_or(1, |s| s.epoch + 1);
+        let leader = storage.as_ref().and_then(|s| s.leader.clone());
+        o.save(NodeStorage {
+            epoch,
+            leader: leader.clone(),
+        });
+        let mut out = Vec::new();
+        let mut agent = Agent::new(epoch, leader, self.cfg.guards);
+        agent.start(&mut out);
+        Self::agent_outputs(&agent, out, o);
+        let mut state = Cow::Owned(NodeState {
+            agent,
+            coordinator: None,
+        });
+        let me = NodeIx::from(id);
+        if storage.is_none() && me == NodeIx(0) {
+            // The cluster starts with n0 as coordinator of term 1.
+            let members = (0..self.cfg.nodes).map(NodeIx).collect();
+            self.become_coordinator(me, &mut state, 1, members, o);
+        }
+        state.into_owned()
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        let from = NodeIx::from(src);
+        match msg {
+            Msg::ToNode(msg) => self.agent_step(state, AgentInput::Message { from, msg }, o),
+            Msg::ToCoord(msg) => self.coord_step(state, CoordInput::Message { from, msg }, o),
+            Msg::Report { epoch, liveness } => {
+                let msg = ToCoordinator::Heartbeat { epoch, liveness };
+                self.coord_step(state, CoordInput::Message { from, msg }, o)
+            }
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &NodeTimer, o: &mut Out<Self>) {
+        match timer {
+            NodeTimer::Heartbeat => self.agent_step(state, AgentInput::HeartbeatTimer, o),
+            NodeTimer::Resend => self.coord_step(state, CoordInput::Timer(CoordTimer::Resend), o),
+            NodeTimer::Ttl(n) => {
+                self.coord_step(state, CoordInput::Timer(CoordTimer::LivenessTtl(*n)), o)
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        String::new()
+    }
+}

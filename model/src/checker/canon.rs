@@ -1,0 +1,124 @@
+//! Canonical operation ids.
+//!
+//! The protocol never looks at an operation id's value: nodes compare `(term, op)`
+//! pairs of commands for one work unit, the coordinator matches acknowledgements by
+//! equality, and new ids are larger than every earlier one of the term. Renumbering the
+//! ids of each term to 1, 2, 3 … in their order (the last id handed out included) keeps
+//! every comparison, so it maps each state to an equivalent one: states that differ only
+//! in how many operations came before collapse into one.
+
+use super::actor::{Coord, Msg, NodeState, NodeTimer};
+use super::system::{DrainModel, SysState};
+use crate::protocol::{OpId, Term, ToCoordinator, ToNode};
+use stateright::actor::{Envelope, Network};
+use std::sync::Arc;
+
+/// Puts `s` in canonical form: dense operation ids, and no liveness-TTL timers once
+/// the run may not expire any more (they can never fire).
+pub fn canonicalize(m: &DrainModel, s: &mut SysState) {
+    canonicalize_ops(s);
+    if m.cfg.ttl_expiries.is_some_and(|limit| s.history.expiries >= limit) {
+        for (i, timers) in s.timers_set.iter_mut().enumerate() {
+            let dead: Vec<NodeTimer> = timers
+                .iter()
+                .filter(|t| matches!(t, NodeTimer::Ttl(_)))
+                .cloned()
+                .collect();
+            for t in dead {
+                timers.cancel(&t);
+            }
+            let _ = i;
+        }
+    }
+    if s.history.zero {
+        // S3 is judged only when DrainNode answers, and the client stops at 0.
+        s.history.stopped.iter_mut().for_each(|b| *b = 0);
+    }
+}
+
+/// Renumbers the operation ids of `s` densely, per term, keeping their order.
+pub fn canonicalize_ops(s: &mut SysState) {
+    let mut seen: Vec<(Term, OpId)> = Vec::with_capacity(16);
+    for (i, node) in s.actor_states.iter().enumerate() {
+        if s.crashed[i] {
+            continue;
+        }
+        seen.extend(node.agent.fences());
+        if let Some(c) = &node.coordinator {
+            seen.extend(c.op_ids().map(|op| (c.term(), op)));
+        }
+    }
+    for e in s.network.iter_all() {
+        if let Some(k) = op_of(e.msg) {
+            seen.push(k);
+        }
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    let mut map: Vec<((Term, OpId), OpId)> = Vec::with_capacity(seen.len());
+    let mut term = None;
+    let mut rank = 0;
+    for (t, op) in seen {
+        if term != Some(t) {
+            term = Some(t);
+            rank = 0;
+        }
+        if op > 0 {
+            rank += 1;
+        }
+        map.push(((t, op), rank));
+    }
+    if map.iter().all(|((_, op), r)| op == r) {
+        return;
+    }
+    let rename = |t: Term, op: OpId| match map.binary_search_by(|(k, _)| k.cmp(&(t, op))) {
+        Ok(i) => map[i].1,
+        Err(_) => op,
+    };
+    for (i, node) in s.actor_states.iter_mut().enumerate() {
+        if s.crashed[i] {
+            continue;
+        }
+        let mut n = NodeState::clone(node);
+        n.agent.rename_ops(&rename);
+        if let Some(c) = &n.coordinator {
+            let mut c = Coord::clone(c);
+            let t = c.term();
+            c.rename_ops(&|op| rename(t, op));
+            n.coordinator = Some(Arc::new(c));
+        }
+        if n != **node {
+            *node = Arc::new(n);
+        }
+    }
+    if let Network::UnorderedDuplicating(set, _) = &mut s.network {
+        let changed: Vec<Envelope<Msg>> = set
+            .iter()
+            .filter(|e| op_of(&e.msg).is_some_and(|(t, op)| rename(t, op) != op))
+            .cloned()
+            .collect();
+        for e in changed {
+            set.remove(&e);
+            let msg = rename_msg(&e.msg, &rename);
+            set.insert(Envelope { msg, ..e });
+        }
+    }
+}
+
+fn op_of(msg: &Msg) -> Option<(Term, OpId)> {
+    match msg {
+        Msg::ToNode(ToNode::AddWork { term, op, .. } | ToNode::RemoveWork { term, op, .. })
+        | Msg::ToCoord(ToCoordinator::WorkStatus { term, op, .. }) => Some((*term, *op)),
+        _ => None,
+    }
+}
+
+fn rename_msg(msg: &Msg, rename: &dyn Fn(Term, OpId) -> OpId) -> Msg {
+    let mut m = msg.clone();
+    match &mut m {
+        Msg::ToNode(ToNode::AddWork { term, op, .. } | ToNode::RemoveWork { term, op, .. })
+        | Msg::ToCoord(ToCoordinator::WorkStatus { term, op, .. }) => *op = rename(*term, *op),
+        _ => {}
+    }
+    m
+}

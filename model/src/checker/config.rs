@@ -1,0 +1,107 @@
+//! What one model check explores.
+
+use crate::protocol::{CoordinatorConfig, Guard, Guards, InheritedDrain};
+
+/// The bounds and variants of one model check.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ModelConfig {
+    /// Nodes in the cluster (2–8). `n0` starts as coordinator; the client drains the last.
+    pub nodes: u8,
+    /// Work units that must run (1–8).
+    pub work: u8,
+    /// Node crashes (each followed by a restart or by leaving membership).
+    pub node_crashes: u8,
+    /// Coordinator failovers: the coordinator process dies while its node lives on.
+    pub failovers: u8,
+    /// How many messages the network may lose in one run (every copy of each); `None`
+    /// for no limit. It always duplicates and reorders without limit.
+    pub losses: Option<u8>,
+    /// The drain scheduler's batch size.
+    pub drain_batch: u8,
+    /// What a new coordinator does with a drain it inherits.
+    pub inherited_drain: InheritedDrain,
+    /// How many times in one run a coordinator's liveness TTL may expire (a node's
+    /// reports arriving too late); `None` for no limit.
+    pub ttl_expiries: Option<u8>,
+    /// Remove permanently inert messages from the network (see `checker::gc`). Off only
+    /// to check that collection changes no verdict.
+    pub gc: bool,
+    /// Guards switched off (checker-only variants).
+    #[serde(serialize_with = "serialize_guards")]
+    pub guards: Guards,
+}
+
+fn serialize_guards<S: serde::Serializer>(g: &Guards, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(g.disabled().map(Guard::name))
+}
+
+impl Default for ModelConfig {
+    /// The configuration CI checks exhaustively.
+    fn default() -> Self {
+        ModelConfig {
+            nodes: 3,
+            work: 2,
+            node_crashes: 1,
+            failovers: 1,
+            losses: Some(1),
+            ttl_expiries: Some(1),
+            drain_batch: 1,
+            inherited_drain: InheritedDrain::Continue,
+            gc: true,
+            guards: Guards::default(),
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Checks the bounds; the message names the setting and what is wrong with it.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(2..=8).contains(&self.nodes) {
+            return Err(format!(
+                "--nodes must be between 2 and 8 (got {}): a drain needs a node to move work to",
+                self.nodes
+            ));
+        }
+        if !(1..=8).contains(&self.work) {
+            return Err(format!(
+                "--work must be between 1 and 8 (got {})",
+                self.work
+            ));
+        }
+        if self.node_crashes > 4 {
+            return Err(format!(
+                "--node-crashes must be at most 4 (got {}): every crash multiplies the state space",
+                self.node_crashes
+            ));
+        }
+        if self.failovers > 4 {
+            return Err(format!(
+                "--failovers must be at most 4 (got {})",
+                self.failovers
+            ));
+        }
+        if self.drain_batch == 0 {
+            return Err("--drain-batch must be at least 1".to_string());
+        }
+        Ok(())
+    }
+
+    /// The node the client drains.
+    pub fn target(&self) -> super::NodeIx {
+        super::NodeIx(self.nodes - 1)
+    }
+
+    /// The coordinator configuration every elected coordinator uses.
+    pub fn coordinator(&self) -> CoordinatorConfig {
+        CoordinatorConfig {
+            drain_batch: self.drain_batch as usize,
+            inherited_drain: self.inherited_drain,
+        }
+    }
+
+    /// The largest term the election oracle hands out: the first, one per failover and
+    /// per crash, and one per resignation (at most one per node).
+    pub fn max_term(&self) -> u64 {
+        1 + self.failovers as u64 + self.node_crashes as u64 + self.nodes as u64
+    }
+}

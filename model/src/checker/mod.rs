@@ -1,0 +1,20 @@
+//! The stateright model of ebbtide's drain protocol.
+//!
+//! Node agents and coordinators are the core's state machines, driven through thin
+//! `Actor` adapters ([`actor`]); [`system`] adds the environment (network faults,
+//! crashes, failover, membership, the draining client) and [`properties`] the
+//! properties of PROTOCOL.md §6.
+
+pub mod actor;
+pub mod canon;
+pub mod config;
+pub mod describe;
+pub mod gc;
+pub mod ids;
+pub mod properties;
+pub mod run;
+pub mod system;
+
+pub use config::ModelConfig;
+pub use ids::{NodeIx, UnitIx};
+pub use system::{Action, DrainModel, History, SysState};

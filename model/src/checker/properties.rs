@@ -1,0 +1,224 @@
+//! The properties of PROTOCOL.md §6, judged against the real state of the nodes
+//! (what they run, their actual liveness), not only against the coordinator's belief.
+//!
+//! Step properties (S1, S2, S3, S4, S6) are judged by the step that could break them,
+//! with its inputs and outputs in hand, and remembered in the history; state properties
+//! (S5, S7, S8) are judged on every state. L1 is judged on quiescent states; L2 are
+//! reachability witnesses.
+
+use super::ids::{NodeIx, UnitIx};
+use super::system::{DrainModel, SysState};
+use crate::protocol::Liveness;
+use stateright::{Expectation, Property};
+
+/// The safety properties that a single step can break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Violation {
+    S1 = 1,
+    S2 = 2,
+    S3 = 3,
+    S4 = 4,
+    S6 = 6,
+}
+
+/// One property: its id, kind, statement, and how the model judges it.
+pub struct PropertyInfo {
+    pub name: &'static str,
+    pub expectation: Expectation,
+    pub statement: &'static str,
+    pub condition: fn(&DrainModel, &SysState) -> bool,
+}
+
+/// Every property, in report order.
+pub fn catalogue() -> Vec<PropertyInfo> {
+    use Expectation::{Always, Sometimes};
+    vec![
+        PropertyInfo {
+            name: "S1",
+            expectation: Always,
+            statement: "no liveness regression: an incarnation only steps forward, one step at a time",
+            condition: |_, s| !s.history.violated(Violation::S1),
+        },
+        PropertyInfo {
+            name: "S2",
+            expectation: Always,
+            statement: "the coordinator's observed (epoch, liveness) of a node never decreases within a term",
+            condition: |_, s| !s.history.violated(Violation::S2),
+        },
+        PropertyInfo {
+            name: "S3",
+            expectation: Always,
+            statement: "no premature zero: DrainNode answers 0 only when the target is really Stopping (or gone after Stopping), empty, with no operation in flight",
+            condition: |_, s| !s.history.violated(Violation::S3),
+        },
+        PropertyInfo {
+            name: "S4",
+            expectation: Always,
+            statement: "no new placement on a node observed Draining, Stopping or Unknown; a Stopping node never starts a work unit",
+            condition: |_, s| !s.history.violated(Violation::S4),
+        },
+        PropertyInfo {
+            name: "S5",
+            expectation: Always,
+            statement: "single host: no work unit runs on two nodes at once",
+            condition: single_host,
+        },
+        PropertyInfo {
+            name: "S6",
+            expectation: Always,
+            statement: "epoch fencing: a liveness command is applied only by the incarnation it names; Stopping only to an incarnation its sender observed Draining",
+            condition: |_, s| !s.history.violated(Violation::S6),
+        },
+        PropertyInfo {
+            name: "S7",
+            expectation: Always,
+            statement: "a node that is not Alive is never the coordinator",
+            condition: coordinator_alive,
+        },
+        PropertyInfo {
+            name: "S8",
+            expectation: Always,
+            statement: "no lost work: every unit runs somewhere or the coordinator will place it, unless a crash awaits recovery",
+            condition: no_lost_work,
+        },
+        PropertyInfo {
+            name: "L1",
+            expectation: Always,
+            statement: "a requested drain reaches 0: no quiescent state leaves it unanswered while another node is Alive",
+            condition: drain_not_stuck,
+        },
+        PropertyInfo {
+            name: "L2 drain completes",
+            expectation: Sometimes,
+            statement: "some run drains the target to 0",
+            condition: |_, s| s.history.zero,
+        },
+        PropertyInfo {
+            name: "L2 failover mid-drain",
+            expectation: Sometimes,
+            statement: "some run loses the coordinator while the target is Draining, and still drains it to 0",
+            condition: |_, s| s.history.zero && s.history.failover_mid_drain,
+        },
+        PropertyInfo {
+            name: "L2 restart mid-drain",
+            expectation: Sometimes,
+            statement: "some run crashes the target while Draining, restarts it, and still drains it to 0",
+            condition: |_, s| s.history.zero && s.history.target_crashed_mid_drain,
+        },
+    ]
+}
+
+/// The properties as stateright wants them.
+pub fn all() -> Vec<Property<DrainModel>> {
+    catalogue()
+        .into_iter()
+        .map(|p| Property {
+            expectation: p.expectation,
+            name: p.name,
+            condition: p.condition,
+        })
+        .collect()
+}
+
+/// S5.
+fn single_host(model: &DrainModel, s: &SysState) -> bool {
+    (0..model.cfg.work).map(UnitIx).all(|w| {
+        (0..model.cfg.nodes)
+            .map(NodeIx)
+            .filter(|n| DrainModel::is_up(s, *n) && DrainModel::node(s, *n).agent.runs(&w))
+            .count()
+            <= 1
+    })
+}
+
+/// S7.
+fn coordinator_alive(_: &DrainModel, s: &SysState) -> bool {
+    match DrainModel::coordinator(s) {
+        Some((host, _)) => DrainModel::node(s, host).agent.liveness() == Liveness::Alive,
+        None => true,
+    }
+}
+
+/// Whether the incarnation `epoch` of `node` is dead and ended in a crash: the
+/// coordinator may still believe in it until it learns otherwise.
+fn crash_pending(s: &SysState, node: NodeIx, epoch: u64) -> bool {
+    let current = DrainModel::is_up(s, node).then(|| DrainModel::node(s, node).agent.epoch());
+    current != Some(epoch) && s.history.crash_ends[node.ix()] & (1 << epoch) != 0
+}
+
+/// S8.
+fn no_lost_work(model: &DrainModel, s: &SysState) -> bool {
+    // No live coordinator, or one still bootstrapping: a failover is being recovered.
+    let Some((_, c)) = DrainModel::coordinator(s) else {
+        return true;
+    };
+    if !c.is_bootstrapped() {
+        return true;
+    }
+    (0..model.cfg.work).map(UnitIx).all(|w| {
+        let runs = (0..model.cfg.nodes)
+            .map(NodeIx)
+            .any(|n| DrainModel::is_up(s, n) && DrainModel::node(s, n).agent.runs(&w));
+        runs || c.operation(&w).is_some()
+            || c.is_unplaced(&w)
+            || c.placement_of(&w).is_some_and(|n| {
+                let believed = c.record(n).map_or(0, |r| r.epoch);
+                crash_pending(s, *n, believed)
+            })
+    })
+}
+
+/// L1: in a quiescent state, a requested drain has answered 0, unless it cannot:
+/// the target is gone, it runs the coordinator (rule 10 refuses), or no other node is
+/// Alive to take its work.
+fn drain_not_stuck(model: &DrainModel, s: &SysState) -> bool {
+    let h = &s.history;
+    if !h.requested || h.zero {
+        return true;
+    }
+    let t = model.cfg.target();
+    if !DrainModel::is_up(s, t) || !h.is_member(t) {
+        return true;
+    }
+    if DrainModel::coordinator(s).is_some_and(|(host, _)| host == t) {
+        return true;
+    }
+    let other_alive = (0..model.cfg.nodes).map(NodeIx).any(|n| {
+        n != t
+            && DrainModel::is_up(s, n)
+            && DrainModel::node(s, n).agent.liveness() == Liveness::Alive
+    });
+    if !other_alive {
+        return true;
+    }
+    !model.is_quiescent(s)
+}
+
+/// S3, judged when the coordinator on `host` has just answered 0: the target is really
+/// Stopping (or its incarnation that the coordinator saw Stopping did stop and is gone),
+/// it runs nothing, and no operation involving it is in flight.
+pub fn zero_is_safe(model: &DrainModel, s: &SysState, host: NodeIx) -> bool {
+    let t = model.cfg.target();
+    let c = DrainModel::node(s, host)
+        .coordinator
+        .as_deref()
+        .expect("the coordinator that answered");
+    let up = DrainModel::is_up(s, t);
+    let agent = &DrainModel::node(s, t).agent;
+    if up && agent.running_count() > 0 {
+        return false;
+    }
+    if c.operations_involving(&t) > 0 {
+        return false;
+    }
+    if up && agent.liveness() == Liveness::Stopping {
+        return true;
+    }
+    // Gone, or restarted: the incarnation the coordinator believed in must have stopped.
+    let stopped = s.history.stopped[t.ix()];
+    match c.record(&t) {
+        Some(r) => stopped & (1 << r.epoch) != 0,
+        None => stopped != 0,
+    }
+}

@@ -1,0 +1,329 @@
+//! Running a check: the search, progress while it runs, and a report of every property
+//! with readable counterexamples.
+
+use super::actor::NodeState;
+use super::config::ModelConfig;
+use super::describe;
+use super::ids::NodeIx;
+use super::properties::catalogue;
+use super::system::{Action, DrainModel, SysState};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
+use std::time::{Duration, Instant};
+
+/// How the state space is searched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Search {
+    /// Depth first: about 20 bytes a state; counterexamples are not the shortest.
+    Dfs,
+    /// Breadth first: whole states in memory; the first counterexample is a shortest one.
+    Bfs,
+}
+
+/// How to run a check.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub threads: usize,
+    pub search: Search,
+    /// Stop at the first violated property (its counterexample is then a shortest one
+    /// under BFS); the other properties are reported as unknown.
+    pub stop_at_first_failure: bool,
+    /// When a DFS run finds a violation, search again breadth-first for a shortest
+    /// counterexample, for at most this long.
+    pub shorten_for: Option<Duration>,
+    /// How often the progress callback runs.
+    pub progress_every: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: 1,
+            search: Search::Dfs,
+            stop_at_first_failure: false,
+            shorten_for: Some(Duration::from_secs(120)),
+            progress_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A progress sample.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+}
+
+/// What became of one property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// `always`: no state violates it (exhaustively). `sometimes`: a state reached it.
+    Holds,
+    /// `always`: a state violates it.
+    Violated,
+    /// `sometimes`: no state reached it (exhaustively).
+    NotReached,
+    /// The search stopped before it could tell.
+    Unknown,
+}
+
+/// One property's result.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PropertyResult {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub statement: &'static str,
+    pub status: Status,
+    /// For a violation: the numbered events that lead to it, from the initial state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Vec<String>>,
+    /// For a violation: the real state of every node at its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_state: Option<Vec<String>>,
+}
+
+/// The outcome of a check.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CheckReport {
+    pub config: ModelConfig,
+    pub search: Search,
+    pub threads: usize,
+    /// Whether every reachable state was visited.
+    pub exhaustive: bool,
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+    pub properties: Vec<PropertyResult>,
+}
+
+impl CheckReport {
+    /// Whether some `always` property is violated.
+    pub fn has_violation(&self) -> bool {
+        self.properties.iter().any(|p| p.status == Status::Violated)
+    }
+
+    /// The result of the property `name`.
+    pub fn property(&self, name: &str) -> Option<&PropertyResult> {
+        self.properties.iter().find(|p| p.name == name)
+    }
+
+    /// Unique states per second.
+    pub fn unique_per_second(&self) -> f64 {
+        self.unique_states as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Runs the check of `cfg`, calling `progress` now and then.
+pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progress)) -> CheckReport {
+    let model = DrainModel::new(cfg.clone());
+    let started = Instant::now();
+    let builder = model.clone().checker().threads(opts.threads.max(1));
+    let builder = if opts.stop_at_first_failure {
+        builder.finish_when(HasDiscoveries::AnyFailures)
+    } else {
+        builder
+    };
+    let checker = match opts.search {
+        Search::Dfs => Box::new(builder.spawn_dfs()) as Box<dyn Checker<DrainModel>>,
+        Search::Bfs => Box::new(builder.spawn_bfs()),
+    };
+    let sample = |c: &dyn Checker<DrainModel>| Progress {
+        states: c.state_count(),
+        unique_states: c.unique_state_count(),
+        max_depth: c.max_depth(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let mut last_sample = Instant::now();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(50));
+        if last_sample.elapsed() >= opts.progress_every {
+            last_sample = Instant::now();
+            progress(sample(&*checker));
+        }
+    }
+    let checker = join(checker);
+    let last = sample(&*checker);
+    let discoveries = checker.discoveries();
+    let any_failure = catalogue().iter().any(|p| {
+        p.expectation.discovery_is_failure() && discoveries.contains_key(p.name)
+    });
+    let exhaustive = !(opts.stop_at_first_failure && any_failure);
+
+    // A DFS counterexample can be long: look for a shortest one breadth-first.
+    let mut shortest: Option<(&'static str, Path<SysState, Action>)> = None;
+    if any_failure && opts.search == Search::Dfs {
+        if let Some(limit) = opts.shorten_for {
+            let bfs = model
+                .clone()
+                .checker()
+                .threads(opts.threads.max(1))
+                .finish_when(HasDiscoveries::AnyFailures)
+                .timeout(limit)
+                .spawn_bfs()
+                .join();
+            shortest = bfs
+                .discoveries()
+                .into_iter()
+                .find(|(name, _)| is_failure(name));
+        }
+    }
+
+    let properties = catalogue()
+        .into_iter()
+        .map(|p| {
+            let found = discoveries.get(p.name);
+            let status = match (p.expectation.clone(), found.is_some()) {
+                (Expectation::Always, true) | (Expectation::Eventually, true) => Status::Violated,
+                (Expectation::Sometimes, true) => Status::Holds,
+                (_, false) if !exhaustive => Status::Unknown,
+                (Expectation::Sometimes, false) => Status::NotReached,
+                (_, false) => Status::Holds,
+            };
+            let path = match &shortest {
+                Some((name, path)) if *name == p.name => Some(path.clone()),
+                _ => found.cloned(),
+            };
+            let (counterexample, final_state) = match (status, path) {
+                (Status::Violated, Some(path)) => {
+                    let (events, last) = narrate(&model, path);
+                    (Some(events), Some(last))
+                }
+                _ => (None, None),
+            };
+            PropertyResult {
+                name: p.name,
+                kind: match p.expectation {
+                    Expectation::Always => "always",
+                    Expectation::Sometimes => "sometimes",
+                    Expectation::Eventually => "eventually",
+                },
+                statement: p.statement,
+                status,
+                counterexample,
+                final_state,
+            }
+        })
+        .collect();
+    CheckReport {
+        config: cfg,
+        search: opts.search,
+        threads: opts.threads.max(1),
+        exhaustive,
+        states: last.states,
+        unique_states: last.unique_states,
+        max_depth: last.max_depth,
+        seconds: started.elapsed().as_secs_f64(),
+        properties,
+    }
+}
+
+fn join(mut checker: Box<dyn Checker<DrainModel>>) -> Box<dyn Checker<DrainModel>> {
+    for h in checker.handles() {
+        let _ = h.join();
+    }
+    checker
+}
+
+fn is_failure(name: &str) -> bool {
+    catalogue()
+        .iter()
+        .any(|p| p.name == name && p.expectation.discovery_is_failure())
+}
+
+/// Turns a path into numbered events and a summary of its last state.
+pub fn narrate(model: &DrainModel, path: Path<SysState, Action>) -> (Vec<String>, Vec<String>) {
+    let steps = path.into_vec();
+    let mut events = Vec::new();
+    let mut last = None;
+    for (i, (state, action)) in steps.into_iter().enumerate() {
+        match action {
+            Some(a) => {
+                let mut line = format!("{:>3}. {}", i + 1, describe::action(&a));
+                if let Some(note) = annotate(model, &state, &a) {
+                    line.push_str(&format!(" ({note})"));
+                }
+                events.push(line);
+            }
+            None => last = Some(state),
+        }
+    }
+    let summary = last.map(|s| summarize(model, &s)).unwrap_or_default();
+    (events, summary)
+}
+
+/// Extra context for an event: what DrainNode answered, what a node ran.
+fn annotate(model: &DrainModel, state: &SysState, action: &Action) -> Option<String> {
+    match action {
+        Action::Poll => {
+            let (host, c) = DrainModel::coordinator(state)?;
+            let mut c = c.clone();
+            let answer = c.drain_node(&model.cfg.target(), &mut Vec::new());
+            Some(match answer {
+                Ok(r) => format!(
+                    "DrainNode({}) answered by {host} → remaining {}, {}",
+                    model.cfg.target(),
+                    r.remaining,
+                    r.phase
+                ),
+                Err(e) => format!("DrainNode({}) → error {e:?}", model.cfg.target()),
+            })
+        }
+        Action::Crash(n) | Action::Exit(n) => {
+            let s = DrainModel::node(state, *n);
+            Some(format!(
+                "epoch {} was {}, running [{}]",
+                s.agent.epoch(),
+                s.agent.liveness(),
+                units(s)
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn units(s: &NodeState) -> String {
+    s.agent
+        .running()
+        .map(|w| w.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every node's real state, and the coordinator's belief.
+pub fn summarize(model: &DrainModel, s: &SysState) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in (0..model.cfg.nodes).map(NodeIx) {
+        let node = DrainModel::node(s, n);
+        let line = if DrainModel::is_up(s, n) {
+            let coord = node
+                .coordinator
+                .as_ref()
+                .map(|c| format!(", coordinator of term {}", c.term()))
+                .unwrap_or_default();
+            format!(
+                "{n}: epoch {}, {}, running [{}]{coord}",
+                node.agent.epoch(),
+                node.agent.liveness(),
+                units(node)
+            )
+        } else {
+            format!("{n}: down")
+        };
+        out.push(line);
+    }
+    if let Some((host, c)) = DrainModel::coordinator(s) {
+        let beliefs: Vec<String> = c
+            .records()
+            .map(|(n, r)| {
+                let placed: Vec<String> = c.units_on(n).map(|w| w.to_string()).collect();
+                format!("{n}=epoch {} {} [{}]", r.epoch, r.view(), placed.join(" "))
+            })
+            .collect();
+        out.push(format!("coordinator on {host} believes: {}", beliefs.join("; ")));
+    }
+    out
+}

@@ -1,0 +1,683 @@
+//! The system model: node actors over stateright's unordered, duplicating (and
+//! optionally lossy) network, plus the environment: crashes and restarts, coordinator
+//! failover through an election oracle, membership, and a client that drains a node.
+//!
+//! It implements [`stateright::Model`] directly over [`ActorModelState`] (rather than
+//! through `ActorModel`) so that the environment's actions can sit beside the actors'
+//! ones, so that every step can be judged against the properties while its outputs are
+//! in hand, and so that delivered messages are not remembered in the state (stateright's
+//! `ActorModel` records the last one, which multiplies the state space).
+
+use super::actor::{Msg, NodeActor, NodeState, NodeTimer};
+use super::config::ModelConfig;
+use super::ids::{NodeIx, UnitIx};
+use super::properties::{self, Violation};
+use crate::protocol::{CoordInput, Liveness, Term, ToNode};
+use stateright::actor::{
+    Actor, ActorModelState, Command, Envelope, Network, Out, RandomChoices, Timers,
+};
+use stateright::{Model, Property};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// How many times a Stopping process may exit in one run. One is enough to cover the
+/// rolling upgrade (drain, exit, restart as a new incarnation) and an exit before the
+/// coordinator has seen Stopping; more would only repeat the drain with larger epochs.
+pub const MAX_EXITS: u8 = 1;
+
+/// A state of the whole system.
+pub type SysState = ActorModelState<NodeActor, History>;
+
+/// The environment's memory, and what the properties need to judge a state: oracle
+/// counters, the client's progress, and the safety violations that steps committed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct History {
+    /// The last term the election oracle handed out.
+    pub term: Term,
+    pub crashes: u8,
+    pub failovers: u8,
+    /// Planned exits of Stopping processes so far.
+    pub exits: u8,
+    /// Messages lost so far.
+    pub losses: u8,
+    /// Liveness TTL expiries so far.
+    pub expiries: u8,
+    /// Bit per node: holds a membership lease.
+    pub members: u16,
+    /// Per node: bit `e` is set when incarnation `e` ended in a crash (not a planned exit).
+    pub crash_ends: Vec<u16>,
+    /// Per node: bit `e` is set when incarnation `e` reached Stopping.
+    pub stopped: Vec<u16>,
+    /// The client has called DrainNode.
+    pub requested: bool,
+    /// DrainNode has answered 0.
+    pub zero: bool,
+    /// The coordinator failed while the target was Draining and before 0.
+    pub failover_mid_drain: bool,
+    /// The target crashed while Draining and before 0.
+    pub target_crashed_mid_drain: bool,
+    /// Bit per property (S1 = bit 1 …): a step violated it.
+    pub violations: u16,
+}
+
+impl History {
+    fn mark(&mut self, v: Violation) {
+        self.violations |= 1 << v as u16;
+    }
+
+    /// Whether a step violated `v`.
+    pub fn violated(&self, v: Violation) -> bool {
+        self.violations & (1 << v as u16) != 0
+    }
+
+    /// Whether `node` holds a membership lease.
+    pub fn is_member(&self, node: NodeIx) -> bool {
+        self.members & (1 << node.0) != 0
+    }
+}
+
+/// One step of the system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The network delivers a message (it stays in the network: it may come again).
+    Deliver { src: NodeIx, dst: NodeIx, msg: Msg },
+    /// The network loses every copy of a message.
+    Drop { src: NodeIx, dst: NodeIx, msg: Msg },
+    /// A node's timer fires.
+    Timer { node: NodeIx, timer: NodeTimer },
+    /// A node's process crashes (a fault; bounded).
+    Crash(NodeIx),
+    /// A down node starts a new incarnation.
+    Restart(NodeIx),
+    /// A Stopping node's process exits, as Stopping nodes do.
+    Exit(NodeIx),
+    /// A down node's membership lease expires.
+    Leave(NodeIx),
+    /// The coordinator process dies; its node lives on (a fault; bounded).
+    CoordinatorCrash(NodeIx),
+    /// The election oracle makes an Alive node coordinator of the next term.
+    Elect(NodeIx),
+    /// The client calls DrainNode(target).
+    Poll,
+}
+
+impl Action {
+    /// Whether fairness guarantees this action eventually happens when it stays
+    /// enabled. Faults (losses, crashes, TTL expiry, failovers) and optional moves
+    /// (a Stopping process exiting) are not; deliveries, timers, restarts or lease
+    /// expiry of down nodes, elections and the client's polls are.
+    pub fn is_progress(&self) -> bool {
+        match self {
+            Action::Deliver { .. }
+            | Action::Restart(_)
+            | Action::Leave(_)
+            | Action::Elect(_)
+            | Action::Poll => true,
+            Action::Timer { timer, .. } => !matches!(timer, NodeTimer::Ttl(_)),
+            Action::Drop { .. }
+            | Action::Crash(_)
+            | Action::Exit(_)
+            | Action::CoordinatorCrash(_) => false,
+        }
+    }
+}
+
+/// The model of one configuration.
+#[derive(Clone)]
+pub struct DrainModel {
+    pub cfg: Arc<ModelConfig>,
+    actor: NodeActor,
+}
+
+impl DrainModel {
+    /// The model of `cfg`.
+    pub fn new(cfg: ModelConfig) -> Self {
+        let cfg = Arc::new(cfg);
+        DrainModel {
+            actor: NodeActor { cfg: cfg.clone() },
+            cfg,
+        }
+    }
+
+    fn nodes(&self) -> impl Iterator<Item = NodeIx> {
+        (0..self.cfg.nodes).map(NodeIx)
+    }
+
+    /// Whether `node`'s process is up.
+    pub fn is_up(state: &SysState, node: NodeIx) -> bool {
+        !state.crashed[node.ix()]
+    }
+
+    /// The node state of `node`.
+    pub fn node(state: &SysState, node: NodeIx) -> &NodeState {
+        &state.actor_states[node.ix()]
+    }
+
+    /// The live coordinator, if any: (its node, its state).
+    pub fn coordinator(state: &SysState) -> Option<(NodeIx, &super::actor::Coord)> {
+        state
+            .actor_states
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !state.crashed[*i])
+            .find_map(|(i, s)| s.coordinator.as_deref().map(|c| (NodeIx(i as u8), c)))
+    }
+
+    /// Whether no progress action changes `state`: under fairness, nothing more happens.
+    pub fn is_quiescent(&self, state: &SysState) -> bool {
+        // A down node that may restart or leave will; without a coordinator, an Alive
+        // member is elected: these change the state, so no need to try them.
+        if self.nodes().any(|n| {
+            !Self::is_up(state, n) && (state.history.is_member(n) || self.may_restart(state, n))
+        }) {
+            return false;
+        }
+        if Self::coordinator(state).is_none()
+            && state.history.term < self.cfg.max_term()
+            && self.nodes().any(|n| {
+                state.history.is_member(n) && Self::node(state, n).agent.may_campaign()
+            })
+        {
+            return false;
+        }
+        let mut actions = Vec::new();
+        self.actions(state, &mut actions);
+        actions
+            .into_iter()
+            .filter(Action::is_progress)
+            .all(|a| match self.next_state(state, a) {
+                None => true,
+                Some(next) => next == *state,
+            })
+    }
+
+    // ----- applying a step ---------------------------------------------------------
+
+    /// Runs `f` on `node`'s actor state and returns the new system state, or None when
+    /// the step changed nothing and sent nothing. `fired` is the timer that fired, if
+    /// any: re-arming it alone is no change.
+    fn run_node(
+        &self,
+        state: &SysState,
+        node: NodeIx,
+        fired: Option<&NodeTimer>,
+        delivered: Option<&Msg>,
+        f: impl FnOnce(&NodeActor, &mut Cow<NodeState>, &mut Out<NodeActor>),
+    ) -> Option<SysState> {
+        let before = &*state.actor_states[node.ix()];
+        let mut st = Cow::Borrowed(before);
+        let mut out = Out::new();
+        f(&self.actor, &mut st, &mut out);
+        if matches!(st, Cow::Borrowed(_)) && self.no_effect(state, node, fired, &out) {
+            return None;
+        }
+        let mut next = state.clone();
+        if let Some(t) = fired {
+            next.timers_set[node.ix()].cancel(t);
+        }
+        let after = match st {
+            Cow::Owned(s) => s,
+            Cow::Borrowed(s) => s.clone(),
+        };
+        self.judge_step(&mut next.history, node, before, &after, &out, delivered);
+        next.actor_states[node.ix()] = Arc::new(after);
+        self.apply_commands(&mut next, node, out);
+        Some(next)
+    }
+
+    /// Whether `out`, from a step of `node` that left its actor state unchanged, changes
+    /// nothing either: every message is already in flight (or inert), every timer already
+    /// armed (or the one that fired, re-armed), every cancelled timer already unarmed,
+    /// every save already stored.
+    fn no_effect(
+        &self,
+        state: &SysState,
+        node: NodeIx,
+        fired: Option<&NodeTimer>,
+        out: &Out<NodeActor>,
+    ) -> bool {
+        let i = node.ix();
+        let timers = &state.timers_set[i];
+        out.iter().all(|c| match c {
+            Command::Send(dst, msg) => {
+                let env = Envelope {
+                    src: node.id(),
+                    dst: *dst,
+                    msg: msg.clone(),
+                };
+                let present = match &state.network {
+                    Network::UnorderedDuplicating(set, _) => set.contains(&env),
+                    _ => false,
+                };
+                present || (self.cfg.gc && super::gc::inert(self, state, &env))
+            }
+            Command::SetTimer(t, _) => Some(t) == fired || timers.iter().any(|x| x == t),
+            Command::CancelTimer(t) => Some(t) != fired && !timers.iter().any(|x| x == t),
+            Command::Save(x) => state.actor_storages[i].as_ref() == Some(x),
+            Command::ChooseRandom(..) => false,
+        })
+    }
+
+    fn apply_commands(&self, next: &mut SysState, node: NodeIx, out: Out<NodeActor>) {
+        let i = node.ix();
+        for c in out {
+            match c {
+                Command::Send(dst, msg) => {
+                    if let Network::UnorderedDuplicating(set, _) = &mut next.network {
+                        set.insert(Envelope {
+                            src: node.id(),
+                            dst,
+                            msg,
+                        });
+                    }
+                }
+                Command::SetTimer(t, _) => {
+                    next.timers_set[i].set(t);
+                }
+                Command::CancelTimer(t) => {
+                    next.timers_set[i].cancel(&t);
+                }
+                Command::Save(e) => next.actor_storages[i] = Some(e),
+                Command::ChooseRandom(..) => unreachable!("the model makes no random choices"),
+            }
+        }
+    }
+
+    /// Judges one node step against the step properties (S1, S2, S4, S6).
+    fn judge_step(
+        &self,
+        h: &mut History,
+        node: NodeIx,
+        before: &NodeState,
+        after: &NodeState,
+        out: &Out<NodeActor>,
+        delivered: Option<&Msg>,
+    ) {
+        let (a0, a1) = (&before.agent, &after.agent);
+        if a1.liveness() == Liveness::Stopping {
+            h.stopped[node.ix()] |= 1 << a1.epoch();
+        }
+        if a0.epoch() == a1.epoch() && a0.epoch() != 0 {
+            // S1: one incarnation only steps forward, one step at a time.
+            let (l0, l1) = (a0.liveness(), a1.liveness());
+            if l1 != l0 && l0.successor() != Some(l1) {
+                h.mark(Violation::S1);
+            }
+            // S4: a Stopping node never starts a work unit.
+            if l1 == Liveness::Stopping && a1.running().any(|w| !a0.runs(w)) {
+                h.mark(Violation::S4);
+            }
+            // S6: a liveness command is applied only by the incarnation it names.
+            if let Some(Msg::ToNode(ToNode::SetLiveness { epoch, .. })) = delivered {
+                if l1 != l0 && *epoch != a0.epoch() {
+                    h.mark(Violation::S6);
+                }
+            }
+        }
+        let (c0, c1) = (before.coordinator.as_deref(), after.coordinator.as_deref());
+        // S2: within one term, the observed (epoch, liveness) of a node never decreases.
+        if let (Some(c0), Some(c1)) = (c0, c1) {
+            if c0.term() == c1.term() {
+                for (n, r1) in c1.records() {
+                    if let Some(r0) = c0.record(n) {
+                        if (r1.epoch, r1.liveness) < (r0.epoch, r0.liveness) {
+                            h.mark(Violation::S2);
+                        }
+                    }
+                }
+            }
+        }
+        let Some(coord) = c1.or(c0) else { return };
+        for c in out.iter() {
+            let Command::Send(dst, Msg::ToNode(msg)) = c else {
+                continue;
+            };
+            let dst = NodeIx::from(*dst);
+            match msg {
+                // S6: Stopping only for an incarnation this coordinator observed Draining.
+                ToNode::SetLiveness {
+                    target: Liveness::Stopping,
+                    epoch,
+                    ..
+                } if !coord.observed_draining(&dst, *epoch) => h.mark(Violation::S6),
+                // S4: a new placement only on a node observed Alive and fresh.
+                ToNode::AddWork { work, op, .. } => {
+                    let resend = c0.and_then(|c| c.operation(work)).is_some_and(|o| {
+                        o.id == *op
+                            && matches!(&o.phase, crate::protocol::coordinator::Phase::Adding { to, .. } if *to == dst)
+                    });
+                    let alive = coord.record(&dst).is_some_and(|r| r.is_alive_and_fresh());
+                    if !resend && !alive {
+                        h.mark(Violation::S4);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Takes `node` down: its process is gone with its timers and volatile state.
+    fn take_down(&self, next: &mut SysState, node: NodeIx) {
+        let i = node.ix();
+        next.crashed[i] = true;
+        next.timers_set[i].cancel_all();
+        next.actor_states[i] = Arc::new(NodeState::down(&self.cfg));
+    }
+
+    /// Feeds a membership event to the live coordinator, if any.
+    fn tell_coordinator(&self, next: &mut SysState, input: CoordInput<NodeIx, UnitIx>) {
+        if let Some((host, _)) = Self::coordinator(next) {
+            let stepped = self.run_node(next, host, None, None, |a, st, o| {
+                a.coord_step(st, input, o)
+            });
+            if let Some(s) = stepped {
+                *next = s;
+            }
+        }
+    }
+
+    /// Whether the last incarnation of `node` ended in a crash (rather than an exit).
+    fn crashed_last(state: &SysState, node: NodeIx) -> bool {
+        let last = state.actor_storages[node.ix()].as_ref().map_or(0, |s| s.epoch);
+        state.history.crash_ends[node.ix()] & (1 << last) != 0
+    }
+
+    /// A down node restarts after a crash (the crash spent the budget), or after a
+    /// planned exit while the budget lasts (spending it): `--node-crashes` bounds every
+    /// process restart of the run.
+    fn may_restart(&self, state: &SysState, node: NodeIx) -> bool {
+        Self::crashed_last(state, node) || state.history.crashes < self.cfg.node_crashes
+    }
+
+    fn target_mid_drain(&self, state: &SysState) -> bool {
+        let t = self.cfg.target();
+        let h = &state.history;
+        h.requested
+            && !h.zero
+            && Self::is_up(state, t)
+            && Self::node(state, t).agent.liveness() == Liveness::Draining
+    }
+}
+
+impl Model for DrainModel {
+    type State = SysState;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<SysState> {
+        let n = self.cfg.nodes as usize;
+        let mut state = SysState {
+            actor_states: Vec::with_capacity(n),
+            network: Network::new_unordered_duplicating([]),
+            timers_set: vec![Timers::new(); n],
+            random_choices: vec![RandomChoices::default(); n],
+            crashed: vec![false; n],
+            history: History {
+                term: 1,
+                crashes: 0,
+                failovers: 0,
+                exits: 0,
+                losses: 0,
+                expiries: 0,
+                members: (1u16 << n) - 1,
+                crash_ends: vec![0; n],
+                stopped: vec![0; n],
+                requested: false,
+                zero: false,
+                failover_mid_drain: false,
+                target_crashed_mid_drain: false,
+                violations: 0,
+            },
+            actor_storages: vec![None; n],
+        };
+        for node in self.nodes() {
+            let mut out = Out::new();
+            let s = self.actor.on_start(node.id(), &None, &mut out);
+            state.actor_states.push(Arc::new(s));
+            self.apply_commands(&mut state, node, out);
+        }
+        vec![state]
+    }
+
+    fn actions(&self, state: &SysState, actions: &mut Vec<Action>) {
+        let up = |n: NodeIx| Self::is_up(state, n);
+        let mut envelopes: Vec<_> = state
+            .network
+            .iter_deliverable()
+            .map(|e| (NodeIx::from(e.src), NodeIx::from(e.dst), e.msg))
+            .collect();
+        envelopes.sort_unstable();
+        let may_lose = self
+            .cfg
+            .losses
+            .is_none_or(|limit| state.history.losses < limit);
+        for (src, dst, msg) in envelopes {
+            if up(dst) {
+                actions.push(Action::Deliver {
+                    src,
+                    dst,
+                    msg: msg.clone(),
+                });
+            }
+            if may_lose {
+                actions.push(Action::Drop {
+                    src,
+                    dst,
+                    msg: msg.clone(),
+                });
+            }
+        }
+        let may_expire = self
+            .cfg
+            .ttl_expiries
+            .is_none_or(|limit| state.history.expiries < limit);
+        for node in self.nodes().filter(|n| up(*n)) {
+            let mut timers: Vec<_> = state.timers_set[node.ix()]
+                .iter()
+                .filter(|t| may_expire || !matches!(t, NodeTimer::Ttl(_)))
+                .cloned()
+                .collect();
+            timers.sort_unstable();
+            actions.extend(timers.into_iter().map(|timer| Action::Timer { node, timer }));
+        }
+        let h = &state.history;
+        let coordinator = Self::coordinator(state).map(|(n, _)| n);
+        for node in self.nodes() {
+            if up(node) {
+                if h.crashes < self.cfg.node_crashes {
+                    actions.push(Action::Crash(node));
+                }
+                if h.exits < MAX_EXITS
+                    && Self::node(state, node).agent.liveness() == Liveness::Stopping
+                {
+                    actions.push(Action::Exit(node));
+                }
+            } else {
+                if self.may_restart(state, node) {
+                    actions.push(Action::Restart(node));
+                }
+                if h.is_member(node) {
+                    actions.push(Action::Leave(node));
+                }
+            }
+        }
+        match coordinator {
+            Some(host) => {
+                if h.failovers < self.cfg.failovers {
+                    actions.push(Action::CoordinatorCrash(host));
+                }
+                if !h.zero {
+                    actions.push(Action::Poll);
+                }
+            }
+            None if h.term < self.cfg.max_term() => {
+                for node in self.nodes() {
+                    if up(node) && h.is_member(node) && Self::node(state, node).agent.may_campaign()
+                    {
+                        actions.push(Action::Elect(node));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn next_state(&self, state: &SysState, action: Action) -> Option<SysState> {
+        let mut next = self.step(state, action)?;
+        if self.cfg.gc {
+            super::gc::collect(self, &mut next);
+        }
+        super::canon::canonicalize(self, &mut next);
+        Some(next)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        super::describe::action(action)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all()
+    }
+}
+
+impl DrainModel {
+    /// One step, before garbage collection.
+    fn step(&self, state: &SysState, action: Action) -> Option<SysState> {
+        match action {
+            Action::Deliver { src, dst, msg } => {
+                self.run_node(state, dst, None, Some(&msg), |a, st, o| {
+                    a.on_msg(dst.id(), st, src.id(), msg.clone(), o)
+                })
+            }
+            Action::Drop { src, dst, msg } => {
+                let mut next = state.clone();
+                if self.cfg.losses.is_some() {
+                    next.history.losses += 1;
+                }
+                if let Network::UnorderedDuplicating(set, _) = &mut next.network {
+                    set.remove(&Envelope {
+                        src: src.id(),
+                        dst: dst.id(),
+                        msg,
+                    });
+                }
+                Some(next)
+            }
+            Action::Timer { node, timer } => {
+                let expiry = matches!(timer, NodeTimer::Ttl(_));
+                let mut next = self.run_node(state, node, Some(&timer), None, |a, st, o| {
+                    a.on_timeout(node.id(), st, &timer, o)
+                })?;
+                if expiry && self.cfg.ttl_expiries.is_some() {
+                    next.history.expiries += 1;
+                }
+                Some(next)
+            }
+            Action::Crash(node) => {
+                let mut next = state.clone();
+                let was_coordinator = Self::node(state, node).coordinator.is_some();
+                let epoch = Self::node(state, node).agent.epoch();
+                if was_coordinator && self.target_mid_drain(state) {
+                    next.history.failover_mid_drain = true;
+                }
+                if node == self.cfg.target() && self.target_mid_drain(state) {
+                    next.history.target_crashed_mid_drain = true;
+                }
+                next.history.crashes += 1;
+                next.history.crash_ends[node.ix()] |= 1 << epoch;
+                self.take_down(&mut next, node);
+                Some(next)
+            }
+            Action::Exit(node) => {
+                let mut next = state.clone();
+                next.history.exits += 1;
+                self.take_down(&mut next, node);
+                Some(next)
+            }
+            Action::Restart(node) => {
+                let mut next = state.clone();
+                let i = node.ix();
+                if !Self::crashed_last(state, node) {
+                    next.history.crashes += 1;
+                }
+                let mut out = Out::new();
+                let s = self.actor.on_start(node.id(), &state.actor_storages[i], &mut out);
+                next.crashed[i] = false;
+                next.actor_states[i] = Arc::new(s);
+                self.apply_commands(&mut next, node, out);
+                // A new process takes a new membership lease and reads the election key.
+                if !next.history.is_member(node) {
+                    next.history.members |= 1 << node.0;
+                    let epoch = Self::node(&next, node).agent.epoch();
+                    self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
+                }
+                if let Some((host, c)) = Self::coordinator(&next) {
+                    let input = crate::protocol::AgentInput::LeaderChanged {
+                        term: c.term(),
+                        leader: host,
+                    };
+                    if let Some(s) =
+                        self.run_node(&next, node, None, None, |a, st, o| a.agent_step(st, input, o))
+                    {
+                        next = s;
+                    }
+                }
+                Some(next)
+            }
+            Action::Leave(node) => {
+                let mut next = state.clone();
+                next.history.members &= !(1 << node.0);
+                self.tell_coordinator(&mut next, CoordInput::MemberLeft(node));
+                Some(next)
+            }
+            Action::CoordinatorCrash(host) => {
+                let mut next = state.clone();
+                if self.target_mid_drain(state) {
+                    next.history.failover_mid_drain = true;
+                }
+                next.history.failovers += 1;
+                let mut st = Cow::Borrowed(&*state.actor_states[host.ix()]);
+                let mut out = Out::new();
+                st.to_mut().coordinator = None;
+                self.actor.cancel_coordinator_timers(&mut out);
+                next.actor_states[host.ix()] = Arc::new(st.into_owned());
+                self.apply_commands(&mut next, host, out);
+                Some(next)
+            }
+            Action::Elect(node) => {
+                let term = state.history.term + 1;
+                let members: Vec<NodeIx> = self
+                    .nodes()
+                    .filter(|n| state.history.is_member(*n))
+                    .collect();
+                let mut next = self.run_node(state, node, None, None, |a, st, o| {
+                    a.become_coordinator(node, st, term, members, o)
+                })?;
+                next.history.term = term;
+                Some(next)
+            }
+            Action::Poll => {
+                let (host, _) = Self::coordinator(state)?;
+                let target = self.cfg.target();
+                let mut answer = None;
+                let stepped = self.run_node(state, host, None, None, |a, st, o| {
+                    answer = a.drain_node(st, target, o);
+                });
+                let changed = stepped.is_some();
+                let mut next = stepped.unwrap_or_else(|| state.clone());
+                next.history.requested = true;
+                if let Some(Ok(report)) = answer {
+                    if report.remaining == 0 {
+                        next.history.zero = true;
+                        if !properties::zero_is_safe(self, &next, host) {
+                            next.history.mark(Violation::S3);
+                        }
+                    }
+                }
+                if !changed && next.history == state.history {
+                    return None;
+                }
+                Some(next)
+            }
+        }
+    }
+}

@@ -1,0 +1,743 @@
+//! The coordinator: liveness view, placement, operators, schedulers and the drain
+//! controller (PROTOCOL.md §5).
+//!
+//! It is a state machine without I/O. [`Coordinator::handle`] takes one input and
+//! appends the effects to `out`; after every input it runs one scheduling pass, so the
+//! effects of a change go out in the same step ("ready"). Time enters only as timer
+//! inputs: [`CoordTimer::Resend`] and [`CoordTimer::LivenessTtl`].
+
+mod drain;
+mod operators;
+mod placement;
+mod schedulers;
+mod view;
+
+pub use drain::{BlockReason, DrainError, DrainPhase, DrainReport};
+pub use operators::{Operation, Phase, Purpose};
+pub use view::{NodeRecord, Observed};
+
+use crate::protocol::guards::{Guard, Guards};
+use crate::protocol::ids::{Epoch, Key, OpId, Term};
+use crate::protocol::liveness::{Liveness, ViewLiveness};
+use crate::protocol::message::{ToCoordinator, ToNode, WorkState};
+use drain::DrainState;
+use operators::Operators;
+use placement::Placement;
+use std::collections::BTreeSet;
+use view::LivenessView;
+
+/// What a new coordinator does with a drain it inherits: a node that reports Draining
+/// in its bootstrap (PROTOCOL.md §5.15).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InheritedDrain {
+    /// Keep moving work off it and drive it to Stopping, as the old coordinator would
+    /// have (the default; see specs/decisions.md).
+    #[default]
+    Continue,
+    /// Leave it alone until a client asks for that drain again.
+    Freeze,
+}
+
+/// Tunables of the coordinator core. Intervals live in the runtime: the core only sees
+/// timers fire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CoordinatorConfig {
+    /// The drain scheduler's budget: in-flight moves off draining nodes (rule 12).
+    pub drain_batch: usize,
+    /// What to do with an inherited drain (rule 15).
+    pub inherited_drain: InheritedDrain,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            drain_batch: 16,
+            inherited_drain: InheritedDrain::Continue,
+        }
+    }
+}
+
+/// A timer the coordinator asks for.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum CoordTimer<N> {
+    /// Resend whatever is unacknowledged: bootstrap requests, operation commands,
+    /// liveness commands. Periodic.
+    Resend,
+    /// No report from this node within the liveness TTL: it becomes Unknown. Re-armed
+    /// on every accepted report from it.
+    LivenessTtl(N),
+}
+
+/// One input to the coordinator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CoordInput<N, W> {
+    /// A message from the node agent of `from`.
+    Message { from: N, msg: ToCoordinator<W> },
+    /// A timer fired.
+    Timer(CoordTimer<N>),
+    /// The membership service reports a new member: a new process (incarnation `epoch`,
+    /// as its membership entry says) that hosts nothing yet.
+    MemberJoined { node: N, epoch: Epoch },
+    /// The membership service reports that a member left (its lease is gone: it crashed
+    /// or fenced itself, and its work with it).
+    MemberLeft(N),
+    /// A client added a work unit that must run somewhere.
+    AddUnit(W),
+    /// A client deleted a work unit: stop it wherever it runs.
+    DeleteUnit(W),
+}
+
+/// One effect of the coordinator.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CoordOutput<N, W> {
+    /// Send `msg` to the node agent of `to`.
+    Send { to: N, msg: ToNode<W> },
+    /// (Re)arm a timer.
+    Arm(CoordTimer<N>),
+    /// This coordinator's own node is no longer Alive: give up leadership.
+    Resign,
+}
+
+/// A member as the status API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NodeStatus<N> {
+    pub node: N,
+    pub epoch: Epoch,
+    pub liveness: ViewLiveness,
+    pub is_coordinator: bool,
+    /// Work units placed on this node.
+    pub units: usize,
+    /// In-flight operations that involve this node.
+    pub operations: usize,
+}
+
+/// The coordinator of one term.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Coordinator<N: Ord, W: Ord> {
+    host: N,
+    term: Term,
+    guards: Guards,
+    config: CoordinatorConfig,
+    view: LivenessView<N>,
+    /// Members that have not answered this coordinator's bootstrap request yet.
+    awaiting: BTreeSet<N>,
+    bootstrapped: bool,
+    /// Work units that must run somewhere.
+    desired: BTreeSet<W>,
+    placement: Placement<N, W>,
+    ops: Operators<N, W>,
+    /// Desired units that run nowhere and have no operation: waiting for a destination.
+    unplaced: BTreeSet<W>,
+    /// Units deleted while an operation was in flight on them.
+    delete_after: BTreeSet<W>,
+    drain: DrainState<N>,
+    /// The draining node the drain scheduler served last (round robin).
+    drain_cursor: Option<N>,
+}
+
+impl<N: Key, W: Key> Coordinator<N, W> {
+    /// A new coordinator for `term`, running on node `host`, with the current members
+    /// and the work units that must run. It asks every member for its state and serves
+    /// nothing until all have answered (rule 15).
+    pub fn new(
+        host: N,
+        term: Term,
+        members: impl IntoIterator<Item = N>,
+        desired: impl IntoIterator<Item = W>,
+        config: CoordinatorConfig,
+        guards: Guards,
+        out: &mut Vec<CoordOutput<N, W>>,
+    ) -> Self {
+        let mut view = LivenessView::default();
+        let mut awaiting = BTreeSet::new();
+        for m in members {
+            view.add(m.clone());
+            awaiting.insert(m);
+        }
+        let mut c = Coordinator {
+            host,
+            term,
+            guards,
+            config,
+            view,
+            awaiting,
+            bootstrapped: false,
+            desired: desired.into_iter().collect(),
+            placement: Placement::default(),
+            ops: Operators::default(),
+            unplaced: BTreeSet::new(),
+            delete_after: BTreeSet::new(),
+            drain: DrainState::default(),
+            drain_cursor: None,
+        };
+        c.send_bootstrap(out);
+        out.push(CoordOutput::Arm(CoordTimer::Resend));
+        if !c.guards.on(Guard::BootstrapBeforeServing) {
+            // Checker-only variant: serve at once, knowing nothing of what runs where.
+            c.finish_bootstrap();
+        } else if c.awaiting.is_empty() {
+            c.finish_bootstrap();
+        }
+        c
+    }
+
+    /// Handles one input, then runs one scheduling pass.
+    pub fn handle(&mut self, input: CoordInput<N, W>, out: &mut Vec<CoordOutput<N, W>>) {
+        match input {
+            CoordInput::Message { from, msg } => self.on_message(from, msg, out),
+            CoordInput::Timer(CoordTimer::Resend) => self.resend(out),
+            CoordInput::Timer(CoordTimer::LivenessTtl(node)) => {
+                self.view.expire(&node);
+            }
+            CoordInput::MemberJoined { node, epoch } => self.on_member_joined(node, epoch),
+            CoordInput::MemberLeft(node) => self.on_member_left(&node),
+            CoordInput::AddUnit(w) => {
+                if self.desired.insert(w.clone()) && self.bootstrapped {
+                    self.unplaced.insert(w);
+                }
+            }
+            CoordInput::DeleteUnit(w) => self.on_delete(w, out),
+        }
+        if self.bootstrapped {
+            self.schedule(out);
+        }
+    }
+
+    // ----- accessors -------------------------------------------------------------
+
+    /// The node this coordinator runs on.
+    pub fn host(&self) -> &N {
+        &self.host
+    }
+
+    /// This coordinator's term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// Whether every member answered the bootstrap request.
+    pub fn is_bootstrapped(&self) -> bool {
+        self.bootstrapped
+    }
+
+    /// Members that have not answered the bootstrap request yet.
+    pub fn awaiting_bootstrap(&self) -> impl Iterator<Item = &N> + '_ {
+        self.awaiting.iter()
+    }
+
+    /// Whether `node` has not answered the bootstrap request yet.
+    pub fn awaits(&self, node: &N) -> bool {
+        self.awaiting.contains(node)
+    }
+
+    /// The recorded observation of `node`, if it is a member.
+    pub fn record(&self, node: &N) -> Option<&NodeRecord> {
+        self.view.get(node)
+    }
+
+    /// Every member and its recorded observation.
+    pub fn records(&self) -> impl Iterator<Item = (&N, &NodeRecord)> + '_ {
+        self.view.iter()
+    }
+
+    /// Whether `node` is a member.
+    pub fn is_member(&self, node: &N) -> bool {
+        self.view.contains(node)
+    }
+
+    /// Where `work` is believed to run.
+    pub fn placement_of(&self, work: &W) -> Option<&N> {
+        self.placement.node_of(work)
+    }
+
+    /// The units believed to run on `node`.
+    pub fn units_on(&self, node: &N) -> impl Iterator<Item = &W> + '_ {
+        self.placement.on(node)
+    }
+
+    /// The in-flight operation on `work`, if any.
+    pub fn operation(&self, work: &W) -> Option<&Operation<N>> {
+        self.ops.get(work)
+    }
+
+    /// Every in-flight operation.
+    pub fn operations(&self) -> impl Iterator<Item = (&W, &Operation<N>)> + '_ {
+        self.ops.iter()
+    }
+
+    /// How many in-flight operations involve `node`.
+    pub fn operations_involving(&self, node: &N) -> usize {
+        self.ops.involving(node)
+    }
+
+    /// Whether `work` is desired and waiting for a destination.
+    pub fn is_unplaced(&self, work: &W) -> bool {
+        self.unplaced.contains(work)
+    }
+
+    /// How many desired units wait for a destination.
+    pub fn unplaced_count(&self) -> usize {
+        self.unplaced.len()
+    }
+
+    /// The desired work units.
+    pub fn desired(&self) -> impl Iterator<Item = &W> + '_ {
+        self.desired.iter()
+    }
+
+    /// The drain session's target, if a session exists.
+    pub fn drain_target(&self) -> Option<&N> {
+        self.drain.session.as_ref().map(|s| &s.target)
+    }
+
+    /// Whether the current drain session was inherited from a previous coordinator.
+    pub fn drain_inherited(&self) -> bool {
+        self.drain.session.as_ref().is_some_and(|s| s.inherited)
+    }
+
+    /// Whether this coordinator has observed `node` at `epoch` as Draining (or beyond).
+    pub fn observed_draining(&self, node: &N, epoch: Epoch) -> bool {
+        self.view
+            .get(node)
+            .is_some_and(|r| r.epoch == epoch && r.liveness >= Liveness::Draining)
+    }
+
+    /// Every operation id this coordinator holds, including the last one handed out.
+    pub fn op_ids(&self) -> impl Iterator<Item = OpId> + '_ {
+        self.ops
+            .iter()
+            .map(|(_, op)| op.id)
+            .chain(std::iter::once(self.ops.last_id()))
+    }
+
+    /// Renames operation ids, for a model checker that renumbers them without changing
+    /// their order (the protocol only compares them). `rename` must be increasing.
+    pub fn rename_ops(&mut self, rename: &dyn Fn(OpId) -> OpId) {
+        self.ops.rename(rename);
+    }
+
+    /// Every member as the status API shows it.
+    pub fn nodes(&self) -> Vec<NodeStatus<N>> {
+        self.view
+            .iter()
+            .map(|(n, rec)| NodeStatus {
+                node: n.clone(),
+                epoch: rec.epoch,
+                liveness: rec.view(),
+                is_coordinator: *n == self.host,
+                units: self.placement.count(n),
+                operations: self.ops.involving(n),
+            })
+            .collect()
+    }
+
+    /// Checks the coordinator's own bookkeeping: every desired unit is exactly one of
+    /// placed, being added by an operation, or unplaced. Returns the first breach.
+    pub fn bookkeeping_error(&self) -> Option<String> {
+        if !self.bootstrapped || !self.guards.on(Guard::BootstrapBeforeServing) {
+            return None;
+        }
+        for w in &self.desired {
+            let placed = self.placement.node_of(w).is_some();
+            let adding = matches!(self.ops.get(w), Some(op) if matches!(op.phase, Phase::Adding { .. }));
+            let unplaced = self.unplaced.contains(w);
+            if [placed, adding, unplaced].iter().filter(|b| **b).count() != 1 {
+                return Some(format!(
+                    "unit {w:?}: placed={placed} adding={adding} unplaced={unplaced}"
+                ));
+            }
+        }
+        None
+    }
+
+    // ----- messages --------------------------------------------------------------
+
+    fn on_message(&mut self, from: N, msg: ToCoordinator<W>, out: &mut Vec<CoordOutput<N, W>>) {
+        match msg {
+            ToCoordinator::BootstrapResponse {
+                term,
+                epoch,
+                liveness,
+                work,
+                version: _,
+            } => self.on_bootstrap_response(from, term, epoch, liveness, work, out),
+            ToCoordinator::Heartbeat { epoch, liveness }
+            | ToCoordinator::SetLivenessResponse { epoch, liveness } => {
+                // Before its bootstrap answer, a member's reports carry no placement: wait.
+                if self.awaiting.contains(&from) && self.guards.on(Guard::BootstrapBeforeServing) {
+                    return;
+                }
+                self.observe(&from, epoch, liveness, out);
+            }
+            ToCoordinator::WorkStatus {
+                work,
+                epoch,
+                term,
+                op,
+                status,
+            } => self.on_work_status(from, work, epoch, term, op, status, out),
+        }
+    }
+
+    fn on_bootstrap_response(
+        &mut self,
+        from: N,
+        term: Term,
+        epoch: Epoch,
+        liveness: Liveness,
+        work: Vec<W>,
+        out: &mut Vec<CoordOutput<N, W>>,
+    ) {
+        if term != self.term || !self.awaiting.remove(&from) {
+            return;
+        }
+        self.observe(&from, epoch, liveness, out);
+        for w in work {
+            if !self.desired.contains(&w) {
+                // Deleted while nobody was coordinating: stop it.
+                self.start_removal(w, from.clone(), epoch, Purpose::Delete, None, out);
+            } else if self.placement.node_of(&w).is_none() && self.ops.get(&w).is_none() {
+                self.unplaced.remove(&w);
+                self.placement.place(w, from.clone());
+            }
+        }
+        if self.awaiting.is_empty() && !self.bootstrapped {
+            self.finish_bootstrap();
+        }
+    }
+
+    fn finish_bootstrap(&mut self) {
+        self.bootstrapped = true;
+        for w in &self.desired {
+            if self.placement.node_of(w).is_none() && self.ops.get(w).is_none() {
+                self.unplaced.insert(w.clone());
+            }
+        }
+        if self.config.inherited_drain == InheritedDrain::Continue && self.drain.session.is_none()
+        {
+            let inherited = self
+                .view
+                .iter()
+                .find(|(_, r)| r.epoch > 0 && r.liveness == Liveness::Draining)
+                .map(|(n, _)| n.clone());
+            if let Some(target) = inherited {
+                self.drain.start(target, true);
+            }
+        }
+    }
+
+    /// The one observation routine for every report (rules 1–3). Returns how the view
+    /// changed.
+    fn observe(
+        &mut self,
+        node: &N,
+        epoch: Epoch,
+        liveness: Liveness,
+        out: &mut Vec<CoordOutput<N, W>>,
+    ) -> Observed {
+        let observed = self.view.observe(node, epoch, liveness, self.guards);
+        match observed {
+            Observed::Dropped => return observed,
+            Observed::NewIncarnation => self.forget_incarnation(node, out),
+            Observed::Recorded { .. } => {}
+        }
+        if *node == self.host && self.view.get(node).is_some_and(|r| r.liveness != Liveness::Alive)
+        {
+            out.push(CoordOutput::Resign);
+        }
+        out.push(CoordOutput::Arm(CoordTimer::LivenessTtl(node.clone())));
+        observed
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_work_status(
+        &mut self,
+        from: N,
+        work: W,
+        epoch: Epoch,
+        term: Term,
+        op_id: OpId,
+        status: WorkState,
+        out: &mut Vec<CoordOutput<N, W>>,
+    ) {
+        if term != self.term {
+            return;
+        }
+        let Some(op) = self.ops.get(&work) else {
+            return;
+        };
+        if op.id != op_id {
+            return;
+        }
+        match (&op.phase, status) {
+            (Phase::Removing { from: f, epoch: e }, WorkState::Stopped)
+                if *f == from && *e == epoch =>
+            {
+                let purpose = op.purpose;
+                self.placement.unplace(&work);
+                if purpose == Purpose::Delete {
+                    self.ops.remove(&work);
+                } else {
+                    self.start_adding(work, out);
+                }
+            }
+            (Phase::Adding { to, epoch: e }, WorkState::Running) if *to == from && *e == epoch => {
+                self.ops.remove(&work);
+                self.placement.place(work.clone(), from);
+                if self.delete_after.remove(&work) {
+                    self.delete_placed(work, out);
+                }
+            }
+            (Phase::Adding { to, epoch: e }, WorkState::Rejected) if *to == from && *e == epoch => {
+                self.ops.remove(&work);
+                self.requeue(work);
+            }
+            _ => {}
+        }
+    }
+
+    // ----- membership and incarnations -------------------------------------------
+
+    fn on_member_joined(&mut self, node: N, epoch: Epoch) {
+        if self.view.contains(&node) {
+            return;
+        }
+        self.view.add_incarnation(node.clone(), epoch);
+        self.drain.forget_left(&node);
+    }
+
+    fn on_member_left(&mut self, node: &N) {
+        if !self.view.contains(node) {
+            return;
+        }
+        let mut out = Vec::new();
+        self.lose_node(node, &mut out);
+        self.view.remove(node);
+        self.drain.on_left(node);
+        if self.awaiting.remove(node) && self.awaiting.is_empty() && !self.bootstrapped {
+            self.finish_bootstrap();
+        }
+        debug_assert!(out.is_empty());
+    }
+
+    /// Rule 2: a new incarnation of `node` was observed. The old one is gone with its
+    /// work; a pending drain of this node is kept and driven again from Alive.
+    fn forget_incarnation(&mut self, node: &N, out: &mut Vec<CoordOutput<N, W>>) {
+        self.lose_node(node, out);
+        self.drain.on_new_incarnation(node);
+    }
+
+    /// Everything believed to run on `node`'s old incarnation is gone: operations that
+    /// involve it are settled and its units wait for a new destination.
+    fn lose_node(&mut self, node: &N, out: &mut Vec<CoordOutput<N, W>>) {
+        let involved: Vec<W> = self
+            .ops
+            .iter()
+            .filter(|(_, op)| op.involves(node))
+            .map(|(w, _)| w.clone())
+            .collect();
+        for w in involved {
+            let Some(op) = self.ops.get(&w) else { continue };
+            match &op.phase {
+                Phase::Removing { from, .. } if from == node => {
+                    // The unit died with the origin: the removal is done.
+                    self.placement.unplace(&w);
+                    if op.purpose == Purpose::Delete {
+                        self.ops.remove(&w);
+                    } else {
+                        self.start_adding(w, out);
+                    }
+                }
+                Phase::Removing { .. } => {
+                    // Only the planned destination is gone: choose again when adding.
+                    self.ops.update(&w, |op| op.dest = None);
+                }
+                Phase::Adding { to, .. } if to == node => {
+                    self.ops.remove(&w);
+                    self.requeue(w);
+                }
+                Phase::Adding { .. } => {
+                    // The origin is gone but the unit is already being added elsewhere.
+                    self.ops.update(&w, |op| op.origin = None);
+                }
+            }
+        }
+        for w in self.placement.evict(node) {
+            self.requeue(w);
+        }
+    }
+
+    /// `work` runs nowhere and has no operation: place it again if it is still desired.
+    fn requeue(&mut self, work: W) {
+        self.delete_after.remove(&work);
+        if self.desired.contains(&work) {
+            self.unplaced.insert(work);
+        }
+    }
+
+    // ----- operations --------------------------------------------------------------
+
+    fn on_delete(&mut self, work: W, out: &mut Vec<CoordOutput<N, W>>) {
+        if !self.desired.remove(&work) {
+            return;
+        }
+        if self.unplaced.remove(&work) {
+            return;
+        }
+        if self.ops.get(&work).is_some() {
+            self.delete_after.insert(work);
+        } else {
+            self.delete_placed(work, out);
+        }
+    }
+
+    fn delete_placed(&mut self, work: W, out: &mut Vec<CoordOutput<N, W>>) {
+        if let Some(node) = self.placement.node_of(&work).cloned() {
+            let epoch = self.view.get(&node).map_or(0, |r| r.epoch);
+            self.start_removal(work, node, epoch, Purpose::Delete, None, out);
+        }
+    }
+
+    /// Starts an operation that stops `work` on `from` first (a move or a delete).
+    fn start_removal(
+        &mut self,
+        work: W,
+        from: N,
+        epoch: Epoch,
+        purpose: Purpose,
+        dest: Option<N>,
+        out: &mut Vec<CoordOutput<N, W>>,
+    ) {
+        let id = self.ops.next_id();
+        let phase = Phase::Removing {
+            from: from.clone(),
+            epoch,
+        };
+        self.ops.insert(
+            work.clone(),
+            Operation {
+                id,
+                purpose,
+                phase,
+                origin: Some(from.clone()),
+                dest,
+            },
+        );
+        out.push(CoordOutput::Send {
+            to: from,
+            msg: ToNode::RemoveWork {
+                work,
+                epoch,
+                term: self.term,
+                op: id,
+            },
+        });
+    }
+
+    /// Starts an operation that adds an unplaced `work` on `to`.
+    fn start_add(&mut self, work: W, to: N, out: &mut Vec<CoordOutput<N, W>>) {
+        let id = self.ops.next_id();
+        let epoch = self.view.get(&to).map_or(0, |r| r.epoch);
+        self.unplaced.remove(&work);
+        self.ops.insert(
+            work.clone(),
+            Operation {
+                id,
+                purpose: Purpose::Place,
+                phase: Phase::Adding {
+                    to: to.clone(),
+                    epoch,
+                },
+                origin: None,
+                dest: Some(to.clone()),
+            },
+        );
+        out.push(CoordOutput::Send {
+            to,
+            msg: ToNode::AddWork {
+                work,
+                epoch,
+                term: self.term,
+                op: id,
+            },
+        });
+    }
+
+    /// The removal half of a move is done: add the unit on its destination, chosen
+    /// again if the planned one is no longer Alive and fresh.
+    fn start_adding(&mut self, work: W, out: &mut Vec<CoordOutput<N, W>>) {
+        let Some(op) = self.ops.get(&work) else { return };
+        let planned = op.dest.clone().filter(|d| self.is_destination(d));
+        let origin = op.origin.clone();
+        let Some(to) = planned.or_else(|| self.best_destination(origin.as_ref())) else {
+            self.ops.remove(&work);
+            self.requeue(work);
+            return;
+        };
+        let epoch = self.view.get(&to).map_or(0, |r| r.epoch);
+        let id = op.id;
+        self.ops.update(&work, |op| {
+            op.phase = Phase::Adding {
+                to: to.clone(),
+                epoch,
+            };
+            op.dest = Some(to.clone());
+        });
+        out.push(CoordOutput::Send {
+            to,
+            msg: ToNode::AddWork {
+                work,
+                epoch,
+                term: self.term,
+                op: id,
+            },
+        });
+    }
+
+    // ----- timers ------------------------------------------------------------------
+
+    fn send_bootstrap(&self, out: &mut Vec<CoordOutput<N, W>>) {
+        for m in &self.awaiting {
+            out.push(CoordOutput::Send {
+                to: m.clone(),
+                msg: ToNode::Bootstrap { term: self.term },
+            });
+        }
+    }
+
+    /// The resend timer: everything unacknowledged goes out again.
+    fn resend(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
+        self.send_bootstrap(out);
+        for (w, op) in self.ops.iter() {
+            let (to, msg) = match &op.phase {
+                Phase::Removing { from, epoch } => (
+                    from.clone(),
+                    ToNode::RemoveWork {
+                        work: w.clone(),
+                        epoch: *epoch,
+                        term: self.term,
+                        op: op.id,
+                    },
+                ),
+                Phase::Adding { to, epoch } => (
+                    to.clone(),
+                    ToNode::AddWork {
+                        work: w.clone(),
+                        epoch: *epoch,
+                        term: self.term,
+                        op: op.id,
+                    },
+                ),
+            };
+            out.push(CoordOutput::Send { to, msg });
+        }
+        if self.bootstrapped {
+            self.drive_session(out, true);
+        }
+        out.push(CoordOutput::Arm(CoordTimer::Resend));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,199 @@
+//! The schedulers (PROTOCOL.md §5, rules 11–14): basic placement, drain and balance.
+//! They run once after every input, and each costs what changed, not the cluster size:
+//! basic placement visits only unplaced units, the drain scheduler only units on
+//! draining nodes and only within its budget, balance only the members.
+
+use super::operators::{Phase, Purpose};
+use super::{CoordOutput, Coordinator, InheritedDrain};
+use crate::protocol::guards::Guard;
+use crate::protocol::ids::Key;
+use crate::protocol::liveness::Liveness;
+use crate::protocol::message::ToNode;
+
+impl<N: Key, W: Key> Coordinator<N, W> {
+    /// One scheduling pass: drive the drain session, then place, drain and balance.
+    pub(super) fn schedule(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
+        self.drive_session(out, false);
+        self.place_unplaced(out);
+        self.move_off_draining(out);
+        self.balance(out);
+        // Moves may have emptied the drain target: ask it to stop in the same pass.
+        self.drive_session(out, false);
+    }
+
+    /// Rule 11: a valid destination is a member whose view is Alive and fresh.
+    pub(super) fn is_destination(&self, node: &N) -> bool {
+        match self.view.get(node) {
+            Some(rec) => rec.is_alive_and_fresh() || !self.guards.on(Guard::FreshDestination),
+            None => false,
+        }
+    }
+
+    /// The least-loaded valid destination other than `exclude`; ties go to the lowest id.
+    pub(super) fn best_destination(&self, exclude: Option<&N>) -> Option<N> {
+        self.view
+            .iter()
+            .filter(|(n, _)| Some(*n) != exclude && self.is_destination(n))
+            .min_by_key(|(n, _)| (self.load(n), *n))
+            .map(|(n, _)| n.clone())
+    }
+
+    /// Units placed on `node` plus units on their way to it.
+    fn load(&self, node: &N) -> usize {
+        self.placement.count(node) + self.ops.incoming(node)
+    }
+
+    /// Basic placement: every unplaced unit goes to the least-loaded destination.
+    fn place_unplaced(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
+        while let Some(w) = self.unplaced.first().cloned() {
+            let Some(to) = self.best_destination(None) else {
+                return;
+            };
+            self.start_add(w, to, out);
+        }
+    }
+
+    /// Whether the drain scheduler moves work off `node` (observed Draining or Stopping).
+    fn drains(&self, node: &N, liveness: Liveness) -> bool {
+        if liveness < Liveness::Draining {
+            return false;
+        }
+        match self.config.inherited_drain {
+            InheritedDrain::Continue => true,
+            // Freeze: only the drain a client asked this coordinator for.
+            InheritedDrain::Freeze => self
+                .drain
+                .session
+                .as_ref()
+                .is_some_and(|s| s.target == *node),
+        }
+    }
+
+    /// Rule 12: moves work off Draining/Stopping nodes, at most `drain_batch` moves in
+    /// flight, round-robin across draining nodes, least-loaded destination first.
+    fn move_off_draining(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
+        let mut budget = self.config.drain_batch.saturating_sub(self.ops.drain_moves());
+        if budget == 0 {
+            return;
+        }
+        let draining: Vec<N> = self
+            .view
+            .iter()
+            .filter(|(n, rec)| rec.epoch > 0 && self.placement.count(n) > 0 && self.drains(n, rec.liveness))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if draining.is_empty() {
+            return;
+        }
+        // Start after the node served last.
+        let start = self
+            .drain_cursor
+            .as_ref()
+            .and_then(|c| draining.iter().position(|n| n > c))
+            .unwrap_or(0);
+        let mut exhausted = vec![false; draining.len()];
+        let mut i = start;
+        while budget > 0 && exhausted.iter().any(|e| !e) {
+            let idx = i % draining.len();
+            i += 1;
+            if exhausted[idx] {
+                continue;
+            }
+            let node = &draining[idx];
+            let candidate = self
+                .placement
+                .on(node)
+                .find(|w| self.ops.get(w).is_none())
+                .cloned();
+            let Some(w) = candidate else {
+                exhausted[idx] = true;
+                continue;
+            };
+            let Some(to) = self.best_destination(Some(node)) else {
+                return; // no destination for anything
+            };
+            let node = node.clone();
+            self.start_move(w, node.clone(), to, Purpose::Drain, out);
+            self.drain_cursor = Some(node);
+            budget -= 1;
+        }
+    }
+
+    /// Rule 14: while any node drains, balance pauses. Otherwise one move at a time
+    /// from the most to the least loaded Alive node, when they differ by two or more.
+    fn balance(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
+        if self.ops.balance_moves() > 0 {
+            return;
+        }
+        let draining = self
+            .view
+            .iter()
+            .any(|(_, rec)| rec.epoch > 0 && rec.liveness >= Liveness::Draining);
+        let session = self.drain.session.as_ref().is_some_and(|s| !s.completed);
+        if draining || session {
+            return;
+        }
+        let alive = self.view.iter().filter(|(n, _)| self.is_destination(n));
+        let (mut min, mut max): (Option<(usize, &N)>, Option<(usize, &N)>) = (None, None);
+        for (n, _) in alive {
+            let load = self.load(n);
+            if min.is_none_or(|(l, _)| load < l) {
+                min = Some((load, n));
+            }
+            if max.is_none_or(|(l, _)| load > l) {
+                max = Some((load, n));
+            }
+        }
+        let (Some((lo, to)), Some((hi, from))) = (min, max) else {
+            return;
+        };
+        if hi < lo + 2 {
+            return;
+        }
+        let candidate = self
+            .placement
+            .on(from)
+            .find(|w| self.ops.get(w).is_none())
+            .cloned();
+        if let Some(w) = candidate {
+            let (from, to) = (from.clone(), to.clone());
+            self.start_move(w, from, to, Purpose::Balance, out);
+        }
+    }
+
+    /// Starts moving `work` from `from` to `to`: remove first, add after the stop is
+    /// acknowledged (rule 13).
+    fn start_move(
+        &mut self,
+        work: W,
+        from: N,
+        to: N,
+        purpose: Purpose,
+        out: &mut Vec<CoordOutput<N, W>>,
+    ) {
+        let epoch = self.view.get(&from).map_or(0, |r| r.epoch);
+        self.start_removal(work.clone(), from, epoch, purpose, Some(to.clone()), out);
+        if !self.guards.on(Guard::RemoveBeforeAdd) {
+            // Checker-only variant: add on the destination at once, in parallel.
+            let to_epoch = self.view.get(&to).map_or(0, |r| r.epoch);
+            let mut id = 0;
+            self.ops.update(&work, |op| {
+                op.phase = Phase::Adding {
+                    to: to.clone(),
+                    epoch: to_epoch,
+                };
+                id = op.id;
+            });
+            self.placement.unplace(&work);
+            out.push(CoordOutput::Send {
+                to,
+                msg: ToNode::AddWork {
+                    work,
+                    epoch: to_epoch,
+                    term: self.term,
+                    op: id,
+                },
+            });
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The coordinator's liveness view of every member (PROTOCOL.md §5, rules 1–4).
+
+use crate::protocol::guards::{Guard, Guards};
+use crate::protocol::ids::{Epoch, Key};
+use crate::protocol::liveness::{Liveness, ViewLiveness};
+use std::collections::BTreeMap;
+
+/// What the coordinator has observed of one node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NodeRecord {
+    /// The incarnation last reported; 0 before the first report.
+    pub epoch: Epoch,
+    /// The liveness last reported by that incarnation.
+    pub liveness: Liveness,
+    /// Whether a report arrived within the liveness TTL.
+    pub fresh: bool,
+}
+
+impl NodeRecord {
+    /// The record as placement and completion see it: Unknown unless fresh.
+    pub fn view(&self) -> ViewLiveness {
+        if self.fresh && self.epoch > 0 {
+            self.liveness.into()
+        } else {
+            ViewLiveness::Unknown
+        }
+    }
+
+    /// Observed Alive and fresh: a valid destination for new work.
+    pub fn is_alive_and_fresh(&self) -> bool {
+        self.view() == ViewLiveness::Alive
+    }
+}
+
+/// How a report changed the view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// Stale (lower epoch) or regressing (same epoch, lower liveness): ignored.
+    Dropped,
+    /// Same incarnation, same or higher liveness: recorded and fresh again.
+    Recorded { changed: bool },
+    /// A higher epoch: a new incarnation replaced the old record entirely.
+    NewIncarnation,
+}
+
+/// Observed (epoch, liveness, freshness) of every member.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LivenessView<N: Ord> {
+    nodes: BTreeMap<N, NodeRecord>,
+}
+
+impl<N: Ord> Default for LivenessView<N> {
+    fn default() -> Self {
+        LivenessView {
+            nodes: BTreeMap::new(),
+        }
+    }
+}
+
+impl<N: Key> LivenessView<N> {
+    /// Adds a member not heard from yet (Unknown).
+    pub fn add(&mut self, node: N) {
+        self.nodes.entry(node).or_default();
+    }
+
+    /// Adds a member that joined as incarnation `epoch`: a new process starts Alive, and
+    /// is Unknown until it reports.
+    pub fn add_incarnation(&mut self, node: N, epoch: Epoch) {
+        self.nodes.entry(node).or_insert(NodeRecord {
+            epoch,
+            liveness: Liveness::Alive,
+            fresh: false,
+        });
+    }
+
+    /// Forgets a member that left.
+    pub fn remove(&mut self, node: &N) -> Option<NodeRecord> {
+        self.nodes.remove(node)
+    }
+
+    /// Whether `node` is a member.
+    pub fn contains(&self, node: &N) -> bool {
+        self.nodes.contains_key(node)
+    }
+
+    /// The record of `node`, if it is a member.
+    pub fn get(&self, node: &N) -> Option<&NodeRecord> {
+        self.nodes.get(node)
+    }
+
+    /// Every member and its record, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&N, &NodeRecord)> + '_ {
+        self.nodes.iter()
+    }
+
+    /// How many members.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The one routine every heartbeat, bootstrap response and SetNodeLivenessResponse
+    /// goes through. Rule 1 drops lower epochs, rule 2 starts over on a higher epoch,
+    /// rule 3 drops same-epoch regressions. Reports from non-members are dropped.
+    pub fn observe(
+        &mut self,
+        node: &N,
+        epoch: Epoch,
+        liveness: Liveness,
+        guards: Guards,
+    ) -> Observed {
+        let Some(rec) = self.nodes.get_mut(node) else {
+            return Observed::Dropped;
+        };
+        if epoch < rec.epoch && guards.on(Guard::DropStaleReports) {
+            return Observed::Dropped;
+        }
+        if epoch > rec.epoch && guards.on(Guard::ResetOnNewIncarnation) {
+            *rec = NodeRecord {
+                epoch,
+                liveness,
+                fresh: true,
+            };
+            return Observed::NewIncarnation;
+        }
+        // Same incarnation (or, with a guard off, an epoch treated as if it were).
+        rec.epoch = epoch;
+        if liveness < rec.liveness && guards.on(Guard::DropRegressingReports) {
+            return Observed::Dropped;
+        }
+        let changed = liveness != rec.liveness;
+        rec.liveness = liveness;
+        rec.fresh = true;
+        Observed::Recorded { changed }
+    }
+
+    /// The liveness TTL of `node` ran out with no report: it is Unknown until the next one.
+    pub fn expire(&mut self, node: &N) -> bool {
+        match self.nodes.get_mut(node) {
+            Some(rec) if rec.fresh => {
+                rec.fresh = false;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::{quickcheck, Arbitrary, Gen};
+
+    fn view() -> LivenessView<u8> {
+        let mut v = LivenessView::default();
+        v.add(1);
+        v
+    }
+    const ON: Guards = Guards::ALL_ON;
+
+    #[test]
+    fn rule1_lower_epoch_is_dropped() {
+        let mut v = view();
+        v.observe(&1, 3, Liveness::Alive, ON);
+        assert_eq!(v.observe(&1, 2, Liveness::Stopping, ON), Observed::Dropped);
+        assert_eq!(v.get(&1).unwrap().epoch, 3);
+    }
+
+    #[test]
+    fn rule2_higher_epoch_replaces_the_record() {
+        let mut v = view();
+        v.observe(&1, 1, Liveness::Draining, ON);
+        assert_eq!(v.observe(&1, 2, Liveness::Alive, ON), Observed::NewIncarnation);
+        let rec = v.get(&1).unwrap();
+        assert_eq!((rec.epoch, rec.liveness), (2, Liveness::Alive));
+    }
+
+    #[test]
+    fn rule3_same_epoch_regression_is_dropped() {
+        let mut v = view();
+        v.observe(&1, 1, Liveness::Stopping, ON);
+        assert_eq!(v.observe(&1, 1, Liveness::Draining, ON), Observed::Dropped);
+        assert_eq!(v.get(&1).unwrap().liveness, Liveness::Stopping);
+    }
+
+    #[test]
+    fn rule4_expired_node_is_unknown_until_next_report() {
+        let mut v = view();
+        assert_eq!(v.get(&1).unwrap().view(), ViewLiveness::Unknown);
+        v.observe(&1, 1, Liveness::Alive, ON);
+        assert!(v.get(&1).unwrap().is_alive_and_fresh());
+        assert!(v.expire(&1));
+        assert_eq!(v.get(&1).unwrap().view(), ViewLiveness::Unknown);
+        assert!(!v.get(&1).unwrap().is_alive_and_fresh());
+        v.observe(&1, 1, Liveness::Alive, ON);
+        assert_eq!(v.get(&1).unwrap().view(), ViewLiveness::Alive);
+    }
+
+    #[test]
+    fn non_members_are_dropped() {
+        let mut v = view();
+        assert_eq!(v.observe(&9, 1, Liveness::Alive, ON), Observed::Dropped);
+        assert!(!v.contains(&9));
+    }
+
+    #[derive(Clone, Debug)]
+    struct Report(u64, Liveness);
+    impl Arbitrary for Report {
+        fn arbitrary(g: &mut Gen) -> Self {
+            let l = *g.choose(&Liveness::ALL).unwrap();
+            Report(u64::arbitrary(g) % 4, l)
+        }
+    }
+
+    quickcheck! {
+        /// Random sequences of reports (stale, duplicated, reordered) never roll the
+        /// recorded (epoch, liveness) back.
+        fn random_reports_never_roll_the_view_back(reports: Vec<Report>) -> bool {
+            let mut v = view();
+            let mut last = (0, Liveness::Alive);
+            reports.into_iter().all(|Report(e, l)| {
+                v.observe(&1, e, l, ON);
+                let rec = v.get(&1).unwrap();
+                let now = (rec.epoch, rec.liveness);
+                let ok = now >= last;
+                last = now;
+                ok
+            })
+        }
+    }
+}

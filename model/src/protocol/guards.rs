@@ -1,0 +1,212 @@
+//! The protocol's guards, each of which can be switched off *for the model checker only*.
+//!
+//! Every guard is a check in the transition functions that some property depends on.
+//! The checker proves that by switching one off and finding a counterexample
+//! (`ebbtide check --without <guard>`). The runtime always runs with every guard on:
+//! it only ever builds [`Guards::default`].
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One guard of the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Guard {
+    /// Liveness only moves by single forward steps (§2).
+    SingleStep,
+    /// A node ignores liveness and work commands from an older coordinator term (§4.1).
+    TermFencing,
+    /// A node applies SetNodeLiveness only when it names the node's own epoch (§4.2).
+    EpochFencing,
+    /// A node applies AddWork/RemoveWork only when it names the node's own epoch and is
+    /// newer, by (term, operation), than the last command it applied to that work unit.
+    WorkFencing,
+    /// The coordinator drops a report with a lower epoch than recorded (§5.1).
+    DropStaleReports,
+    /// The coordinator drops a report with the same epoch and a lower liveness (§5.3).
+    DropRegressingReports,
+    /// A higher epoch is a new incarnation: every observation of the old one is forgotten (§5.2).
+    ResetOnNewIncarnation,
+    /// Stopping is requested only for the session target, only when nothing remains on it,
+    /// and only with the epoch observed Draining (§5.7).
+    StoppingGate,
+    /// `remaining` counts in-flight operations involving the target, not only placed units (§5.8).
+    CountInFlight,
+    /// DrainNode completes only on a fresh (not Unknown) view of the target (§5.8).
+    FreshCompletion,
+    /// New placements go only to nodes whose view is Alive and fresh (§5.11).
+    FreshDestination,
+    /// A move stops the unit on its origin, and waits for the acknowledgement, before it
+    /// adds the unit on its destination (§5.13).
+    RemoveBeforeAdd,
+    /// A Stopping node rejects every new work unit (§4.4).
+    RejectWhileStopping,
+    /// A new coordinator serves nothing until every member answered its bootstrap (§5.15).
+    BootstrapBeforeServing,
+    /// A node that is not Alive never campaigns to become coordinator (§2).
+    CampaignOnlyAlive,
+    /// Draining the coordinator's own node is refused (§5.10).
+    RefuseOwnNode,
+}
+
+impl Guard {
+    /// Every guard, in a stable order.
+    pub const ALL: [Guard; 16] = [
+        Guard::SingleStep,
+        Guard::TermFencing,
+        Guard::EpochFencing,
+        Guard::WorkFencing,
+        Guard::DropStaleReports,
+        Guard::DropRegressingReports,
+        Guard::ResetOnNewIncarnation,
+        Guard::StoppingGate,
+        Guard::CountInFlight,
+        Guard::FreshCompletion,
+        Guard::FreshDestination,
+        Guard::RemoveBeforeAdd,
+        Guard::RejectWhileStopping,
+        Guard::BootstrapBeforeServing,
+        Guard::CampaignOnlyAlive,
+        Guard::RefuseOwnNode,
+    ];
+
+    /// The guard's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Guard::SingleStep => "single-step",
+            Guard::TermFencing => "term-fencing",
+            Guard::EpochFencing => "epoch-fencing",
+            Guard::WorkFencing => "work-fencing",
+            Guard::DropStaleReports => "drop-stale-reports",
+            Guard::DropRegressingReports => "drop-regressing-reports",
+            Guard::ResetOnNewIncarnation => "reset-on-new-incarnation",
+            Guard::StoppingGate => "stopping-gate",
+            Guard::CountInFlight => "count-in-flight",
+            Guard::FreshCompletion => "fresh-completion",
+            Guard::FreshDestination => "fresh-destination",
+            Guard::RemoveBeforeAdd => "remove-before-add",
+            Guard::RejectWhileStopping => "reject-while-stopping",
+            Guard::BootstrapBeforeServing => "bootstrap-before-serving",
+            Guard::CampaignOnlyAlive => "campaign-only-alive",
+            Guard::RefuseOwnNode => "refuse-own-node",
+        }
+    }
+
+    /// One line on what the guard does.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Guard::SingleStep => "liveness moves only by single forward steps",
+            Guard::TermFencing => "nodes ignore commands from an older coordinator term",
+            Guard::EpochFencing => "SetNodeLiveness applies only to the incarnation it names",
+            Guard::WorkFencing => {
+                "AddWork/RemoveWork apply only to the incarnation they name, newest first"
+            }
+            Guard::DropStaleReports => "the coordinator drops reports with a lower epoch",
+            Guard::DropRegressingReports => {
+                "the coordinator drops same-epoch reports with a lower liveness"
+            }
+            Guard::ResetOnNewIncarnation => {
+                "a higher epoch forgets every observation of the old incarnation"
+            }
+            Guard::StoppingGate => {
+                "Stopping only for the drain target, when empty, at the epoch seen Draining"
+            }
+            Guard::CountInFlight => "remaining counts in-flight operations on the target",
+            Guard::FreshCompletion => "DrainNode answers 0 only on a fresh view of the target",
+            Guard::FreshDestination => "new work goes only to nodes seen Alive and fresh",
+            Guard::RemoveBeforeAdd => "a move stops the unit on its origin before adding it",
+            Guard::RejectWhileStopping => "a Stopping node rejects new work units",
+            Guard::BootstrapBeforeServing => {
+                "a new coordinator serves nothing until every member answered its bootstrap"
+            }
+            Guard::CampaignOnlyAlive => "only an Alive node campaigns to become coordinator",
+            Guard::RefuseOwnNode => "draining the coordinator's own node is refused",
+        }
+    }
+}
+
+impl fmt::Display for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Guard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Guard::ALL
+            .into_iter()
+            .find(|g| g.name() == s)
+            .ok_or_else(|| {
+                format!("unknown guard {s:?} (`ebbtide check --list-guards` lists them)")
+            })
+    }
+}
+
+/// Which guards are on. The default has every guard on, and that is all the runtime uses.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Guards {
+    off: u32,
+}
+
+impl Guards {
+    /// Every guard on: what the runtime uses.
+    pub const ALL_ON: Guards = Guards { off: 0 };
+
+    /// Whether `guard` is on.
+    pub fn on(self, guard: Guard) -> bool {
+        self.off & (1 << guard as u32) == 0
+    }
+
+    /// The same set with `guard` switched off (model checker only).
+    pub fn without(self, guard: Guard) -> Guards {
+        Guards {
+            off: self.off | (1 << guard as u32),
+        }
+    }
+
+    /// The guards that are switched off.
+    pub fn disabled(self) -> impl Iterator<Item = Guard> {
+        Guard::ALL.into_iter().filter(move |g| !self.on(*g))
+    }
+}
+
+impl fmt::Debug for Guards {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.off == 0 {
+            return f.write_str("all guards on");
+        }
+        let off: Vec<_> = self.disabled().map(Guard::name).collect();
+        write!(f, "without {}", off.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut names: Vec<_> = Guard::ALL.iter().map(|g| g.name()).collect();
+        for g in Guard::ALL {
+            assert_eq!(g.name().parse::<Guard>(), Ok(g));
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Guard::ALL.len());
+    }
+
+    #[test]
+    fn without_switches_off_exactly_one_guard() {
+        let g = Guards::default().without(Guard::TermFencing);
+        for guard in Guard::ALL {
+            assert_eq!(g.on(guard), guard != Guard::TermFencing);
+        }
+        assert_eq!(g.disabled().collect::<Vec<_>>(), vec![Guard::TermFencing]);
+    }
+
+    #[test]
+    fn unknown_guard_names_the_input() {
+        let err = "no-such".parse::<Guard>().unwrap_err();
+        assert!(err.contains("no-such"));
+    }
+}

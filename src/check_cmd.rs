@@ -1,0 +1,146 @@
+//! `ebbtide check` and `ebbtide explore`.
+
+use crate::cli::{self, CheckArgs, ExploreArgs, Format, SearchArg};
+use ebbtide_model::checker::run::{self, CheckReport, Progress, RunOptions, Search, Status};
+use ebbtide_model::checker::DrainModel;
+use ebbtide_model::Guard;
+use stateright::Model;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// `ebbtide check`.
+pub fn check(args: CheckArgs) -> ExitCode {
+    if args.list_guards {
+        for g in Guard::ALL {
+            println!("{}", g.name());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let cfg = match args.model.config() {
+        Ok(cfg) => cfg,
+        Err(msg) => return cli::bad_usage(&msg),
+    };
+    let threads = match cli::threads(args.threads) {
+        Ok(t) => t,
+        Err(msg) => return cli::bad_usage(&msg),
+    };
+    let opts = RunOptions {
+        threads,
+        search: match args.search {
+            SearchArg::Dfs => Search::Dfs,
+            SearchArg::Bfs => Search::Bfs,
+        },
+        stop_at_first_failure: args.stop_at_first_failure,
+        ..RunOptions::default()
+    };
+    eprintln!(
+        "checking {} nodes, {} work units, {} node crash(es), {} failover(s), {} message loss(es), {:?}; {} search on {} thread(s)",
+        cfg.nodes,
+        cfg.work,
+        cfg.node_crashes,
+        cfg.failovers,
+        cfg.losses.map_or("unlimited".to_string(), |l| l.to_string()),
+        cfg.guards,
+        if opts.search == Search::Dfs { "depth-first" } else { "breadth-first" },
+        threads
+    );
+    let tty = std::io::stderr().is_terminal();
+    let report = run::run(cfg, &opts, |p: Progress| print_progress(p, tty));
+    if tty {
+        eprintln!();
+    }
+    match args.format {
+        Format::Text => print_text(&report),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        ),
+    }
+    if report.has_violation() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_progress(p: Progress, tty: bool) {
+    let line = format!(
+        "{:>7.1}s  {} states, {} unique, {} unique/s, depth {}",
+        p.seconds,
+        p.states,
+        p.unique_states,
+        (p.unique_states as f64 / p.seconds.max(1e-9)) as u64,
+        p.max_depth
+    );
+    let mut err = std::io::stderr();
+    if tty {
+        let _ = write!(err, "\r{line}   ");
+        let _ = err.flush();
+    } else {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+fn print_text(r: &CheckReport) {
+    println!(
+        "{} states, {} unique, {:.1}s, {:.0} unique states/s, max depth {}{}",
+        r.states,
+        r.unique_states,
+        r.seconds,
+        r.unique_per_second(),
+        r.max_depth,
+        if r.exhaustive { ", exhaustive" } else { ", stopped early" }
+    );
+    println!();
+    println!("{:<24} {:<10} result", "property", "kind");
+    for p in &r.properties {
+        let status = match p.status {
+            Status::Holds => "holds",
+            Status::Violated => "VIOLATED",
+            Status::NotReached => "not reached",
+            Status::Unknown => "unknown",
+        };
+        println!("{:<24} {:<10} {status}", p.name, p.kind);
+    }
+    for p in &r.properties {
+        let Some(steps) = &p.counterexample else {
+            continue;
+        };
+        println!();
+        println!("{} violated: {}", p.name, p.statement);
+        println!("counterexample ({} steps):", steps.len());
+        for s in steps {
+            println!("{s}");
+        }
+        if let Some(last) = &p.final_state {
+            println!("  final state:");
+            for l in last {
+                println!("    {l}");
+            }
+        }
+    }
+}
+
+/// `ebbtide explore`.
+pub fn explore(args: ExploreArgs) -> ExitCode {
+    let cfg = match args.model.config() {
+        Ok(cfg) => cfg,
+        Err(msg) => return cli::bad_usage(&msg),
+    };
+    let threads = match cli::threads(args.threads) {
+        Ok(t) => t,
+        Err(msg) => return cli::bad_usage(&msg),
+    };
+    let listener = match std::net::TcpListener::bind(&args.listen) {
+        Ok(l) => l,
+        Err(e) => return cli::bad_usage(&format!("--listen {}: {e}", args.listen)),
+    };
+    let addr = listener.local_addr().expect("a bound address");
+    drop(listener);
+    println!("Explorer for {cfg:?} on http://{addr}/ (press \"Run to completion\" to explore)");
+    let _ = std::io::stdout().flush();
+    DrainModel::new(cfg).checker().threads(threads).serve(addr);
+    std::thread::sleep(Duration::MAX);
+    ExitCode::SUCCESS
+}
