@@ -13,6 +13,9 @@ pub struct ModelConfig {
     pub node_crashes: u8,
     /// Coordinator failovers: the coordinator process dies while its node lives on.
     pub failovers: u8,
+    /// Lease losses: a live node loses its membership lease, fences itself (steps to
+    /// Stopping, stops its work, gives up leadership) and leaves (PROTOCOL.md §4.6).
+    pub lease_losses: u8,
     /// How many messages the network may lose in one run (every copy of each); `None`
     /// for no limit. It always duplicates and reorders without limit.
     pub losses: Option<u8>,
@@ -43,6 +46,7 @@ impl Default for ModelConfig {
             work: 2,
             node_crashes: 1,
             failovers: 1,
+            lease_losses: 0,
             losses: Some(1),
             ttl_expiries: Some(1),
             drain_batch: 1,
@@ -74,6 +78,12 @@ impl ModelConfig {
                 self.node_crashes
             ));
         }
+        if self.lease_losses > 4 {
+            return Err(format!(
+                "--lease-losses must be at most 4 (got {})",
+                self.lease_losses
+            ));
+        }
         if self.failovers > 4 {
             return Err(format!(
                 "--failovers must be at most 4 (got {})",
@@ -102,6 +112,9 @@ impl ModelConfig {
     /// The largest term the election oracle hands out: the first, one per failover and
     /// per crash, and one per resignation (at most one per node).
     pub fn max_term(&self) -> u64 {
-        1 + self.failovers as u64 + self.node_crashes as u64 + self.nodes as u64
+        1 + self.failovers as u64
+            + self.node_crashes as u64
+            + self.lease_losses as u64
+            + self.nodes as u64
     }
 }

@@ -79,6 +79,9 @@ pub fn action(a: &Action) -> String {
         Action::Crash(n) => format!("{n} crashes"),
         Action::Restart(n) => format!("{n} restarts as a new incarnation"),
         Action::Exit(n) => format!("{n} is Stopping and its process exits"),
+        Action::LeaseLoss(n) => {
+            format!("{n} loses its membership lease: it fences itself to Stopping and leaves")
+        }
         Action::Leave(n) => format!("{n}'s membership lease expires: it leaves"),
         Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes (n stays up)"),
         Action::Elect(n) => format!("{n} is elected coordinator"),

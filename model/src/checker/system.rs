@@ -36,6 +36,8 @@ pub struct History {
     pub term: Term,
     pub crashes: u8,
     pub failovers: u8,
+    /// Lease losses so far.
+    pub lease_losses: u8,
     /// Planned exits of Stopping processes so far.
     pub exits: u8,
     /// Messages lost so far.
@@ -91,6 +93,10 @@ pub enum Action {
     Restart(NodeIx),
     /// A Stopping node's process exits, as Stopping nodes do.
     Exit(NodeIx),
+    /// A live node loses its membership lease: it fences itself and leaves (a fault;
+    /// bounded). Its node stops at its own lease deadline, before the membership service
+    /// tells the coordinator, so the model does both in one step.
+    LeaseLoss(NodeIx),
     /// A down node's membership lease expires.
     Leave(NodeIx),
     /// The coordinator process dies; its node lives on (a fault; bounded).
@@ -117,6 +123,7 @@ impl Action {
             Action::Drop { .. }
             | Action::Crash(_)
             | Action::Exit(_)
+            | Action::LeaseLoss(_)
             | Action::CoordinatorCrash(_) => false,
         }
     }
@@ -298,9 +305,11 @@ impl DrainModel {
             h.stopped[node.ix()] |= 1 << a1.epoch();
         }
         if a0.epoch() == a1.epoch() && a0.epoch() != 0 {
-            // S1: one incarnation only steps forward, one step at a time.
+            // S1: one incarnation only steps forward, and a command moves it one step at
+            // a time (a node that lost its lease walks every step at once, rule 6).
             let (l0, l1) = (a0.liveness(), a1.liveness());
-            if l1 != l0 && l0.successor() != Some(l1) {
+            let skipped = l1 > l0 && l0.successor() != Some(l1) && delivered.is_some();
+            if l1 < l0 || skipped {
                 h.mark(Violation::S1);
             }
             // S4: a Stopping node never starts a work unit.
@@ -415,6 +424,7 @@ impl Model for DrainModel {
                 term: 1,
                 crashes: 0,
                 failovers: 0,
+                lease_losses: 0,
                 exits: 0,
                 losses: 0,
                 expiries: 0,
@@ -485,6 +495,9 @@ impl Model for DrainModel {
             if up(node) {
                 if h.crashes < self.cfg.node_crashes {
                     actions.push(Action::Crash(node));
+                }
+                if h.lease_losses < self.cfg.lease_losses && h.is_member(node) {
+                    actions.push(Action::LeaseLoss(node));
                 }
                 if h.exits < MAX_EXITS
                     && Self::node(state, node).agent.liveness() == Liveness::Stopping
@@ -621,6 +634,26 @@ impl DrainModel {
                         next = s;
                     }
                 }
+                Some(next)
+            }
+            Action::LeaseLoss(node) => {
+                let mut next = state.clone();
+                next.history.lease_losses += 1;
+                if Self::node(state, node).coordinator.is_some() && self.target_mid_drain(state) {
+                    next.history.failover_mid_drain = true;
+                }
+                // Leadership is held by the lease: it goes in the same instant.
+                let mut next = self
+                    .run_node(&next, node, None, None, |a, st, o| {
+                        if st.coordinator.is_some() {
+                            st.to_mut().coordinator = None;
+                            a.cancel_coordinator_timers(o);
+                        }
+                        a.agent_step(st, crate::protocol::AgentInput::LeaseLost, o)
+                    })
+                    .unwrap_or(next);
+                next.history.members &= !(1 << node.0);
+                self.tell_coordinator(&mut next, CoordInput::MemberLeft(node));
                 Some(next)
             }
             Action::Leave(node) => {

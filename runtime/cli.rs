@@ -51,6 +51,10 @@ pub struct ModelArgs {
     /// Coordinator failovers to inject: the coordinator dies, its node lives on (0-4).
     #[arg(long, default_value_t = 1, value_name = "F")]
     pub failovers: u8,
+    /// Lease losses to inject: a live node loses its membership lease, fences itself to
+    /// Stopping and leaves (0-4).
+    #[arg(long, default_value_t = 0, value_name = "X")]
+    pub lease_losses: u8,
     /// Messages the network may lose in one run (each loss takes every copy of one
     /// message): a number, or "unlimited". It always duplicates and reorders.
     #[arg(long, default_value = "1", value_name = "L", value_parser = parse_losses)]
@@ -112,6 +116,7 @@ impl ModelArgs {
             work: self.work,
             node_crashes: self.node_crashes,
             failovers: self.failovers,
+            lease_losses: self.lease_losses,
             losses: self.losses.0,
             ttl_expiries: self.ttl_expiries.0,
             drain_batch: self.drain_batch,

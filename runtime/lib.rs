@@ -1,0 +1,4 @@
+//! ebbtide's runtime: the tokio/tonic shell around the protocol core in
+//! `ebbtide-model`. It turns bytes and clock ticks into the core's inputs and the
+//! core's outputs into bytes and timers; it holds no protocol decision of its own.
+#![forbid(unsafe_code)]
