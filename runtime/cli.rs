@@ -73,6 +73,10 @@ pub struct ModelArgs {
     /// What a new coordinator does with a drain it inherits.
     #[arg(long, value_enum, default_value_t = InheritedArg::Continue)]
     pub inherited_drain: InheritedArg,
+    /// The client stops polling once the first coordinator is gone; L1 then only asks
+    /// that the target ends Stopping and empty (see specs/decisions.md, rule 15).
+    #[arg(long)]
+    pub client_gives_up: bool,
     /// Switch a protocol guard off (checker only; repeatable; see --list-guards).
     #[arg(long, value_name = "GUARD", value_parser = parse_guard)]
     pub without: Vec<Guard>,
@@ -117,6 +121,7 @@ impl ModelArgs {
             node_crashes: self.node_crashes,
             failovers: self.failovers,
             lease_losses: self.lease_losses,
+            client_gives_up: self.client_gives_up,
             losses: self.losses.0,
             ttl_expiries: self.ttl_expiries.0,
             drain_batch: self.drain_batch,

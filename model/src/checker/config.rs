@@ -16,6 +16,10 @@ pub struct ModelConfig {
     /// Lease losses: a live node loses its membership lease, fences itself (steps to
     /// Stopping, stops its work, gives up leadership) and leaves (PROTOCOL.md §4.6).
     pub lease_losses: u8,
+    /// The client stops polling once the first coordinator is gone (a script that timed
+    /// out, or lost its connection). L1 then asks only that the target ends up Stopping
+    /// and empty: the decision of PROTOCOL.md rule 15 rests on this variant.
+    pub client_gives_up: bool,
     /// How many messages the network may lose in one run (every copy of each); `None`
     /// for no limit. It always duplicates and reorders without limit.
     pub losses: Option<u8>,
@@ -47,6 +51,7 @@ impl Default for ModelConfig {
             node_crashes: 1,
             failovers: 1,
             lease_losses: 0,
+            client_gives_up: false,
             losses: Some(1),
             ttl_expiries: Some(1),
             drain_batch: 1,

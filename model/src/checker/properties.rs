@@ -85,7 +85,7 @@ pub fn catalogue() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: "L1",
             expectation: Always,
-            statement: "a requested drain reaches 0: no quiescent state leaves it unanswered while another node is Alive",
+            statement: "a requested drain reaches 0: no quiescent state leaves it unanswered while another node is Alive (with a client that gives up at failover: leaves the target short of Stopping and empty)",
             condition: drain_not_stuck,
         },
         PropertyInfo {
@@ -191,6 +191,13 @@ fn drain_not_stuck(model: &DrainModel, s: &SysState) -> bool {
     });
     if !other_alive {
         return true;
+    }
+    if model.cfg.client_gives_up && h.term > 1 {
+        // Nobody will ask again: the target must still end Stopping and empty.
+        let agent = &DrainModel::node(s, t).agent;
+        if agent.liveness() == Liveness::Stopping && agent.running_count() == 0 {
+            return true;
+        }
     }
     !model.is_quiescent(s)
 }

@@ -28,6 +28,8 @@ pub struct RunOptions {
     /// Stop at the first violated property (its counterexample is then a shortest one
     /// under BFS); the other properties are reported as unknown.
     pub stop_at_first_failure: bool,
+    /// Stop as soon as this property has a discovery (a violation, or a witness).
+    pub stop_when_found: Option<&'static str>,
     /// When a DFS run finds a violation, search again breadth-first for a shortest
     /// counterexample, for at most this long.
     pub shorten_for: Option<Duration>,
@@ -41,6 +43,7 @@ impl Default for RunOptions {
             threads: 1,
             search: Search::Dfs,
             stop_at_first_failure: false,
+            stop_when_found: None,
             shorten_for: Some(Duration::from_secs(120)),
             progress_every: Duration::from_secs(1),
         }
@@ -122,10 +125,10 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
     let model = DrainModel::new(cfg.clone());
     let started = Instant::now();
     let builder = model.clone().checker().threads(opts.threads.max(1));
-    let builder = if opts.stop_at_first_failure {
-        builder.finish_when(HasDiscoveries::AnyFailures)
-    } else {
-        builder
+    let builder = match (opts.stop_when_found, opts.stop_at_first_failure) {
+        (Some(name), _) => builder.finish_when(HasDiscoveries::AnyOf([name].into())),
+        (None, true) => builder.finish_when(HasDiscoveries::AnyFailures),
+        (None, false) => builder,
     };
     let checker = match opts.search {
         Search::Dfs => Box::new(builder.spawn_dfs()) as Box<dyn Checker<DrainModel>>,
@@ -151,7 +154,9 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
     let any_failure = catalogue().iter().any(|p| {
         p.expectation.discovery_is_failure() && discoveries.contains_key(p.name)
     });
-    let exhaustive = !(opts.stop_at_first_failure && any_failure);
+    let stopped_early = (opts.stop_at_first_failure && any_failure)
+        || opts.stop_when_found.is_some_and(|n| discoveries.contains_key(n));
+    let exhaustive = !stopped_early;
 
     // A DFS counterexample can be long: look for a shortest one breadth-first.
     let mut shortest: Option<(&'static str, Path<SysState, Action>)> = None;
@@ -246,6 +251,10 @@ pub fn narrate(model: &DrainModel, path: Path<SysState, Action>) -> (Vec<String>
                 if let Some(note) = annotate(model, &state, &a) {
                     line.push_str(&format!(" ({note})"));
                 }
+                let sent = sends(model, &state, &a);
+                if !sent.is_empty() {
+                    line.push_str(&format!("\n       sends {}", sent.join("; ")));
+                }
                 events.push(line);
             }
             None => last = Some(state),
@@ -253,6 +262,29 @@ pub fn narrate(model: &DrainModel, path: Path<SysState, Action>) -> (Vec<String>
     }
     let summary = last.map(|s| summarize(model, &s)).unwrap_or_default();
     (events, summary)
+}
+
+/// The messages a step put on the network.
+fn sends(model: &DrainModel, state: &SysState, action: &Action) -> Vec<String> {
+    let Some(next) = model.next_state(state, action.clone()) else {
+        return Vec::new();
+    };
+    let before: Vec<_> = state.network.iter_all().collect();
+    let mut sent: Vec<String> = next
+        .network
+        .iter_all()
+        .filter(|e| !before.contains(e))
+        .map(|e| {
+            format!(
+                "{} → {}: {}",
+                NodeIx::from(e.src),
+                NodeIx::from(e.dst),
+                describe::message(e.msg)
+            )
+        })
+        .collect();
+    sent.sort();
+    sent
 }
 
 /// Extra context for an event: what DrainNode answered, what a node ran.
@@ -272,7 +304,7 @@ fn annotate(model: &DrainModel, state: &SysState, action: &Action) -> Option<Str
                 Err(e) => format!("DrainNode({}) → error {e:?}", model.cfg.target()),
             })
         }
-        Action::Crash(n) | Action::Exit(n) => {
+        Action::Crash(n) | Action::Exit(n) | Action::LeaseLoss(n) => {
             let s = DrainModel::node(state, *n);
             Some(format!(
                 "epoch {} was {}, running [{}]",

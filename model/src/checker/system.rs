@@ -518,7 +518,8 @@ impl Model for DrainModel {
                 if h.failovers < self.cfg.failovers {
                     actions.push(Action::CoordinatorCrash(host));
                 }
-                if !h.zero {
+                let gave_up = self.cfg.client_gives_up && h.term > 1;
+                if !h.zero && !gave_up {
                     actions.push(Action::Poll);
                 }
             }

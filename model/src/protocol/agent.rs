@@ -347,3 +347,858 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type A = NodeAgent<u8, u8>;
+    type Out = Vec<AgentOutput<u8, u8>>;
+
+    /// The coordinator this agent follows (term [`TERM`]).
+    const COORD: u8 = 9;
+    /// Another node, a newer coordinator in some tests.
+    const OTHER: u8 = 8;
+    const TERM: Term = 2;
+    const EPOCH: Epoch = 5;
+
+    const ALIVE: Liveness = Liveness::Alive;
+    const DRAINING: Liveness = Liveness::Draining;
+    const STOPPING: Liveness = Liveness::Stopping;
+
+    /// The guards that the agent checks.
+    const AGENT_GUARDS: [Guard; 6] = [
+        Guard::SingleStep,
+        Guard::TermFencing,
+        Guard::EpochFencing,
+        Guard::WorkFencing,
+        Guard::RejectWhileStopping,
+        Guard::CampaignOnlyAlive,
+    ];
+
+    /// Incarnation [`EPOCH`] following [`COORD`] at [`TERM`], Alive, running nothing.
+    fn agent_with(guards: Guards) -> A {
+        NodeAgent::new(
+            EPOCH,
+            Some(Leader {
+                term: TERM,
+                node: COORD,
+            }),
+            guards,
+        )
+    }
+
+    fn agent() -> A {
+        agent_with(Guards::default())
+    }
+
+    fn step(a: &mut A, input: AgentInput<u8, u8>) -> Out {
+        let mut out = Vec::new();
+        a.handle(input, &mut out);
+        out
+    }
+
+    /// A message from `from`.
+    fn msg(a: &mut A, from: u8, msg: ToNode<u8>) -> Out {
+        step(a, AgentInput::Message { from, msg })
+    }
+
+    fn set(target: Liveness, epoch: Epoch, term: Term) -> ToNode<u8> {
+        ToNode::SetLiveness {
+            target,
+            epoch,
+            term,
+        }
+    }
+
+    fn add(work: u8, epoch: Epoch, term: Term, op: OpId) -> ToNode<u8> {
+        ToNode::AddWork {
+            work,
+            epoch,
+            term,
+            op,
+        }
+    }
+
+    fn remove(work: u8, epoch: Epoch, term: Term, op: OpId) -> ToNode<u8> {
+        ToNode::RemoveWork {
+            work,
+            epoch,
+            term,
+            op,
+        }
+    }
+
+    fn heartbeat(to: u8, epoch: Epoch, liveness: Liveness) -> AgentOutput<u8, u8> {
+        AgentOutput::Send {
+            to,
+            msg: ToCoordinator::Heartbeat { epoch, liveness },
+        }
+    }
+
+    fn response(to: u8, epoch: Epoch, liveness: Liveness) -> AgentOutput<u8, u8> {
+        AgentOutput::Send {
+            to,
+            msg: ToCoordinator::SetLivenessResponse { epoch, liveness },
+        }
+    }
+
+    fn status(to: u8, work: u8, term: Term, op: OpId, status: WorkState) -> AgentOutput<u8, u8> {
+        AgentOutput::Send {
+            to,
+            msg: ToCoordinator::WorkStatus {
+                work,
+                epoch: EPOCH,
+                term,
+                op,
+                status,
+            },
+        }
+    }
+
+    /// Steps the agent forward to `liveness` through its coordinator.
+    fn at(mut a: A, liveness: Liveness) -> A {
+        while a.liveness() < liveness {
+            let next = a.liveness().successor().unwrap();
+            msg(&mut a, COORD, set(next, EPOCH, TERM));
+        }
+        assert_eq!(a.liveness(), liveness);
+        a
+    }
+
+    /// An agent running `units`, started by ops 1, 2, ... of [`TERM`].
+    fn running(liveness: Liveness, units: &[u8]) -> A {
+        let mut a = agent();
+        for (i, w) in units.iter().enumerate() {
+            msg(&mut a, COORD, add(*w, EPOCH, TERM, i as OpId + 1));
+        }
+        at(a, liveness)
+    }
+
+    /// Everything observable of an agent except its guards.
+    type Snapshot = (
+        Epoch,
+        Liveness,
+        Option<Leader<u8>>,
+        Vec<u8>,
+        Vec<(Term, OpId)>,
+    );
+
+    fn snapshot(a: &A) -> Snapshot {
+        (
+            a.epoch(),
+            a.liveness(),
+            a.leader().cloned(),
+            a.running().copied().collect(),
+            a.fences().collect(),
+        )
+    }
+
+    // ----- rule 1: older term ------------------------------------------------------
+
+    #[test]
+    fn rule1_set_liveness_from_an_older_term_is_ignored() {
+        let mut a = agent();
+        let before = snapshot(&a);
+        assert_eq!(msg(&mut a, COORD, set(DRAINING, EPOCH, TERM - 1)), vec![]);
+        assert_eq!(snapshot(&a), before);
+        // Wrong epoch too: still no answer (rule 1 comes before rule 2).
+        assert_eq!(
+            msg(&mut a, COORD, set(DRAINING, EPOCH - 1, TERM - 1)),
+            vec![]
+        );
+        assert_eq!(snapshot(&a), before);
+    }
+
+    #[test]
+    fn rule1_current_and_newer_terms_are_obeyed() {
+        let mut a = agent();
+        assert_eq!(
+            msg(&mut a, COORD, set(DRAINING, EPOCH, TERM)),
+            vec![
+                heartbeat(COORD, EPOCH, DRAINING),
+                response(COORD, EPOCH, DRAINING)
+            ]
+        );
+        assert_eq!(
+            msg(&mut a, OTHER, set(STOPPING, EPOCH, TERM + 1)),
+            vec![
+                heartbeat(COORD, EPOCH, STOPPING),
+                response(OTHER, EPOCH, STOPPING)
+            ]
+        );
+    }
+
+    // ----- rule 2: wrong epoch -----------------------------------------------------
+
+    #[test]
+    fn rule2_set_liveness_for_another_epoch_is_answered_with_the_real_epoch() {
+        for wrong in [0, EPOCH - 1, EPOCH + 1] {
+            let mut a = agent();
+            let before = snapshot(&a);
+            assert_eq!(
+                msg(&mut a, COORD, set(DRAINING, wrong, TERM)),
+                vec![response(COORD, EPOCH, ALIVE)],
+                "epoch {wrong}"
+            );
+            assert_eq!(snapshot(&a), before);
+        }
+        let mut a = at(agent(), DRAINING);
+        assert_eq!(
+            msg(&mut a, COORD, set(STOPPING, EPOCH - 1, TERM)),
+            vec![response(COORD, EPOCH, DRAINING)]
+        );
+        assert_eq!(a.liveness(), DRAINING);
+    }
+
+    // ----- rule 3: single-step store ------------------------------------------------
+
+    #[test]
+    fn rule3_a_single_step_heartbeats_at_once_and_answers() {
+        let mut a = agent();
+        assert_eq!(
+            msg(&mut a, COORD, set(DRAINING, EPOCH, TERM)),
+            vec![
+                heartbeat(COORD, EPOCH, DRAINING),
+                response(COORD, EPOCH, DRAINING)
+            ]
+        );
+        assert_eq!(a.liveness(), DRAINING);
+        assert_eq!(
+            msg(&mut a, COORD, set(STOPPING, EPOCH, TERM)),
+            vec![
+                heartbeat(COORD, EPOCH, STOPPING),
+                response(COORD, EPOCH, STOPPING)
+            ]
+        );
+        assert_eq!(a.liveness(), STOPPING);
+    }
+
+    #[test]
+    fn rule3_backwards_skipping_and_same_requests_change_nothing_but_are_answered() {
+        for from in Liveness::ALL {
+            for target in Liveness::ALL {
+                if from.successor() == Some(target) {
+                    continue;
+                }
+                let mut a = at(agent(), from);
+                let before = snapshot(&a);
+                assert_eq!(
+                    msg(&mut a, COORD, set(target, EPOCH, TERM)),
+                    vec![response(COORD, EPOCH, from)],
+                    "{from} -> {target}"
+                );
+                assert_eq!(snapshot(&a), before, "{from} -> {target}");
+            }
+        }
+    }
+
+    // ----- rule 4: work commands ----------------------------------------------------
+
+    #[test]
+    fn rule4_add_work_is_accepted_while_alive_and_draining() {
+        let mut a = agent();
+        assert_eq!(
+            msg(&mut a, COORD, add(7, EPOCH, TERM, 1)),
+            vec![
+                AgentOutput::StartWork(7),
+                status(COORD, 7, TERM, 1, WorkState::Running)
+            ]
+        );
+        let mut a = at(a, DRAINING);
+        assert_eq!(
+            msg(&mut a, COORD, add(8, EPOCH, TERM, 2)),
+            vec![
+                AgentOutput::StartWork(8),
+                status(COORD, 8, TERM, 2, WorkState::Running)
+            ]
+        );
+        assert_eq!(a.running().copied().collect::<Vec<_>>(), vec![7, 8]);
+        assert_eq!(a.fence(&8), Some((TERM, 2)));
+    }
+
+    #[test]
+    fn rule4_add_work_is_rejected_while_stopping() {
+        let mut a = at(agent(), STOPPING);
+        assert_eq!(
+            msg(&mut a, COORD, add(7, EPOCH, TERM, 1)),
+            vec![status(COORD, 7, TERM, 1, WorkState::Rejected)]
+        );
+        assert!(!a.runs(&7));
+        assert_eq!(a.fence(&7), Some((TERM, 1)));
+        assert!(a.drained());
+    }
+
+    #[test]
+    fn rule4_add_work_of_a_running_unit_is_acknowledged_without_restarting_it() {
+        let mut a = running(STOPPING, &[7]);
+        assert_eq!(
+            msg(&mut a, COORD, add(7, EPOCH, TERM, 5)),
+            vec![status(COORD, 7, TERM, 5, WorkState::Running)]
+        );
+        assert!(a.runs(&7));
+    }
+
+    #[test]
+    fn rule4_remove_work_is_always_honoured() {
+        for liveness in Liveness::ALL {
+            let mut a = running(liveness, &[7]);
+            assert_eq!(
+                msg(&mut a, COORD, remove(7, EPOCH, TERM, 5)),
+                vec![
+                    AgentOutput::StopWork(7),
+                    status(COORD, 7, TERM, 5, WorkState::Stopped)
+                ],
+                "{liveness}"
+            );
+            assert!(!a.runs(&7));
+            // A unit that does not run here is acknowledged as stopped.
+            assert_eq!(
+                msg(&mut a, COORD, remove(6, EPOCH, TERM, 6)),
+                vec![status(COORD, 6, TERM, 6, WorkState::Stopped)],
+                "{liveness}"
+            );
+        }
+    }
+
+    #[test]
+    fn rule4_a_duplicate_of_the_last_command_is_acknowledged_again() {
+        let mut a = agent();
+        msg(&mut a, COORD, add(7, EPOCH, TERM, 1));
+        let before = snapshot(&a);
+        assert_eq!(
+            msg(&mut a, COORD, add(7, EPOCH, TERM, 1)),
+            vec![status(COORD, 7, TERM, 1, WorkState::Running)]
+        );
+        assert_eq!(snapshot(&a), before);
+
+        msg(&mut a, COORD, remove(7, EPOCH, TERM, 2));
+        assert_eq!(
+            msg(&mut a, COORD, remove(7, EPOCH, TERM, 2)),
+            vec![status(COORD, 7, TERM, 2, WorkState::Stopped)]
+        );
+
+        // A rejection is re-acknowledged as one, with the same fence.
+        let mut a = at(a, STOPPING);
+        msg(&mut a, COORD, add(6, EPOCH, TERM, 3));
+        assert_eq!(
+            msg(&mut a, COORD, add(6, EPOCH, TERM, 3)),
+            vec![status(COORD, 6, TERM, 3, WorkState::Rejected)]
+        );
+        // The acknowledgement goes to whoever asked.
+        assert_eq!(
+            msg(&mut a, OTHER, add(6, EPOCH, TERM, 3)),
+            vec![status(OTHER, 6, TERM, 3, WorkState::Rejected)]
+        );
+    }
+
+    #[test]
+    fn rule4_an_older_command_for_the_same_unit_is_ignored() {
+        let mut a = agent();
+        msg(&mut a, COORD, add(7, EPOCH, TERM, 5));
+        let before = snapshot(&a);
+        assert_eq!(msg(&mut a, COORD, remove(7, EPOCH, TERM, 4)), vec![]);
+        assert_eq!(snapshot(&a), before);
+
+        // (term, op) is compared by term first: op 9 of an older term is older.
+        msg(&mut a, OTHER, remove(7, EPOCH, TERM + 1, 1));
+        assert!(!a.runs(&7));
+        let before = snapshot(&a);
+        assert_eq!(msg(&mut a, COORD, add(7, EPOCH, TERM, 9)), vec![]);
+        assert_eq!(snapshot(&a), before);
+        assert_eq!(a.fence(&7), Some((TERM + 1, 1)));
+
+        // Fences are per unit: another unit is not affected.
+        assert_eq!(
+            msg(&mut a, COORD, add(6, EPOCH, TERM, 1)),
+            vec![
+                AgentOutput::StartWork(6),
+                status(COORD, 6, TERM, 1, WorkState::Running)
+            ]
+        );
+    }
+
+    #[test]
+    fn rule4_a_work_command_for_another_epoch_is_ignored() {
+        let mut a = running(ALIVE, &[7]);
+        let before = snapshot(&a);
+        assert_eq!(msg(&mut a, COORD, add(6, EPOCH - 1, TERM, 9)), vec![]);
+        assert_eq!(msg(&mut a, COORD, remove(7, EPOCH + 1, TERM, 9)), vec![]);
+        assert_eq!(msg(&mut a, COORD, remove(7, 0, TERM, 9)), vec![]);
+        assert_eq!(snapshot(&a), before);
+    }
+
+    #[test]
+    fn rule4_a_work_command_from_an_older_term_is_ignored() {
+        let mut a = running(ALIVE, &[7]);
+        let before = snapshot(&a);
+        assert_eq!(msg(&mut a, COORD, add(6, EPOCH, TERM - 1, 9)), vec![]);
+        assert_eq!(msg(&mut a, COORD, remove(7, EPOCH, TERM - 1, 9)), vec![]);
+        assert_eq!(snapshot(&a), before);
+    }
+
+    // ----- rule 5: heartbeats -------------------------------------------------------
+
+    #[test]
+    fn rule5_the_heartbeat_timer_reports_to_the_leader_and_rearms() {
+        let mut a = at(agent(), DRAINING);
+        assert_eq!(
+            step(&mut a, AgentInput::HeartbeatTimer),
+            vec![heartbeat(COORD, EPOCH, DRAINING), AgentOutput::ArmHeartbeat]
+        );
+    }
+
+    #[test]
+    fn rule5_without_a_known_leader_nothing_is_sent() {
+        let mut a: A = NodeAgent::new(EPOCH, None, Guards::default());
+        assert_eq!(
+            step(&mut a, AgentInput::HeartbeatTimer),
+            vec![AgentOutput::ArmHeartbeat]
+        );
+        let mut out = Vec::new();
+        a.start(&mut out);
+        assert_eq!(out, vec![AgentOutput::ArmHeartbeat]);
+        // A liveness change with no leader known still answers whoever asked.
+        assert_eq!(
+            msg(&mut a, COORD, set(DRAINING, EPOCH, 1)),
+            vec![response(COORD, EPOCH, DRAINING)]
+        );
+        assert_eq!(a.leader(), None);
+    }
+
+    #[test]
+    fn rule5_start_arms_the_timer_and_reports_at_once() {
+        let mut a = agent();
+        let mut out = Vec::new();
+        a.start(&mut out);
+        assert_eq!(
+            out,
+            vec![AgentOutput::ArmHeartbeat, heartbeat(COORD, EPOCH, ALIVE)]
+        );
+    }
+
+    // ----- rule 6: lease lost --------------------------------------------------------
+
+    #[test]
+    fn rule6_lease_lost_steps_to_stopping_stops_everything_and_heartbeats() {
+        for liveness in [ALIVE, DRAINING] {
+            let mut a = running(liveness, &[3, 1, 2]);
+            msg(&mut a, COORD, remove(2, EPOCH, TERM, 9));
+            assert_eq!(
+                step(&mut a, AgentInput::LeaseLost),
+                vec![
+                    AgentOutput::StopWork(1),
+                    AgentOutput::StopWork(3),
+                    heartbeat(COORD, EPOCH, STOPPING),
+                ],
+                "{liveness}"
+            );
+            assert_eq!(a.liveness(), STOPPING);
+            assert_eq!(a.running_count(), 0);
+            assert!(a.drained());
+            assert!(!a.may_campaign());
+            // It is Stopping now: new work is rejected.
+            assert_eq!(
+                msg(&mut a, COORD, add(4, EPOCH, TERM, 10)),
+                vec![status(COORD, 4, TERM, 10, WorkState::Rejected)]
+            );
+        }
+    }
+
+    #[test]
+    fn rule6_lease_lost_when_already_stopped_and_empty_changes_nothing() {
+        let mut a = at(agent(), STOPPING);
+        let before = snapshot(&a);
+        assert_eq!(step(&mut a, AgentInput::LeaseLost), vec![]);
+        assert_eq!(snapshot(&a), before);
+    }
+
+    #[test]
+    fn rule6_lease_lost_with_units_only_stops_them() {
+        // Already Stopping with a unit still running: only the unit changes.
+        let mut a = running(STOPPING, &[1]);
+        assert_eq!(
+            step(&mut a, AgentInput::LeaseLost),
+            vec![AgentOutput::StopWork(1), heartbeat(COORD, EPOCH, STOPPING)]
+        );
+        assert!(a.drained());
+    }
+
+    // ----- bootstrap and leader -----------------------------------------------------
+
+    #[test]
+    fn bootstrap_is_answered_with_epoch_liveness_sorted_running_units_and_version() {
+        let mut a = running(DRAINING, &[3, 1, 4, 2]);
+        msg(&mut a, COORD, remove(4, EPOCH, TERM, 10));
+        assert_eq!(
+            msg(&mut a, COORD, ToNode::Bootstrap { term: TERM }),
+            vec![AgentOutput::Send {
+                to: COORD,
+                msg: ToCoordinator::BootstrapResponse {
+                    term: TERM,
+                    epoch: EPOCH,
+                    liveness: DRAINING,
+                    work: vec![1, 2, 3],
+                    version: PROTOCOL_VERSION,
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn bootstrap_of_a_newer_term_teaches_and_persists_the_leader() {
+        let mut a = running(ALIVE, &[1]);
+        let leader = Leader {
+            term: TERM + 1,
+            node: OTHER,
+        };
+        assert_eq!(
+            msg(&mut a, OTHER, ToNode::Bootstrap { term: TERM + 1 }),
+            vec![
+                AgentOutput::PersistLeader(leader.clone()),
+                AgentOutput::Send {
+                    to: OTHER,
+                    msg: ToCoordinator::BootstrapResponse {
+                        term: TERM + 1,
+                        epoch: EPOCH,
+                        liveness: ALIVE,
+                        work: vec![1],
+                        version: PROTOCOL_VERSION,
+                    },
+                },
+            ]
+        );
+        assert_eq!(a.leader(), Some(&leader));
+        assert_eq!(a.term_floor(), TERM + 1);
+        // Heartbeats now go to the new leader.
+        assert_eq!(
+            step(&mut a, AgentInput::HeartbeatTimer),
+            vec![heartbeat(OTHER, EPOCH, ALIVE), AgentOutput::ArmHeartbeat]
+        );
+    }
+
+    #[test]
+    fn bootstrap_of_the_same_term_answers_without_changing_the_leader() {
+        let mut a = agent();
+        let out = msg(&mut a, OTHER, ToNode::Bootstrap { term: TERM });
+        assert_eq!(
+            out,
+            vec![AgentOutput::Send {
+                to: OTHER,
+                msg: ToCoordinator::BootstrapResponse {
+                    term: TERM,
+                    epoch: EPOCH,
+                    liveness: ALIVE,
+                    work: vec![],
+                    version: PROTOCOL_VERSION,
+                },
+            }]
+        );
+        assert_eq!(a.leader().map(|l| (l.term, l.node)), Some((TERM, COORD)));
+    }
+
+    #[test]
+    fn bootstrap_of_an_older_term_is_ignored() {
+        let mut a = agent();
+        let before = snapshot(&a);
+        assert_eq!(
+            msg(&mut a, OTHER, ToNode::Bootstrap { term: TERM - 1 }),
+            vec![]
+        );
+        assert_eq!(snapshot(&a), before);
+    }
+
+    #[test]
+    fn leader_changed_is_learnt_only_for_a_newer_term() {
+        let mut a = at(agent(), DRAINING);
+        let leader = Leader {
+            term: TERM + 1,
+            node: OTHER,
+        };
+        assert_eq!(
+            step(
+                &mut a,
+                AgentInput::LeaderChanged {
+                    term: TERM + 1,
+                    leader: OTHER,
+                }
+            ),
+            vec![
+                AgentOutput::PersistLeader(leader.clone()),
+                heartbeat(OTHER, EPOCH, DRAINING),
+            ]
+        );
+        assert_eq!(a.leader(), Some(&leader));
+        for (term, node) in [(TERM + 1, COORD), (TERM, COORD), (1, 3)] {
+            let before = snapshot(&a);
+            assert_eq!(
+                step(&mut a, AgentInput::LeaderChanged { term, leader: node }),
+                vec![],
+                "term {term}"
+            );
+            assert_eq!(snapshot(&a), before);
+        }
+    }
+
+    #[test]
+    fn leader_changed_teaches_a_node_without_a_leader() {
+        let mut a: A = NodeAgent::new(EPOCH, None, Guards::default());
+        assert_eq!(a.term_floor(), 0);
+        assert_eq!(
+            step(
+                &mut a,
+                AgentInput::LeaderChanged {
+                    term: 1,
+                    leader: COORD
+                }
+            ),
+            vec![
+                AgentOutput::PersistLeader(Leader {
+                    term: 1,
+                    node: COORD
+                }),
+                heartbeat(COORD, EPOCH, ALIVE),
+            ]
+        );
+    }
+
+    #[test]
+    fn commands_do_not_change_the_leader() {
+        let mut a = agent();
+        let leader = a.leader().cloned();
+        // A newer-term liveness command is obeyed, answered to its sender, but the
+        // heartbeat still goes to the leader and nothing is persisted.
+        assert_eq!(
+            msg(&mut a, OTHER, set(DRAINING, EPOCH, TERM + 1)),
+            vec![
+                heartbeat(COORD, EPOCH, DRAINING),
+                response(OTHER, EPOCH, DRAINING)
+            ]
+        );
+        assert_eq!(
+            msg(&mut a, OTHER, add(7, EPOCH, TERM + 1, 1)),
+            vec![
+                AgentOutput::StartWork(7),
+                status(OTHER, 7, TERM + 1, 1, WorkState::Running)
+            ]
+        );
+        assert_eq!(
+            msg(&mut a, OTHER, remove(7, EPOCH, TERM + 1, 2)),
+            vec![
+                AgentOutput::StopWork(7),
+                status(OTHER, 7, TERM + 1, 2, WorkState::Stopped)
+            ]
+        );
+        assert_eq!(a.leader().cloned(), leader);
+        assert_eq!(a.term_floor(), TERM);
+    }
+
+    #[test]
+    fn may_campaign_only_while_alive() {
+        assert!(agent().may_campaign());
+        assert!(!at(agent(), DRAINING).may_campaign());
+        assert!(!at(agent(), STOPPING).may_campaign());
+    }
+
+    #[test]
+    fn a_new_incarnation_starts_alive_running_nothing() {
+        let leader = Leader {
+            term: 4,
+            node: COORD,
+        };
+        let a: A = NodeAgent::new(7, Some(leader.clone()), Guards::default());
+        assert_eq!(snapshot(&a), (7, ALIVE, Some(leader), vec![], vec![]));
+        assert_eq!(a.term_floor(), 4);
+        assert!(!a.drained());
+    }
+
+    // ----- guards -------------------------------------------------------------------
+
+    #[test]
+    fn without_single_step_skips_and_backward_steps_are_stored() {
+        let g = Guards::default().without(Guard::SingleStep);
+        let mut a = agent_with(g);
+        assert_eq!(
+            msg(&mut a, COORD, set(STOPPING, EPOCH, TERM)),
+            vec![
+                heartbeat(COORD, EPOCH, STOPPING),
+                response(COORD, EPOCH, STOPPING)
+            ]
+        );
+        assert_eq!(
+            msg(&mut a, COORD, set(ALIVE, EPOCH, TERM)),
+            vec![
+                heartbeat(COORD, EPOCH, ALIVE),
+                response(COORD, EPOCH, ALIVE)
+            ]
+        );
+        // The same value is still no change.
+        assert_eq!(
+            msg(&mut a, COORD, set(ALIVE, EPOCH, TERM)),
+            vec![response(COORD, EPOCH, ALIVE)]
+        );
+    }
+
+    #[test]
+    fn without_term_fencing_older_terms_are_obeyed() {
+        let mut a = agent_with(Guards::default().without(Guard::TermFencing));
+        assert_eq!(
+            msg(&mut a, 3, set(DRAINING, EPOCH, TERM - 1)),
+            vec![
+                heartbeat(COORD, EPOCH, DRAINING),
+                response(3, EPOCH, DRAINING)
+            ]
+        );
+        assert_eq!(
+            msg(&mut a, 3, add(7, EPOCH, TERM - 1, 1)),
+            vec![
+                AgentOutput::StartWork(7),
+                status(3, 7, TERM - 1, 1, WorkState::Running)
+            ]
+        );
+        // An old bootstrap is answered, but the old coordinator is not followed again.
+        let out = msg(&mut a, 3, ToNode::Bootstrap { term: TERM - 1 });
+        assert_eq!(out.len(), 1);
+        assert!(matches!(
+            &out[0],
+            AgentOutput::Send { to: 3, msg: ToCoordinator::BootstrapResponse { term, .. } } if *term == TERM - 1
+        ));
+        assert_eq!(a.term_floor(), TERM);
+    }
+
+    #[test]
+    fn without_epoch_fencing_set_liveness_for_another_epoch_is_applied() {
+        let mut a = agent_with(Guards::default().without(Guard::EpochFencing));
+        assert_eq!(
+            msg(&mut a, COORD, set(DRAINING, EPOCH - 1, TERM)),
+            vec![
+                heartbeat(COORD, EPOCH, DRAINING),
+                response(COORD, EPOCH, DRAINING)
+            ]
+        );
+        assert_eq!(a.liveness(), DRAINING);
+        // Work commands are fenced by their own guard.
+        assert_eq!(msg(&mut a, COORD, add(7, EPOCH - 1, TERM, 1)), vec![]);
+    }
+
+    #[test]
+    fn without_work_fencing_stale_and_foreign_work_commands_are_applied() {
+        let mut a = agent_with(Guards::default().without(Guard::WorkFencing));
+        // Another incarnation's command.
+        assert_eq!(
+            msg(&mut a, COORD, add(7, EPOCH - 1, TERM, 5)),
+            vec![
+                AgentOutput::StartWork(7),
+                status(COORD, 7, TERM, 5, WorkState::Running)
+            ]
+        );
+        // An older command for the same unit.
+        assert_eq!(
+            msg(&mut a, COORD, remove(7, EPOCH, TERM, 4)),
+            vec![
+                AgentOutput::StopWork(7),
+                status(COORD, 7, TERM, 4, WorkState::Stopped)
+            ]
+        );
+        assert_eq!(a.fence(&7), Some((TERM, 4)));
+        // A duplicate is applied again rather than only re-acknowledged.
+        msg(&mut a, COORD, add(6, EPOCH, TERM, 1));
+        msg(&mut a, COORD, remove(6, EPOCH, TERM, 2));
+        assert_eq!(
+            msg(&mut a, COORD, add(6, EPOCH, TERM, 1)),
+            vec![
+                AgentOutput::StartWork(6),
+                status(COORD, 6, TERM, 1, WorkState::Running)
+            ]
+        );
+        // Term fencing still applies.
+        assert_eq!(msg(&mut a, COORD, add(5, EPOCH, TERM - 1, 9)), vec![]);
+    }
+
+    #[test]
+    fn without_reject_while_stopping_a_stopping_node_starts_new_work() {
+        let a = agent_with(Guards::default().without(Guard::RejectWhileStopping));
+        let mut a = at(a, STOPPING);
+        assert_eq!(
+            msg(&mut a, COORD, add(7, EPOCH, TERM, 1)),
+            vec![
+                AgentOutput::StartWork(7),
+                status(COORD, 7, TERM, 1, WorkState::Running)
+            ]
+        );
+        assert!(a.runs(&7));
+    }
+
+    #[test]
+    fn without_campaign_only_alive_any_node_may_campaign() {
+        let a = agent_with(Guards::default().without(Guard::CampaignOnlyAlive));
+        assert!(a.may_campaign());
+        assert!(at(a.clone(), DRAINING).may_campaign());
+        assert!(at(a, STOPPING).may_campaign());
+    }
+
+    /// One scenario per agent guard that exercises exactly the behaviour that guard names.
+    /// Returns what is observable: the agent's state, every output and, for the campaign
+    /// probe only, `may_campaign`.
+    fn probe(guard: Guard, guards: Guards) -> (Snapshot, Out, Option<bool>) {
+        let mut a = agent_with(guards);
+        let mut out = Vec::new();
+        match guard {
+            Guard::SingleStep => {
+                out.extend(msg(&mut a, COORD, set(STOPPING, EPOCH, TERM)));
+            }
+            Guard::TermFencing => {
+                out.extend(msg(&mut a, COORD, set(DRAINING, EPOCH, TERM - 1)));
+                out.extend(msg(&mut a, COORD, add(7, EPOCH, TERM - 1, 1)));
+            }
+            Guard::EpochFencing => {
+                out.extend(msg(&mut a, COORD, set(DRAINING, EPOCH + 1, TERM)));
+            }
+            Guard::WorkFencing => {
+                out.extend(msg(&mut a, COORD, add(7, EPOCH + 1, TERM, 1)));
+                out.extend(msg(&mut a, COORD, add(6, EPOCH, TERM, 5)));
+                out.extend(msg(&mut a, COORD, remove(6, EPOCH, TERM, 4)));
+            }
+            Guard::RejectWhileStopping => {
+                a = at(a, STOPPING);
+                out.extend(msg(&mut a, COORD, add(7, EPOCH, TERM, 1)));
+            }
+            Guard::CampaignOnlyAlive => {
+                a = at(a, DRAINING);
+                out.extend(msg(&mut a, COORD, set(DRAINING, EPOCH, TERM)));
+            }
+            other => panic!("{other} is not an agent guard"),
+        }
+        let campaign = (guard == Guard::CampaignOnlyAlive).then(|| a.may_campaign());
+        (snapshot(&a), out, campaign)
+    }
+
+    #[test]
+    fn each_agent_guard_switched_off_changes_exactly_its_own_behaviour() {
+        for off in AGENT_GUARDS {
+            let without = Guards::default().without(off);
+            for probed in AGENT_GUARDS {
+                let on = probe(probed, Guards::default());
+                let changed = probe(probed, without);
+                if probed == off {
+                    assert_ne!(on, changed, "without {off}: its own behaviour must change");
+                } else {
+                    assert_eq!(on, changed, "without {off}: {probed} must be unaffected");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn coordinator_side_guards_do_not_change_the_agent() {
+        for off in Guard::ALL.into_iter().filter(|g| !AGENT_GUARDS.contains(g)) {
+            for probed in AGENT_GUARDS {
+                assert_eq!(
+                    probe(probed, Guards::default()),
+                    probe(probed, Guards::default().without(off)),
+                    "without {off}: {probed}"
+                );
+            }
+        }
+    }
+}

@@ -46,11 +46,15 @@ pub enum Guard {
     CampaignOnlyAlive,
     /// Draining the coordinator's own node is refused (§5.10).
     RefuseOwnNode,
+    /// The coordinator's resend timer sends again whatever is unacknowledged: bootstrap
+    /// requests, operation commands, the drain command (§5.6). A liveness mechanism:
+    /// without it a lost message can stall a drain for good (L1).
+    Resend,
 }
 
 impl Guard {
     /// Every guard, in a stable order.
-    pub const ALL: [Guard; 16] = [
+    pub const ALL: [Guard; 17] = [
         Guard::SingleStep,
         Guard::TermFencing,
         Guard::EpochFencing,
@@ -67,6 +71,7 @@ impl Guard {
         Guard::BootstrapBeforeServing,
         Guard::CampaignOnlyAlive,
         Guard::RefuseOwnNode,
+        Guard::Resend,
     ];
 
     /// The guard's name on the command line.
@@ -88,6 +93,7 @@ impl Guard {
             Guard::BootstrapBeforeServing => "bootstrap-before-serving",
             Guard::CampaignOnlyAlive => "campaign-only-alive",
             Guard::RefuseOwnNode => "refuse-own-node",
+            Guard::Resend => "resend",
         }
     }
 
@@ -120,6 +126,7 @@ impl Guard {
             }
             Guard::CampaignOnlyAlive => "only an Alive node campaigns to become coordinator",
             Guard::RefuseOwnNode => "draining the coordinator's own node is refused",
+            Guard::Resend => "the coordinator re-sends unacknowledged commands on its timer",
         }
     }
 }

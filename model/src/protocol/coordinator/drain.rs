@@ -6,7 +6,7 @@ use crate::protocol::guards::Guard;
 use crate::protocol::ids::{Epoch, Key};
 use crate::protocol::liveness::Liveness;
 use crate::protocol::message::ToNode;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The one drain session.
@@ -28,6 +28,9 @@ pub(super) struct Session<N> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct DrainState<N: Ord> {
     pub session: Option<Session<N>>,
+    /// Targets that DrainNode answered 0 for, still members, at the epoch that completed.
+    /// They keep answering 0 until they leave (rule 9), even when another drain started.
+    completed: BTreeMap<N, Epoch>,
     /// Targets that completed and then left membership: they answer 0 (rule 9).
     tombstones: BTreeSet<N>,
     /// Targets that left before completion: they answer an error saying so.
@@ -38,6 +41,7 @@ impl<N: Ord> Default for DrainState<N> {
     fn default() -> Self {
         DrainState {
             session: None,
+            completed: BTreeMap::new(),
             tombstones: BTreeSet::new(),
             abandoned: BTreeSet::new(),
         }
@@ -55,9 +59,23 @@ impl<N: Key> DrainState<N> {
         });
     }
 
+    /// DrainNode answered 0 for the session's target at `epoch`.
+    pub fn complete(&mut self, epoch: Epoch) {
+        if let Some(s) = &mut self.session {
+            s.completed = true;
+            self.completed.insert(s.target.clone(), epoch);
+        }
+    }
+
+    /// Whether `node` completed its drain at its current incarnation `epoch`.
+    pub fn is_completed(&self, node: &N, epoch: Epoch) -> bool {
+        self.completed.get(node) == Some(&epoch)
+    }
+
     /// The target restarted. A completed drain is over (the node is back); a pending
     /// one is driven again from Alive.
     pub fn on_new_incarnation(&mut self, node: &N) {
+        self.completed.remove(node);
         if let Some(s) = &mut self.session {
             if s.target == *node {
                 if s.completed {
@@ -71,11 +89,12 @@ impl<N: Key> DrainState<N> {
     }
 
     pub fn on_left(&mut self, node: &N) {
+        if self.completed.remove(node).is_some() {
+            self.tombstones.insert(node.clone());
+        }
         if let Some(s) = &self.session {
             if s.target == *node {
-                if s.completed {
-                    self.tombstones.insert(node.clone());
-                } else {
+                if !s.completed {
                     self.abandoned.insert(node.clone());
                 }
                 self.session = None;
@@ -241,9 +260,8 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         self.schedule(out);
         let report = self.session_report();
         if report.remaining == 0 {
-            if let Some(s) = &mut self.drain.session {
-                s.completed = true;
-            }
+            let epoch = self.view.get(node).map_or(0, |r| r.epoch);
+            self.drain.complete(epoch);
         }
         Ok(report)
     }
@@ -283,10 +301,20 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 Err(DrainError::UnknownNode(node.clone()))
             });
         }
+        let epoch = self.view.get(node).map_or(0, |r| r.epoch);
+        if self.drain.is_completed(node, epoch) {
+            // Rule 9: once 0 was answered, it stays 0 until the node leaves or restarts.
+            return Some(Ok(DrainReport {
+                node: node.clone(),
+                remaining: 0,
+                phase: DrainPhase::Done,
+                reasons: Vec::new(),
+            }));
+        }
         let blocked = |phase, reason| {
             Some(Ok(DrainReport {
                 node: node.clone(),
-                remaining: self.placement.count(node).max(1) as u64,
+                remaining: self.remaining_on(node).max(1) as u64,
                 phase,
                 reasons: vec![reason],
             }))

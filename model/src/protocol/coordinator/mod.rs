@@ -131,6 +131,9 @@ pub struct Coordinator<N: Ord, W: Ord> {
     unplaced: BTreeSet<W>,
     /// Units deleted while an operation was in flight on them.
     delete_after: BTreeSet<W>,
+    /// Units that bootstrap answers reported running but that are not desired: stopped
+    /// once the bootstrap is complete.
+    strays: BTreeSet<(W, N, Epoch)>,
     drain: DrainState<N>,
     /// The draining node the drain scheduler served last (round robin).
     drain_cursor: Option<N>,
@@ -168,16 +171,16 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             ops: Operators::default(),
             unplaced: BTreeSet::new(),
             delete_after: BTreeSet::new(),
+            strays: BTreeSet::new(),
             drain: DrainState::default(),
             drain_cursor: None,
         };
         c.send_bootstrap(out);
         out.push(CoordOutput::Arm(CoordTimer::Resend));
-        if !c.guards.on(Guard::BootstrapBeforeServing) {
-            // Checker-only variant: serve at once, knowing nothing of what runs where.
-            c.finish_bootstrap();
-        } else if c.awaiting.is_empty() {
-            c.finish_bootstrap();
+        if !c.guards.on(Guard::BootstrapBeforeServing) || c.awaiting.is_empty() {
+            // (Without the guard, a checker-only variant: serve at once, knowing nothing
+            // of what runs where.)
+            c.finish_bootstrap(out);
         }
         c
     }
@@ -191,7 +194,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 self.view.expire(&node);
             }
             CoordInput::MemberJoined { node, epoch } => self.on_member_joined(node, epoch),
-            CoordInput::MemberLeft(node) => self.on_member_left(&node),
+            CoordInput::MemberLeft(node) => self.on_member_left(&node, out),
             CoordInput::AddUnit(w) => {
                 if self.desired.insert(w.clone()) && self.bootstrapped {
                     self.unplaced.insert(w);
@@ -395,20 +398,26 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         self.observe(&from, epoch, liveness, out);
         for w in work {
             if !self.desired.contains(&w) {
-                // Deleted while nobody was coordinating: stop it.
-                self.start_removal(w, from.clone(), epoch, Purpose::Delete, None, out);
+                // Deleted while nobody was coordinating: stop it once serving.
+                self.strays.insert((w, from.clone(), epoch));
             } else if self.placement.node_of(&w).is_none() && self.ops.get(&w).is_none() {
                 self.unplaced.remove(&w);
                 self.placement.place(w, from.clone());
             }
         }
         if self.awaiting.is_empty() && !self.bootstrapped {
-            self.finish_bootstrap();
+            self.finish_bootstrap(out);
         }
     }
 
-    fn finish_bootstrap(&mut self) {
+    fn finish_bootstrap(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
         self.bootstrapped = true;
+        for (w, node, epoch) in std::mem::take(&mut self.strays) {
+            let current = self.view.get(&node).is_some_and(|r| r.epoch == epoch);
+            if current && self.ops.get(&w).is_none() {
+                self.start_removal(w, node, epoch, Purpose::Delete, None, out);
+            }
+        }
         for w in &self.desired {
             if self.placement.node_of(w).is_none() && self.ops.get(w).is_none() {
                 self.unplaced.insert(w.clone());
@@ -492,6 +501,8 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             (Phase::Adding { to, epoch: e }, WorkState::Rejected) if *to == from && *e == epoch => {
                 self.ops.remove(&work);
                 self.requeue(work);
+                // A node rejects new work only while Stopping: that is an observation.
+                self.observe(&from, epoch, Liveness::Stopping, out);
             }
             _ => {}
         }
@@ -507,18 +518,16 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         self.drain.forget_left(&node);
     }
 
-    fn on_member_left(&mut self, node: &N) {
+    fn on_member_left(&mut self, node: &N, out: &mut Vec<CoordOutput<N, W>>) {
         if !self.view.contains(node) {
             return;
         }
-        let mut out = Vec::new();
-        self.lose_node(node, &mut out);
         self.view.remove(node);
+        self.lose_node(node, out);
         self.drain.on_left(node);
         if self.awaiting.remove(node) && self.awaiting.is_empty() && !self.bootstrapped {
-            self.finish_bootstrap();
+            self.finish_bootstrap(out);
         }
-        debug_assert!(out.is_empty());
     }
 
     /// Rule 2: a new incarnation of `node` was observed. The old one is gone with its
@@ -708,6 +717,10 @@ impl<N: Key, W: Key> Coordinator<N, W> {
 
     /// The resend timer: everything unacknowledged goes out again.
     fn resend(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
+        out.push(CoordOutput::Arm(CoordTimer::Resend));
+        if !self.guards.on(Guard::Resend) {
+            return;
+        }
         self.send_bootstrap(out);
         for (w, op) in self.ops.iter() {
             let (to, msg) = match &op.phase {
@@ -735,7 +748,6 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if self.bootstrapped {
             self.drive_session(out, true);
         }
-        out.push(CoordOutput::Arm(CoordTimer::Resend));
     }
 }
 

@@ -1,0 +1,124 @@
+//! Garbage collection of inert messages changes no verdict: with and without it, the
+//! same actor states, timers, storages and history are reachable (only the network
+//! differs, and the loss budget spent on messages that could never matter). Checked by
+//! exhaustive search of small configurations, with every guard on and with the guards
+//! that the collection rules depend on switched off.
+
+use ebbtide_model::checker::{DrainModel, ModelConfig, SysState};
+use ebbtide_model::{Guard, Guards};
+use stateright::Model;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// Everything but the network and the loss counter.
+fn projection(s: &SysState) -> u64 {
+    let mut history = s.history.clone();
+    history.losses = 0;
+    let mut h = DefaultHasher::new();
+    (&s.actor_states, &s.timers_set, &s.crashed, &s.actor_storages, &history).hash(&mut h);
+    h.finish()
+}
+
+fn fingerprint(s: &SysState) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Every reachable projection of `cfg`, and how many states were visited.
+fn reachable(cfg: ModelConfig) -> (HashSet<u64>, usize) {
+    let m = DrainModel::new(cfg);
+    let mut seen = HashSet::new();
+    let mut projections = HashSet::new();
+    let mut queue: VecDeque<SysState> = m.init_states().into();
+    for s in &queue {
+        seen.insert(fingerprint(s));
+    }
+    let mut actions = Vec::new();
+    while let Some(s) = queue.pop_front() {
+        projections.insert(projection(&s));
+        m.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            if let Some(next) = m.next_state(&s, a) {
+                if seen.insert(fingerprint(&next)) {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+    (projections, seen.len())
+}
+
+fn same_with_and_without_gc(cfg: ModelConfig) {
+    let (with, n_with) = reachable(ModelConfig {
+        gc: true,
+        ..cfg.clone()
+    });
+    let (without, n_without) = reachable(ModelConfig { gc: false, ..cfg.clone() });
+    assert!(n_with < n_without, "collection should shrink the state space");
+    let only_with: Vec<_> = with.difference(&without).collect();
+    let only_without: Vec<_> = without.difference(&with).collect();
+    assert!(
+        only_with.is_empty() && only_without.is_empty(),
+        "{cfg:?}: {} projections only with GC, {} only without (of {} / {}); states {n_with} / {n_without}",
+        only_with.len(),
+        only_without.len(),
+        with.len(),
+        without.len()
+    );
+}
+
+fn small(node_crashes: u8, failovers: u8, losses: u8) -> ModelConfig {
+    ModelConfig {
+        nodes: 2,
+        work: 1,
+        node_crashes,
+        failovers,
+        losses: Some(losses),
+        ..ModelConfig::default()
+    }
+}
+
+#[test]
+fn no_faults() {
+    same_with_and_without_gc(small(0, 0, 0));
+}
+
+#[test]
+fn one_loss() {
+    same_with_and_without_gc(small(0, 0, 1));
+}
+
+#[test]
+fn one_crash() {
+    same_with_and_without_gc(small(1, 0, 0));
+}
+
+#[test]
+fn one_failover() {
+    same_with_and_without_gc(small(0, 1, 0));
+}
+
+#[test]
+fn one_lease_loss() {
+    same_with_and_without_gc(ModelConfig {
+        lease_losses: 1,
+        ..small(0, 0, 0)
+    });
+}
+
+#[test]
+fn guards_the_rules_rely_on_switched_off() {
+    for g in [
+        Guard::TermFencing,
+        Guard::WorkFencing,
+        Guard::DropStaleReports,
+        Guard::DropRegressingReports,
+        Guard::BootstrapBeforeServing,
+    ] {
+        same_with_and_without_gc(ModelConfig {
+            guards: Guards::default().without(g),
+            ..small(1, 0, 0)
+        });
+    }
+}
