@@ -90,7 +90,11 @@ fn print_text(r: &CheckReport) {
         r.seconds,
         r.unique_per_second(),
         r.max_depth,
-        if r.exhaustive { ", exhaustive" } else { ", stopped early" }
+        if r.exhaustive {
+            ", exhaustive"
+        } else {
+            ", stopped early"
+        }
     );
     println!();
     println!("{:<24} {:<10} result", "property", "kind");

@@ -2,3 +2,5 @@
 //! `ebbtide-model`. It turns bytes and clock ticks into the core's inputs and the
 //! core's outputs into bytes and timers; it holds no protocol decision of its own.
 #![forbid(unsafe_code)]
+
+pub mod wire;

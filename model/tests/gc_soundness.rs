@@ -15,7 +15,14 @@ fn projection(s: &SysState) -> u64 {
     let mut history = s.history.clone();
     history.losses = 0;
     let mut h = DefaultHasher::new();
-    (&s.actor_states, &s.timers_set, &s.crashed, &s.actor_storages, &history).hash(&mut h);
+    (
+        &s.actor_states,
+        &s.timers_set,
+        &s.crashed,
+        &s.actor_storages,
+        &history,
+    )
+        .hash(&mut h);
     h.finish()
 }
 
@@ -54,8 +61,14 @@ fn same_with_and_without_gc(cfg: ModelConfig) {
         gc: true,
         ..cfg.clone()
     });
-    let (without, n_without) = reachable(ModelConfig { gc: false, ..cfg.clone() });
-    assert!(n_with < n_without, "collection should shrink the state space");
+    let (without, n_without) = reachable(ModelConfig {
+        gc: false,
+        ..cfg.clone()
+    });
+    assert!(
+        n_with < n_without,
+        "collection should shrink the state space"
+    );
     let only_with: Vec<_> = with.difference(&without).collect();
     let only_without: Vec<_> = without.difference(&with).collect();
     assert!(

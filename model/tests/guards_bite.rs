@@ -111,5 +111,8 @@ fn a_small_configuration_holds_with_every_guard_on() {
             assert_eq!(p.status, Status::Holds, "{}", p.name);
         }
     }
-    assert_eq!(report.property("L2 drain completes").unwrap().status, Status::Holds);
+    assert_eq!(
+        report.property("L2 drain completes").unwrap().status,
+        Status::Holds
+    );
 }

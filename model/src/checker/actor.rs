@@ -260,7 +260,13 @@ impl Actor for NodeActor {
         }
     }
 
-    fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &NodeTimer, o: &mut Out<Self>) {
+    fn on_timeout(
+        &self,
+        _id: Id,
+        state: &mut Cow<NodeState>,
+        timer: &NodeTimer,
+        o: &mut Out<Self>,
+    ) {
         match timer {
             NodeTimer::Heartbeat => self.agent_step(state, AgentInput::HeartbeatTimer, o),
             NodeTimer::Resend => self.coord_step(state, CoordInput::Timer(CoordTimer::Resend), o),

@@ -17,7 +17,10 @@ use std::sync::Arc;
 /// the run may not expire any more (they can never fire).
 pub fn canonicalize(m: &DrainModel, s: &mut SysState) {
     canonicalize_ops(s);
-    if m.cfg.ttl_expiries.is_some_and(|limit| s.history.expiries >= limit) {
+    if m.cfg
+        .ttl_expiries
+        .is_some_and(|limit| s.history.expiries >= limit)
+    {
         for (i, timers) in s.timers_set.iter_mut().enumerate() {
             let dead: Vec<NodeTimer> = timers
                 .iter()

@@ -55,7 +55,9 @@ fn term_floor(s: &SysState, node: NodeIx) -> Term {
 
 /// The last epoch `node` had (its current one while up).
 fn last_epoch(s: &SysState, node: NodeIx) -> Epoch {
-    s.actor_storages[node.ix()].as_ref().map_or(0, |st| st.epoch)
+    s.actor_storages[node.ix()]
+        .as_ref()
+        .map_or(0, |st| st.epoch)
 }
 
 /// The live coordinator on `node`, if any.

@@ -151,11 +151,13 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
     let checker = join(checker);
     let last = sample(&*checker);
     let discoveries = checker.discoveries();
-    let any_failure = catalogue().iter().any(|p| {
-        p.expectation.discovery_is_failure() && discoveries.contains_key(p.name)
-    });
+    let any_failure = catalogue()
+        .iter()
+        .any(|p| p.expectation.discovery_is_failure() && discoveries.contains_key(p.name));
     let stopped_early = (opts.stop_at_first_failure && any_failure)
-        || opts.stop_when_found.is_some_and(|n| discoveries.contains_key(n));
+        || opts
+            .stop_when_found
+            .is_some_and(|n| discoveries.contains_key(n));
     let exhaustive = !stopped_early;
 
     // A DFS counterexample can be long: look for a shortest one breadth-first.
@@ -355,7 +357,10 @@ pub fn summarize(model: &DrainModel, s: &SysState) -> Vec<String> {
                 format!("{n}=epoch {} {} [{}]", r.epoch, r.view(), placed.join(" "))
             })
             .collect();
-        out.push(format!("coordinator on {host} believes: {}", beliefs.join("; ")));
+        out.push(format!(
+            "coordinator on {host} believes: {}",
+            beliefs.join("; ")
+        ));
     }
     out
 }

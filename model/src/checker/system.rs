@@ -181,9 +181,9 @@ impl DrainModel {
         }
         if Self::coordinator(state).is_none()
             && state.history.term < self.cfg.max_term()
-            && self.nodes().any(|n| {
-                state.history.is_member(n) && Self::node(state, n).agent.may_campaign()
-            })
+            && self
+                .nodes()
+                .any(|n| state.history.is_member(n) && Self::node(state, n).agent.may_campaign())
         {
             return false;
         }
@@ -387,7 +387,9 @@ impl DrainModel {
 
     /// Whether the last incarnation of `node` ended in a crash (rather than an exit).
     fn crashed_last(state: &SysState, node: NodeIx) -> bool {
-        let last = state.actor_storages[node.ix()].as_ref().map_or(0, |s| s.epoch);
+        let last = state.actor_storages[node.ix()]
+            .as_ref()
+            .map_or(0, |s| s.epoch);
         state.history.crash_ends[node.ix()] & (1 << last) != 0
     }
 
@@ -487,7 +489,11 @@ impl Model for DrainModel {
                 .cloned()
                 .collect();
             timers.sort_unstable();
-            actions.extend(timers.into_iter().map(|timer| Action::Timer { node, timer }));
+            actions.extend(
+                timers
+                    .into_iter()
+                    .map(|timer| Action::Timer { node, timer }),
+            );
         }
         let h = &state.history;
         let coordinator = Self::coordinator(state).map(|(n, _)| n);
@@ -614,7 +620,9 @@ impl DrainModel {
                     next.history.crashes += 1;
                 }
                 let mut out = Out::new();
-                let s = self.actor.on_start(node.id(), &state.actor_storages[i], &mut out);
+                let s = self
+                    .actor
+                    .on_start(node.id(), &state.actor_storages[i], &mut out);
                 next.crashed[i] = false;
                 next.actor_states[i] = Arc::new(s);
                 self.apply_commands(&mut next, node, out);
@@ -629,9 +637,9 @@ impl DrainModel {
                         term: c.term(),
                         leader: host,
                     };
-                    if let Some(s) =
-                        self.run_node(&next, node, None, None, |a, st, o| a.agent_step(st, input, o))
-                    {
+                    if let Some(s) = self.run_node(&next, node, None, None, |a, st, o| {
+                        a.agent_step(st, input, o)
+                    }) {
                         next = s;
                     }
                 }

@@ -107,10 +107,7 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
 
     /// The work units running here, in order.
     pub fn running(&self) -> impl Iterator<Item = &W> + '_ {
-        self.units
-            .iter()
-            .filter(|(_, u)| u.running)
-            .map(|(w, _)| w)
+        self.units.iter().filter(|(_, u)| u.running).map(|(w, _)| w)
     }
 
     /// Whether `work` runs here.

@@ -7,7 +7,17 @@ use std::str::FromStr;
 /// A node's own liveness. It only moves forward, one step at a time:
 /// Alive → Draining → Stopping.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Liveness {
@@ -149,7 +159,10 @@ mod tests {
     #[test]
     fn without_the_guard_backward_steps_are_stored() {
         let mut l = Liveness::Stopping;
-        assert!(l.store(Liveness::Alive, Guards::default().without(Guard::SingleStep)));
+        assert!(l.store(
+            Liveness::Alive,
+            Guards::default().without(Guard::SingleStep)
+        ));
         assert_eq!(l, Liveness::Alive);
     }
 

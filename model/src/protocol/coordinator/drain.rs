@@ -321,7 +321,10 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         };
         if !self.bootstrapped {
             let missing = self.awaiting.len();
-            return blocked(DrainPhase::Bootstrapping, BlockReason::Bootstrapping { missing });
+            return blocked(
+                DrainPhase::Bootstrapping,
+                BlockReason::Bootstrapping { missing },
+            );
         }
         match &self.drain.session {
             Some(s) if s.target != *node && !s.completed => blocked(
@@ -417,7 +420,9 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         let target = s.target.clone();
         let s = self.drain.session.as_mut().expect("checked above");
         s.draining_epoch = draining_epoch;
-        let Some((epoch, liveness)) = want else { return };
+        let Some((epoch, liveness)) = want else {
+            return;
+        };
         if resend || s.requested != Some((epoch, liveness)) {
             s.requested = Some((epoch, liveness));
             out.push(CoordOutput::Send {

@@ -343,7 +343,8 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
         for w in &self.desired {
             let placed = self.placement.node_of(w).is_some();
-            let adding = matches!(self.ops.get(w), Some(op) if matches!(op.phase, Phase::Adding { .. }));
+            let adding =
+                matches!(self.ops.get(w), Some(op) if matches!(op.phase, Phase::Adding { .. }));
             let unplaced = self.unplaced.contains(w);
             if [placed, adding, unplaced].iter().filter(|b| **b).count() != 1 {
                 return Some(format!(
@@ -423,8 +424,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 self.unplaced.insert(w.clone());
             }
         }
-        if self.config.inherited_drain == InheritedDrain::Continue && self.drain.session.is_none()
-        {
+        if self.config.inherited_drain == InheritedDrain::Continue && self.drain.session.is_none() {
             let inherited = self
                 .view
                 .iter()
@@ -451,7 +451,11 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             Observed::NewIncarnation => self.forget_incarnation(node, out),
             Observed::Recorded { .. } => {}
         }
-        if *node == self.host && self.view.get(node).is_some_and(|r| r.liveness != Liveness::Alive)
+        if *node == self.host
+            && self
+                .view
+                .get(node)
+                .is_some_and(|r| r.liveness != Liveness::Alive)
         {
             out.push(CoordOutput::Resign);
         }
@@ -676,7 +680,9 @@ impl<N: Key, W: Key> Coordinator<N, W> {
     /// The removal half of a move is done: add the unit on its destination, chosen
     /// again if the planned one is no longer Alive and fresh.
     fn start_adding(&mut self, work: W, out: &mut Vec<CoordOutput<N, W>>) {
-        let Some(op) = self.ops.get(&work) else { return };
+        let Some(op) = self.ops.get(&work) else {
+            return;
+        };
         let planned = op.dest.clone().filter(|d| self.is_destination(d));
         let origin = op.origin.clone();
         let Some(to) = planned.or_else(|| self.best_destination(origin.as_ref())) else {

@@ -50,7 +50,10 @@ impl<N: Key> Operation<N> {
     }
 
     fn nodes(&self) -> impl Iterator<Item = &N> + '_ {
-        let dest = self.dest.as_ref().filter(|d| Some(*d) != self.origin.as_ref());
+        let dest = self
+            .dest
+            .as_ref()
+            .filter(|d| Some(*d) != self.origin.as_ref());
         self.origin.iter().chain(dest)
     }
 }
@@ -107,16 +110,6 @@ impl<N: Key, W: Key> Operators<N, W> {
     /// Every operation, by work unit.
     pub fn iter(&self) -> impl Iterator<Item = (&W, &Operation<N>)> + '_ {
         self.ops.iter()
-    }
-
-    /// How many operations are in flight.
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
-    /// Whether none is in flight.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
     }
 
     /// How many operations involve `node` as origin or destination.
@@ -223,7 +216,10 @@ mod tests {
         );
         assert_eq!((ops.incoming(&2), ops.incoming(&3)), (0, 1));
         ops.remove(&7);
-        assert_eq!((ops.involving(&1), ops.incoming(&3), ops.drain_moves()), (0, 0, 0));
+        assert_eq!(
+            (ops.involving(&1), ops.incoming(&3), ops.drain_moves()),
+            (0, 0, 0)
+        );
         assert!(ops.is_empty());
     }
 }

@@ -66,21 +66,6 @@ impl<N: Key, W: Key> Placement<N, W> {
     pub fn count(&self, node: &N) -> usize {
         self.by_node.get(node).map_or(0, BTreeSet::len)
     }
-
-    /// How many units are placed in all.
-    pub fn len(&self) -> usize {
-        self.by_unit.len()
-    }
-
-    /// Whether nothing is placed.
-    pub fn is_empty(&self) -> bool {
-        self.by_unit.is_empty()
-    }
-
-    /// Every placed unit and its node.
-    pub fn iter(&self) -> impl Iterator<Item = (&W, &N)> + '_ {
-        self.by_unit.iter()
-    }
 }
 
 #[cfg(test)]

@@ -72,14 +72,19 @@ impl<N: Key, W: Key> Coordinator<N, W> {
     /// Rule 12: moves work off Draining/Stopping nodes, at most `drain_batch` moves in
     /// flight, round-robin across draining nodes, least-loaded destination first.
     fn move_off_draining(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
-        let mut budget = self.config.drain_batch.saturating_sub(self.ops.drain_moves());
+        let mut budget = self
+            .config
+            .drain_batch
+            .saturating_sub(self.ops.drain_moves());
         if budget == 0 {
             return;
         }
         let draining: Vec<N> = self
             .view
             .iter()
-            .filter(|(n, rec)| rec.epoch > 0 && self.placement.count(n) > 0 && self.drains(n, rec.liveness))
+            .filter(|(n, rec)| {
+                rec.epoch > 0 && self.placement.count(n) > 0 && self.drains(n, rec.liveness)
+            })
             .map(|(n, _)| n.clone())
             .collect();
         if draining.is_empty() {
@@ -133,18 +138,18 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if draining || session {
             return;
         }
-        let alive = self.view.iter().filter(|(n, _)| self.is_destination(n));
-        let (mut min, mut max): (Option<(usize, &N)>, Option<(usize, &N)>) = (None, None);
-        for (n, _) in alive {
-            let load = self.load(n);
-            if min.is_none_or(|(l, _)| load < l) {
-                min = Some((load, n));
-            }
-            if max.is_none_or(|(l, _)| load > l) {
-                max = Some((load, n));
-            }
-        }
-        let (Some((lo, to)), Some((hi, from))) = (min, max) else {
+        let loads: Vec<(usize, &N)> = self
+            .view
+            .iter()
+            .filter(|(n, _)| self.is_destination(n))
+            .map(|(n, _)| (self.load(n), n))
+            .collect();
+        // Least loaded and most loaded; ties go to the lowest id.
+        let least = loads.iter().min_by_key(|(l, n)| (*l, *n));
+        let most = loads
+            .iter()
+            .max_by_key(|(l, n)| (*l, std::cmp::Reverse(*n)));
+        let (Some(&(lo, to)), Some(&(hi, from))) = (least, most) else {
             return;
         };
         if hi < lo + 2 {

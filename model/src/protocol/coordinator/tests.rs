@@ -1334,7 +1334,10 @@ fn rejected_requeues_the_unit() {
         Phase::Adding { to: 2, epoch: 1 }
     );
     // A rejection is also an observation: the node is Stopping.
-    assert_eq!(ack(&mut c, 2, 10, REJECTED), vec![ttl(2), add_w(1, 10, 1, 2)]);
+    assert_eq!(
+        ack(&mut c, 2, 10, REJECTED),
+        vec![ttl(2), add_w(1, 10, 1, 2)]
+    );
     // With no destination, it waits unplaced.
     expire(&mut c, 1);
     expire(&mut c, 3);

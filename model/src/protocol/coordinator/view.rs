@@ -93,16 +93,6 @@ impl<N: Key> LivenessView<N> {
         self.nodes.iter()
     }
 
-    /// How many members.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Whether there are no members.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
     /// The one routine every heartbeat, bootstrap response and SetNodeLivenessResponse
     /// goes through. Rule 1 drops lower epochs, rule 2 starts over on a higher epoch,
     /// rule 3 drops same-epoch regressions. Reports from non-members are dropped.
@@ -174,7 +164,10 @@ mod tests {
     fn rule2_higher_epoch_replaces_the_record() {
         let mut v = view();
         v.observe(&1, 1, Liveness::Draining, ON);
-        assert_eq!(v.observe(&1, 2, Liveness::Alive, ON), Observed::NewIncarnation);
+        assert_eq!(
+            v.observe(&1, 2, Liveness::Alive, ON),
+            Observed::NewIncarnation
+        );
         let rec = v.get(&1).unwrap();
         assert_eq!((rec.epoch, rec.liveness), (2, Liveness::Alive));
     }
