@@ -112,6 +112,12 @@ impl<N: Key, W: Key> Operators<N, W> {
         self.ops.iter()
     }
 
+    /// Whether nothing is tracked.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
     /// How many operations involve `node` as origin or destination.
     pub fn involving(&self, node: &N) -> usize {
         self.involving.get(node).copied().unwrap_or(0)

@@ -52,6 +52,12 @@ impl<N: Key, W: Key> Placement<N, W> {
         units
     }
 
+    /// Whether nothing is tracked.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.by_unit.is_empty()
+    }
+
     /// The node `work` runs on.
     pub fn node_of(&self, work: &W) -> Option<&N> {
         self.by_unit.get(work)
