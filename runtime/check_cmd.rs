@@ -25,8 +25,11 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Ok(t) => t,
         Err(msg) => return cli::bad_usage(&msg),
     };
+    let tty = std::io::stderr().is_terminal();
     let opts = RunOptions {
         threads,
+        // On a terminal, one line rewritten every second; in a log, one line every ten.
+        progress_every: Duration::from_secs(if tty { 1 } else { 10 }),
         search: match args.search {
             SearchArg::Dfs => Search::Dfs,
             SearchArg::Bfs => Search::Bfs,
@@ -45,7 +48,6 @@ pub fn check(args: CheckArgs) -> ExitCode {
         if opts.search == Search::Dfs { "depth-first" } else { "breadth-first" },
         threads
     );
-    let tty = std::io::stderr().is_terminal();
     let report = run::run(cfg, &opts, |p: Progress| print_progress(p, tty));
     if tty {
         eprintln!();

@@ -83,7 +83,7 @@ pub fn action(a: &Action) -> String {
             format!("{n} loses its membership lease: it fences itself to Stopping and leaves")
         }
         Action::Leave(n) => format!("{n}'s membership lease expires: it leaves"),
-        Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes (n stays up)"),
+        Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes ({n} stays up)"),
         Action::Elect(n) => format!("{n} is elected coordinator"),
         Action::Poll => "client calls DrainNode".to_string(),
     }

@@ -85,7 +85,7 @@ pub fn catalogue() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: "L1",
             expectation: Always,
-            statement: "a requested drain reaches 0: no quiescent state leaves it unanswered while another node is Alive (with a client that gives up at failover: leaves the target short of Stopping and empty)",
+            statement: "a requested drain reaches 0: no quiescent state leaves it unanswered while another node is Alive (with a client that gives up at failover: leaves a Draining target short of Stopping and empty)",
             condition: drain_not_stuck,
         },
         PropertyInfo {
@@ -193,9 +193,14 @@ fn drain_not_stuck(model: &DrainModel, s: &SysState) -> bool {
         return true;
     }
     if model.cfg.client_gives_up && h.term > 1 {
-        // Nobody will ask again: the target must still end Stopping and empty.
+        // Nobody will ask again. A target still Alive never took the request (or came
+        // back as a new incarnation): the request died with the coordinator that held
+        // it, and nothing durable remembers it. A target that is Draining must still
+        // end Stopping and empty.
         let agent = &DrainModel::node(s, t).agent;
-        if agent.liveness() == Liveness::Stopping && agent.running_count() == 0 {
+        if agent.liveness() == Liveness::Alive
+            || (agent.liveness() == Liveness::Stopping && agent.running_count() == 0)
+        {
             return true;
         }
     }

@@ -31,8 +31,6 @@ pub enum Guard {
     StoppingGate,
     /// `remaining` counts in-flight operations involving the target, not only placed units (§5.8).
     CountInFlight,
-    /// DrainNode completes only on a fresh (not Unknown) view of the target (§5.8).
-    FreshCompletion,
     /// New placements go only to nodes whose view is Alive and fresh (§5.11).
     FreshDestination,
     /// A move stops the unit on its origin, and waits for the acknowledgement, before it
@@ -54,7 +52,7 @@ pub enum Guard {
 
 impl Guard {
     /// Every guard, in a stable order.
-    pub const ALL: [Guard; 17] = [
+    pub const ALL: [Guard; 16] = [
         Guard::SingleStep,
         Guard::TermFencing,
         Guard::EpochFencing,
@@ -64,7 +62,6 @@ impl Guard {
         Guard::ResetOnNewIncarnation,
         Guard::StoppingGate,
         Guard::CountInFlight,
-        Guard::FreshCompletion,
         Guard::FreshDestination,
         Guard::RemoveBeforeAdd,
         Guard::RejectWhileStopping,
@@ -86,7 +83,6 @@ impl Guard {
             Guard::ResetOnNewIncarnation => "reset-on-new-incarnation",
             Guard::StoppingGate => "stopping-gate",
             Guard::CountInFlight => "count-in-flight",
-            Guard::FreshCompletion => "fresh-completion",
             Guard::FreshDestination => "fresh-destination",
             Guard::RemoveBeforeAdd => "remove-before-add",
             Guard::RejectWhileStopping => "reject-while-stopping",
@@ -117,7 +113,6 @@ impl Guard {
                 "Stopping only for the drain target, when empty, at the epoch seen Draining"
             }
             Guard::CountInFlight => "remaining counts in-flight operations on the target",
-            Guard::FreshCompletion => "DrainNode answers 0 only on a fresh view of the target",
             Guard::FreshDestination => "new work goes only to nodes seen Alive and fresh",
             Guard::RemoveBeforeAdd => "a move stops the unit on its origin before adding it",
             Guard::RejectWhileStopping => "a Stopping node rejects new work units",

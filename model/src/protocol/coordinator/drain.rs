@@ -353,8 +353,10 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         let rec = self.view.get(t).copied().unwrap_or_default();
         let raw = self.remaining_on(t);
         let observed_draining = rec.epoch > 0 && s.draining_epoch == Some(rec.epoch);
-        let fresh = rec.fresh || !self.guards.on(Guard::FreshCompletion);
-        if observed_draining && rec.liveness == Liveness::Stopping && fresh && raw == 0 {
+        // Rule 8 also asks for a fresh view. Not a switchable guard: in a model where
+        // every timer may fire at any moment it protects no safety property (see
+        // specs/decisions.md), but a silent node is not confirmed Stopping.
+        if observed_draining && rec.liveness == Liveness::Stopping && rec.fresh && raw == 0 {
             return DrainReport {
                 node: t.clone(),
                 remaining: 0,

@@ -1,0 +1,242 @@
+//! `ebbtide check` and `ebbtide explore` as a user runs them: exit statuses, one-line
+//! errors on bad input, the JSON report's shape, and the Explorer serving the model.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SMALL: &[&str] = &[
+    "--nodes",
+    "2",
+    "--work",
+    "1",
+    "--node-crashes",
+    "0",
+    "--failovers",
+    "0",
+];
+
+fn ebbtide(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ebbtide"))
+        .args(args)
+        .output()
+        .expect("ebbtide runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn list_guards_prints_one_name_a_line() {
+    let out = ebbtide(&["check", "--list-guards"]);
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<_> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(names.contains(&"epoch-fencing".to_string()), "{names:?}");
+    assert!(names.contains(&"resend".to_string()), "{names:?}");
+    assert_eq!(names.len(), ebbtide_model::Guard::ALL.len());
+}
+
+fn assert_bad_usage(args: &[&str], mentions: &str) {
+    let out = ebbtide(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: one line, got {err:?}"
+    );
+    assert!(
+        err.contains(mentions),
+        "{args:?}: {err:?} should name {mentions:?}"
+    );
+    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    assert_bad_usage(&["check", "--nodes", "0"], "nodes");
+    assert_bad_usage(&["check", "--nodes", "many"], "--nodes");
+    assert_bad_usage(&["check", "--without", "no-such-guard"], "no-such-guard");
+    assert_bad_usage(&["check", "--frobnicate"], "--frobnicate");
+    assert_bad_usage(&["check", "--losses", "lots"], "--losses");
+    assert_bad_usage(&["check", "--threads", "0"], "--threads");
+    assert_bad_usage(&["explore", "--listen", "not-an-address"], "--listen");
+}
+
+#[test]
+fn json_report_of_a_small_configuration() {
+    let mut args = vec!["check", "--format", "json"];
+    args.extend_from_slice(SMALL);
+    let out = ebbtide(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    assert_eq!(v["config"]["nodes"], 2);
+    assert_eq!(v["config"]["work"], 1);
+    assert!(v["states"].as_u64().unwrap() >= v["unique_states"].as_u64().unwrap());
+    assert!(v["unique_states"].as_u64().unwrap() > 100);
+    assert!(v["seconds"].as_f64().is_some());
+    let props = v["properties"].as_array().unwrap();
+    let names: Vec<_> = props.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for id in ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8"] {
+        assert!(names.contains(&id), "{id} missing from {names:?}");
+    }
+    for p in props {
+        let status = p["status"].as_str().unwrap();
+        match p["kind"].as_str().unwrap() {
+            "always" => assert_eq!(status, "holds", "{p}"),
+            "sometimes" => assert!(status == "holds" || status == "not-reached", "{p}"),
+            k => panic!("unknown kind {k}"),
+        }
+        assert!(p["counterexample"].is_null(), "{p}");
+    }
+}
+
+#[test]
+fn a_guard_switched_off_gives_exit_1_and_a_counterexample() {
+    let mut args = vec![
+        "check",
+        "--format",
+        "json",
+        "--search",
+        "bfs",
+        "--without",
+        "single-step",
+        "--stop-at-first-failure",
+    ];
+    args.extend_from_slice(SMALL);
+    let out = ebbtide(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let violated: Vec<_> = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "violated")
+        .collect();
+    assert!(!violated.is_empty());
+    let steps = violated[0]["counterexample"].as_array().unwrap();
+    assert!(!steps.is_empty());
+    assert!(steps
+        .iter()
+        .all(|s| s.as_str().is_some_and(|s| !s.is_empty())));
+}
+
+#[test]
+fn text_report_is_a_table() {
+    let mut args = vec!["check"];
+    args.extend_from_slice(SMALL);
+    let out = ebbtide(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("exhaustive"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("S3") && l.ends_with("holds")),
+        "{text}"
+    );
+}
+
+/// One HTTP/1.0 request; the status code and body.
+fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("the Explorer accepts connections");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (code, body)
+}
+
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn explore_serves_the_model() {
+    let mut args = vec!["explore", "--listen", "127.0.0.1:0", "--threads", "1"];
+    args.extend_from_slice(SMALL);
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_ebbtide"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+
+    // The server starts right after printing its address.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if TcpStream::connect(&addr).is_ok() {
+            break http(&addr, "GET", "/.status");
+        }
+        assert!(Instant::now() < deadline, "the Explorer never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.0, 200);
+    let v: Value = serde_json::from_str(&status.1).unwrap();
+    assert!(v["model"].as_str().unwrap().contains("DrainModel"), "{v}");
+
+    let (code, _) = http(&addr, "POST", "/.runtocompletion");
+    assert_eq!(code, 200);
+    let done = loop {
+        let v: Value = serde_json::from_str(&http(&addr, "GET", "/.status").1).unwrap();
+        if v["done"] == true {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the run never finished: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(done["unique_state_count"].as_u64().unwrap() > 100, "{done}");
+    let names: Vec<_> = done["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("S3")), "{names:?}");
+
+    let (code, body) = http(&addr, "GET", "/.states");
+    assert_eq!(code, 200);
+    let init: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(init.as_array().unwrap().len(), 1, "one initial state");
+    let (code, body) = http(&addr, "GET", "/.states/0");
+    assert_eq!(code, 200);
+    let next: Value = serde_json::from_str(&body).unwrap();
+    let steps = next.as_array().unwrap();
+    assert!(!steps.is_empty(), "the initial state has successors");
+    assert!(steps.iter().all(|s| s["action"].is_string()), "{next}");
+}
