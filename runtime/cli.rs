@@ -34,6 +34,205 @@ pub enum Command {
     /// Nothing is explored until you press "Run to completion" in the page (or
     /// `POST /.runtocompletion`).
     Explore(ExploreArgs),
+    /// Run a node: its agent, the coordinator if it is the named one, gRPC and HTTP.
+    #[command(
+        after_help = "Example (a 3-node cluster on one machine, n1 coordinates):\n  \
+        ebbtide node --id n1 --listen 127.0.0.1:7001 --http 127.0.0.1:8001 --data-dir /tmp/n1 \\\n    \
+        --peer n2=127.0.0.1:7002 --peer n3=127.0.0.1:7003 --coordinator n1"
+    )]
+    Node(Box<NodeArgs>),
+    /// Add or list work units (against any node's HTTP address).
+    #[command(subcommand)]
+    Work(WorkCommand),
+    /// Drain a node: request it, and with --wait poll until remaining is 0 (exit 0 only then).
+    Drain(DrainArgs),
+    /// Print the cluster's nodes as the coordinator sees them.
+    Status(StatusArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+// ----- runtime subcommands: node, work, drain, status, bench ---------------------------
+
+/// Log output format.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Logging flags.
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    pub log_level: tracing_level::Level,
+}
+
+/// The `--log-level` value.
+pub mod tracing_level {
+    /// A tracing level, parsed from its name.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Level(pub tracing::Level);
+
+    impl std::str::FromStr for Level {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            s.parse::<tracing::Level>().map(Level).map_err(|_| {
+                format!("unknown level {s:?}: expected error, warn, info, debug or trace")
+            })
+        }
+    }
+}
+
+fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
+    ebbtide::node::config::parse_duration(s)
+}
+
+fn parse_peer_arg(s: &str) -> Result<(String, String), String> {
+    ebbtide::node::config::parse_peer(s)
+}
+
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// This node's id.
+    #[arg(long, value_name = "ID")]
+    pub id: String,
+    /// gRPC address to listen on (node <-> coordinator messages, Operator service).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// HTTP API address to listen on.
+    #[arg(long, value_name = "ADDR")]
+    pub http: std::net::SocketAddr,
+    /// Data directory: epoch, last leader, and on the coordinator the work units.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: std::path::PathBuf,
+    /// A member and its gRPC address (repeat for each; this node's own entry is
+    /// ignored, so every node can be given the same list).
+    #[arg(long = "peer", value_name = "ID=ADDR", value_parser = parse_peer_arg)]
+    pub peers: Vec<(String, String)>,
+    /// A member's HTTP address (optional, repeatable): the TiCDC-compatible capture
+    /// list reports it as the capture's address.
+    #[arg(long = "peer-http", value_name = "ID=ADDR", value_parser = parse_peer_arg)]
+    pub peer_http: Vec<(String, String)>,
+    /// The node that runs the coordinator (static membership).
+    #[arg(long, value_name = "ID")]
+    pub coordinator: String,
+    /// How often the node heartbeats to the coordinator.
+    #[arg(long, default_value = "1s", value_name = "DUR", value_parser = parse_dur)]
+    pub heartbeat_interval: std::time::Duration,
+    /// No report within this long makes a node Unknown to the coordinator.
+    #[arg(long, default_value = "5s", value_name = "DUR", value_parser = parse_dur)]
+    pub liveness_ttl: std::time::Duration,
+    /// How often the coordinator resends whatever is unacknowledged.
+    #[arg(long, default_value = "2s", value_name = "DUR", value_parser = parse_dur)]
+    pub resend_interval: std::time::Duration,
+    /// Moves in flight off draining nodes at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub drain_batch: usize,
+    /// Exit with status 0 once this node is Stopping and runs nothing.
+    #[arg(long)]
+    pub exit_when_drained: bool,
+    /// With --exit-when-drained: keep heartbeating this long before exiting, so that
+    /// polling clients see the drain complete (default: the liveness TTL).
+    #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+    pub exit_linger: Option<std::time::Duration>,
+    /// Write one JSON line per core step (role, node, epoch, input, outputs) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
+    /// The default workload's stop hook takes this long (simulates slow shutdown).
+    #[arg(long, default_value = "0ms", value_name = "DUR", value_parser = parse_dur)]
+    pub work_stop_delay: std::time::Duration,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkCommand {
+    /// Add work units that must run somewhere.
+    Add {
+        /// Work unit ids.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Any node's HTTP address.
+        #[arg(long, value_name = "ADDR")]
+        server: String,
+    },
+    /// List work units and where they run.
+    List {
+        /// Any node's HTTP address.
+        #[arg(long, value_name = "ADDR")]
+        server: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DrainArgs {
+    /// The node to drain.
+    #[arg(value_name = "ID")]
+    pub node: String,
+    /// Any node's HTTP address.
+    #[arg(long, value_name = "ADDR")]
+    pub server: String,
+    /// Poll until remaining is 0, showing progress.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up (exit 1) after this long.
+    #[arg(long, default_value = "10m", value_name = "DUR", value_parser = parse_dur)]
+    pub timeout: std::time::Duration,
+    /// With --wait: time between polls.
+    #[arg(long, default_value = "1s", value_name = "DUR", value_parser = parse_dur)]
+    pub interval: std::time::Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Any node's HTTP address.
+    #[arg(long, value_name = "ADDR")]
+    pub server: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Start an in-process loopback cluster, place work, drain one node, print figures.
+    Drain(BenchDrainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchDrainArgs {
+    /// Nodes in the cluster (2-64); the first coordinates, the last is drained.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub nodes: usize,
+    /// Work units.
+    #[arg(long, default_value_t = 10_000, value_name = "W")]
+    pub work: usize,
+    /// Heartbeat interval.
+    #[arg(long, default_value = "200ms", value_name = "DUR", value_parser = parse_dur)]
+    pub heartbeat_interval: std::time::Duration,
+    /// Liveness TTL.
+    #[arg(long, default_value = "2s", value_name = "DUR", value_parser = parse_dur)]
+    pub liveness_ttl: std::time::Duration,
+    /// Resend interval.
+    #[arg(long, default_value = "500ms", value_name = "DUR", value_parser = parse_dur)]
+    pub resend_interval: std::time::Duration,
+    /// Drain batch size.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub drain_batch: usize,
+    /// Time between the client's DrainNode polls.
+    #[arg(long, default_value = "10ms", value_name = "DUR", value_parser = parse_dur)]
+    pub poll_interval: std::time::Duration,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// The configuration of the model.

@@ -3,4 +3,7 @@
 //! core's outputs into bytes and timers; it holds no protocol decision of its own.
 #![forbid(unsafe_code)]
 
+pub mod client;
+pub mod http;
+pub mod node;
 pub mod wire;

@@ -1,7 +1,10 @@
-//! `ebbtide`: the model checker front end and (later) the node runtime and its clients.
+//! `ebbtide`: the model checker front end, the node runtime and its clients.
 
+mod bench_cmd;
 mod check_cmd;
 mod cli;
+mod client_cmd;
+mod node_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -14,5 +17,10 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Check(args) => check_cmd::check(args),
         cli::Command::Explore(args) => check_cmd::explore(args),
+        cli::Command::Node(args) => node_cmd::node(*args),
+        cli::Command::Work(cmd) => client_cmd::work(cmd),
+        cli::Command::Drain(args) => client_cmd::drain(args),
+        cli::Command::Status(args) => client_cmd::status(args),
+        cli::Command::Bench(cli::BenchCommand::Drain(args)) => bench_cmd::drain(args),
     }
 }

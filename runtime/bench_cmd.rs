@@ -1,0 +1,298 @@
+//! `ebbtide bench drain`: an in-process cluster on loopback (every node a real gRPC
+//! and HTTP server in this process), W work units placed, the last node drained by a
+//! polling client. Prints drain time, messages sent, coordinator time and memory per
+//! work unit, and the floor that batch size and round trips allow.
+
+use crate::cli::BenchDrainArgs;
+use ebbtide::node::{self, CoordAccess, CoordHandle, Node, NodeConfig, Workload};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A workload that does nothing (the benchmark measures the control plane).
+struct Noop;
+
+impl Workload for Noop {
+    fn start(&self, _unit: &str) {}
+    fn stop(&self, _unit: &str) {}
+}
+
+fn free_addr() -> Result<SocketAddr, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+/// Resident set size of this process, in bytes (Linux; 0 elsewhere).
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// CPU time (user + system) this process used so far (Linux; zero elsewhere).
+fn cpu_time() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn sent_total(nodes: &[Node]) -> BTreeMap<String, u64> {
+    let mut total = BTreeMap::new();
+    for n in nodes {
+        let text = n.metrics.encode();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("ebbtide_messages_sent_total{type=\"") else {
+                continue;
+            };
+            let Some((kind, value)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            let v: u64 = value.trim().parse().unwrap_or(0);
+            *total.entry(kind.to_owned()).or_insert(0) += v;
+        }
+    }
+    total
+}
+
+fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+async fn settled(h: &CoordHandle, work: usize, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = h.stats().await.map_err(|_| "the coordinator stopped")?;
+        let placed: usize = s.nodes.iter().map(|n| n.units).sum();
+        if placed == work && s.operations == 0 && s.unplaced == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "work did not settle within {timeout:?}: {placed}/{work} placed, {} operations",
+                s.operations
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String> {
+    let ids: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
+    let grpc: Vec<SocketAddr> = ids.iter().map(|_| free_addr()).collect::<Result<_, _>>()?;
+    let mut nodes = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut cfg = NodeConfig::new(id.clone(), grpc[i], free_addr()?, dir.join(id), "n1");
+        for (j, other) in ids.iter().enumerate() {
+            if j != i {
+                cfg.peers.insert(other.clone(), grpc[j].to_string());
+            }
+        }
+        cfg.heartbeat = args.heartbeat_interval;
+        cfg.liveness_ttl = args.liveness_ttl;
+        cfg.resend = args.resend_interval;
+        cfg.drain_batch = args.drain_batch;
+        nodes.push(node::start(cfg, Arc::new(Noop)).await?);
+    }
+    let coord = nodes[0]
+        .coordinator
+        .clone()
+        .ok_or("n1 runs no coordinator")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ns = coord.nodes().await.map_err(|_| "the coordinator stopped")?;
+        if ns
+            .iter()
+            .all(|n| n.liveness == ebbtide_model::ViewLiveness::Alive)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("the cluster did not come up within 10s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Round trip of one gRPC call through the coordinator's task, for the floor.
+    let remote = CoordAccess::remote("n1", &grpc[0].to_string())?;
+    let mut rtts = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        remote.nodes().await.map_err(|e| e.to_string())?;
+        rtts.push(t.elapsed());
+    }
+    // The fastest call is the floor's unit: others waited for a CPU.
+    let rtt = rtts.iter().min().copied().unwrap_or_default();
+
+    let rss0 = rss();
+    let busy0 = coord.stats().await.map_err(|_| "coordinator stopped")?.busy;
+    let units: Vec<String> = (0..args.work).map(|i| format!("w{i:06}")).collect();
+    let t = Instant::now();
+    coord
+        .add_units(units)
+        .await
+        .map_err(|_| "the coordinator stopped")??;
+    settled(&coord, args.work, Duration::from_secs(300)).await?;
+    let place_time = t.elapsed();
+    // Let duplicate acknowledgements of resent commands die down before measuring.
+    tokio::time::sleep(args.resend_interval.max(Duration::from_millis(100)) * 2).await;
+    settled(&coord, args.work, Duration::from_secs(60)).await?;
+    let placed_stats = coord.stats().await.map_err(|_| "coordinator stopped")?;
+    let rss1 = rss();
+
+    let target = ids.last().expect("nodes").clone();
+    let on_target = placed_stats
+        .nodes
+        .iter()
+        .find(|n| n.node == target)
+        .map_or(0, |n| n.units);
+    let sent0 = sent_total(&nodes);
+    let (steps0, busy1) = (placed_stats.steps, placed_stats.busy);
+    let cpu0 = cpu_time();
+    let t = Instant::now();
+    let mut polls = 0u64;
+    loop {
+        polls += 1;
+        let report = coord
+            .drain(target.clone())
+            .await
+            .map_err(|_| "the coordinator stopped")?
+            .map_err(|e| e.to_string())?;
+        if report.remaining == 0 {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(600) {
+            return Err(format!(
+                "drain did not finish: remaining {}",
+                report.remaining
+            ));
+        }
+        tokio::time::sleep(args.poll_interval).await;
+    }
+    let drain_time = t.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu0);
+    let after = coord.stats().await.map_err(|_| "coordinator stopped")?;
+    let sent = diff(&sent_total(&nodes), &sent0);
+    let total_sent: u64 = sent.values().sum();
+    let busy = after.busy - busy1;
+    let steps = after.steps - steps0;
+
+    let rounds = on_target.div_ceil(args.drain_batch.max(1)) as u32;
+    // A round is a move: RemoveWork, its WorkStatus, AddWork, its WorkStatus, each a
+    // one-way gRPC call of about one rtt; then SetLiveness and its response, twice
+    // (Draining, then Stopping).
+    let floor = rtt * (4 * rounds + 4);
+    let per_unit = |d: Duration| d.as_secs_f64() * 1e6 / on_target.max(1) as f64;
+    println!(
+        "ebbtide bench drain: {} nodes, {} work units, batch {}, heartbeat {}, ttl {}, resend {}, poll {}",
+        args.nodes,
+        args.work,
+        args.drain_batch,
+        fmt(args.heartbeat_interval),
+        fmt(args.liveness_ttl),
+        fmt(args.resend_interval),
+        fmt(args.poll_interval)
+    );
+    println!(
+        "placement:   {} units placed in {:.1} ms (coordinator busy {:.1} ms, {:.2} us/unit)",
+        args.work,
+        place_time.as_secs_f64() * 1e3,
+        (busy1 - busy0).as_secs_f64() * 1e3,
+        (busy1 - busy0).as_secs_f64() * 1e6 / args.work.max(1) as f64
+    );
+    println!(
+        "drain:       {target} with {on_target} units drained in {:.1} ms ({polls} DrainNode polls); the whole process used {} ms CPU meanwhile",
+        drain_time.as_secs_f64() * 1e3,
+        cpu.as_millis()
+    );
+    println!(
+        "messages:    {total_sent} sent during the drain ({:.2} per unit moved): {}",
+        total_sent as f64 / on_target.max(1) as f64,
+        sent.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "coordinator: {steps} core steps, busy {:.1} ms during the drain = {:.2} us per unit moved, {:.2} us per step",
+        busy.as_secs_f64() * 1e3,
+        per_unit(busy),
+        busy.as_secs_f64() * 1e6 / steps.max(1) as f64
+    );
+    println!(
+        "memory:      RSS grew {:.1} MiB for {} units = {} bytes/unit (whole process: coordinator and {} agents)",
+        rss1.saturating_sub(rss0) as f64 / (1024.0 * 1024.0),
+        args.work,
+        rss1.saturating_sub(rss0) / args.work.max(1) as u64,
+        args.nodes
+    );
+    println!(
+        "floor:       ceil({on_target}/{}) = {rounds} moves in sequence x 4 one-way calls + 4 (Draining, Stopping), fastest call {:.0} us => {:.1} ms; drain took {:.2}x the floor",
+        args.drain_batch,
+        rtt.as_secs_f64() * 1e6,
+        floor.as_secs_f64() * 1e3,
+        drain_time.as_secs_f64() / floor.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "             (scheduling is event-driven: heartbeat, ttl and resend intervals bound the drain only after a lost message; the client's poll interval adds up to {} to seeing 0)",
+        fmt(args.poll_interval)
+    );
+    for n in nodes {
+        n.shutdown();
+    }
+    Ok(())
+}
+
+fn fmt(d: Duration) -> String {
+    ebbtide::node::config::fmt_duration(d)
+}
+
+/// Runs the drain benchmark.
+pub fn drain(args: BenchDrainArgs) -> ExitCode {
+    crate::node_cmd::init_logging(&args.log);
+    if !(2..=64).contains(&args.nodes) {
+        return crate::cli::bad_usage("--nodes must be 2-64");
+    }
+    if args.work == 0 {
+        return crate::cli::bad_usage("--work must be at least 1");
+    }
+    if args.drain_batch == 0 {
+        return crate::cli::bad_usage("--drain-batch must be at least 1");
+    }
+    let dir = std::env::temp_dir().join(format!("ebbtide-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let res = rt.block_on(run(&args, &dir));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

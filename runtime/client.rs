@@ -1,0 +1,140 @@
+//! A small HTTP/1.1 client for ebbtide's API (the CLI client and the tests use it):
+//! hyper over a plain TCP connection, one connection per request, JSON in and out.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// Per-request timeout.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP answer: status and body (JSON when it parses, a string otherwise).
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Whether the status is 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The server's error message, or the body as text.
+    pub fn error_message(&self) -> String {
+        match self.body.get("message").and_then(Value::as_str) {
+            Some(m) => m.to_owned(),
+            None => self.body.to_string(),
+        }
+    }
+}
+
+/// `host:port` from `--server` (an `http://` prefix and a trailing `/` are accepted).
+pub fn authority(server: &str) -> Result<String, String> {
+    let s = server.trim();
+    if s.starts_with("https://") {
+        return Err(format!("--server {s}: https is not supported; use http://"));
+    }
+    let s = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+    if s.is_empty() || s.contains('/') || !s.contains(':') {
+        return Err(format!("--server {server:?}: expected host:port"));
+    }
+    Ok(s.to_owned())
+}
+
+/// Sends one request; `body` is sent as JSON.
+pub async fn request(
+    server: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Reply, String> {
+    let auth = authority(server)?;
+    tokio::time::timeout(TIMEOUT, request_inner(&auth, method, path, body))
+        .await
+        .map_err(|_| format!("{method} http://{auth}{path}: timed out after {TIMEOUT:?}"))?
+        .map_err(|e| format!("{method} http://{auth}{path}: {e}"))
+}
+
+async fn request_inner(
+    auth: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Reply, String> {
+    let stream = TcpStream::connect(auth).await.map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let bytes = match body {
+        Some(v) => Bytes::from(v.to_string()),
+        None => Bytes::new(),
+    };
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, auth)
+        .header(hyper::header::ACCEPT, "application/json");
+    if body.is_some() {
+        req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let req = req.body(Full::new(bytes)).map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let raw = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let body = serde_json::from_slice(&raw)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
+    Ok(Reply { status, body })
+}
+
+/// Sends a request with a raw body (for tests of malformed input).
+pub async fn request_raw(
+    server: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<Reply, String> {
+    let auth = authority(server)?;
+    let stream = TcpStream::connect(&auth).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, auth.as_str())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(TIMEOUT, sender.send_request(req))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let raw = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let body = serde_json::from_slice(&raw)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
+    Ok(Reply { status, body })
+}

@@ -1,0 +1,253 @@
+//! The CLI clients: `work add|list`, `drain`, `status`.
+
+use crate::cli::{DrainArgs, StatusArgs, WorkCommand};
+use ebbtide::client::{self, Reply};
+use serde_json::{json, Value};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Prints a line to stdout; a closed pipe (`| head`) is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(1)
+}
+
+/// Checks `--server` before doing anything.
+fn check_server(server: &str) -> Result<(), ExitCode> {
+    client::authority(server)
+        .map(|_| ())
+        .map_err(|e| crate::cli::bad_usage(&e))
+}
+
+fn call(server: &str, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
+    let reply = runtime().block_on(client::request(server, method, path, body))?;
+    if reply.ok() {
+        Ok(reply)
+    } else {
+        Err(format!(
+            "{method} {path}: HTTP {}: {}",
+            reply.status,
+            reply.error_message()
+        ))
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `ebbtide work add|list`.
+pub fn work(cmd: WorkCommand) -> ExitCode {
+    match cmd {
+        WorkCommand::Add { ids, server } => {
+            if let Err(c) = check_server(&server) {
+                return c;
+            }
+            if let Some(bad) = ids.iter().find(|i| i.trim().is_empty()) {
+                return crate::cli::bad_usage(&format!("work id {bad:?} is empty"));
+            }
+            match call(
+                &server,
+                "POST",
+                "/api/v2/work",
+                Some(&json!({ "work_ids": ids })),
+            ) {
+                Ok(_) => {
+                    out!("added {} work unit(s)", ids.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        WorkCommand::List { server, json } => {
+            if let Err(c) = check_server(&server) {
+                return c;
+            }
+            match call(&server, "GET", "/api/v2/work", None) {
+                Ok(r) if json => {
+                    out!("{}", r.body);
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    out!("{:<24} {:<12} STATE", "ID", "NODE");
+                    for u in r.body.as_array().into_iter().flatten() {
+                        out!(
+                            "{:<24} {:<12} {}",
+                            s(&u["id"]),
+                            s(&u["node"]),
+                            s(&u["state"])
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+/// `ebbtide status`.
+pub fn status(args: StatusArgs) -> ExitCode {
+    if let Err(c) = check_server(&args.server) {
+        return c;
+    }
+    match call(&args.server, "GET", "/api/v2/nodes", None) {
+        Ok(r) if args.json => {
+            out!("{}", r.body);
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            out!(
+                "{:<12} {:>6} {:<9} {:<5} {:>6} {:>4}  ADDRESS",
+                "ID",
+                "EPOCH",
+                "LIVENESS",
+                "COORD",
+                "UNITS",
+                "OPS"
+            );
+            for n in r.body.as_array().into_iter().flatten() {
+                let coord = if n["is_coordinator"].as_bool() == Some(true) {
+                    "*"
+                } else {
+                    ""
+                };
+                out!(
+                    "{:<12} {:>6} {:<9} {:<5} {:>6} {:>4}  {}",
+                    s(&n["id"]),
+                    s(&n["epoch"]),
+                    s(&n["liveness"]),
+                    coord,
+                    s(&n["units"]),
+                    s(&n["operations"]),
+                    s(&n["address"])
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn reason_text(report: &Value) -> String {
+    let reasons: Vec<String> = report["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| s(&r["message"]))
+        .collect();
+    if reasons.is_empty() {
+        s(&report["phase"])
+    } else {
+        format!("{}: {}", s(&report["phase"]), reasons.join("; "))
+    }
+}
+
+fn bar(initial: u64, remaining: u64) -> String {
+    const WIDTH: u64 = 30;
+    let done = (initial.saturating_sub(remaining) * WIDTH)
+        .checked_div(initial)
+        .unwrap_or(WIDTH);
+    format!(
+        "[{}{}]",
+        "#".repeat(done as usize),
+        ".".repeat((WIDTH - done) as usize)
+    )
+}
+
+/// `ebbtide drain`: exit 0 only when remaining is 0.
+pub fn drain(args: DrainArgs) -> ExitCode {
+    if let Err(c) = check_server(&args.server) {
+        return c;
+    }
+    if args.node.trim().is_empty() {
+        return crate::cli::bad_usage("node id must not be empty");
+    }
+    let rt = runtime();
+    let path = format!("/api/v2/drain/{}", args.node);
+    let start = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut initial: Option<u64> = None;
+    let mut last_line = String::new();
+    loop {
+        let reply = match rt.block_on(client::request(&args.server, "PUT", &path, None)) {
+            Ok(r) if r.ok() => r,
+            Ok(r) => {
+                if tty {
+                    eprintln!();
+                }
+                return fail(&format!(
+                    "drain {}: HTTP {}: {}",
+                    args.node,
+                    r.status,
+                    r.error_message()
+                ));
+            }
+            Err(e) if args.wait && start.elapsed() < args.timeout => {
+                // The coordinator may be restarting: keep polling until the timeout.
+                eprintln!("warning: {e}");
+                std::thread::sleep(args.interval);
+                continue;
+            }
+            Err(e) => return fail(&e),
+        };
+        let remaining = reply.body["remaining"].as_u64().unwrap_or(u64::MAX);
+        let init = *initial.get_or_insert(remaining.max(1));
+        let line = format!(
+            "{} {} remaining {remaining:>6}  {}",
+            args.node,
+            bar(init, remaining.min(init)),
+            reason_text(&reply.body)
+        );
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+        } else if line != last_line {
+            eprintln!("{line}");
+        }
+        last_line = line;
+        if remaining == 0 {
+            if tty {
+                eprintln!();
+            }
+            out!("node {} is drained: remaining 0, safe to stop", args.node);
+            return ExitCode::SUCCESS;
+        }
+        if !args.wait {
+            if tty {
+                eprintln!();
+            }
+            out!("remaining {remaining}: drain in progress (poll again, or use --wait)");
+            return ExitCode::from(1);
+        }
+        if start.elapsed() >= args.timeout {
+            if tty {
+                eprintln!();
+            }
+            return fail(&format!(
+                "drain {}: timed out after {} with remaining {remaining}",
+                args.node,
+                ebbtide::node::config::fmt_duration(args.timeout)
+            ));
+        }
+        std::thread::sleep(args.interval.min(Duration::from_secs(60)));
+    }
+}

@@ -1,0 +1,173 @@
+//! The node agent's task: owns the [`NodeAgent`] and feeds it, in order, the messages
+//! from its channel and its heartbeat timer; turns its outputs into sends, workload
+//! hooks, timers and writes to the data directory.
+
+use super::metrics::Metrics;
+use super::storage::DataDir;
+use super::trace::{self, Tracer};
+use super::transport::Transport;
+use super::workload::Workload;
+use ebbtide_model::protocol::agent::Leader;
+use ebbtide_model::{AgentInput, AgentOutput, Epoch, Liveness, NodeAgent};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{sleep_until, Instant};
+
+/// What the agent's task receives.
+#[derive(Debug)]
+pub enum AgentMsg {
+    /// A core input (a decoded message).
+    Input(AgentInput<String, String>),
+    /// A status query.
+    Status(oneshot::Sender<AgentStatus>),
+}
+
+/// A node's own state, as its agent knows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AgentStatus {
+    pub node: String,
+    pub epoch: Epoch,
+    pub liveness: Liveness,
+    /// The coordinator this node reports to.
+    pub leader: Option<Leader<String>>,
+    /// The work units running here, in order.
+    pub running: Vec<String>,
+    /// Stopping and running nothing: the process may exit.
+    pub drained: bool,
+}
+
+/// A handle to send to the agent's task.
+#[derive(Clone, Debug)]
+pub struct AgentHandle {
+    pub(crate) tx: mpsc::Sender<AgentMsg>,
+}
+
+impl AgentHandle {
+    /// This node's own state, or `None` if the agent's task is gone.
+    pub async fn status(&self) -> Option<AgentStatus> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(AgentMsg::Status(reply)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The agent's task and what it drives.
+pub(crate) struct AgentTask {
+    pub id: String,
+    pub agent: NodeAgent<String, String>,
+    pub transport: Arc<Transport>,
+    pub data: DataDir,
+    pub workload: Arc<dyn Workload>,
+    pub tracer: Arc<Tracer>,
+    pub metrics: Arc<Metrics>,
+    pub heartbeat: Duration,
+    /// With `--exit-when-drained`: how long to linger once drained, and whom to tell.
+    pub exit: Option<(Duration, watch::Sender<bool>)>,
+}
+
+impl AgentTask {
+    /// Runs until the channel closes or the node exits drained.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<AgentMsg>) {
+        let mut hb: Option<Instant> = None;
+        let mut out = Vec::new();
+        self.agent.start(&mut out);
+        self.trace(
+            json!({"Start": {"epoch": self.agent.epoch(), "leader": self.agent.leader()}}),
+            &out,
+        );
+        self.apply(out, &mut hb);
+        let mut exit_at: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    None => return,
+                    Some(AgentMsg::Input(input)) => self.step(input, &mut hb),
+                    Some(AgentMsg::Status(reply)) => {
+                        let _ = reply.send(self.status());
+                    }
+                },
+                _ = sleep_until(hb.unwrap_or_else(Instant::now)), if hb.is_some() => {
+                    hb = None;
+                    self.step(AgentInput::HeartbeatTimer, &mut hb);
+                }
+                _ = sleep_until(exit_at.unwrap_or_else(Instant::now)), if exit_at.is_some() => {
+                    tracing::info!(node = %self.id, "drained: exiting");
+                    if let Some((_, tx)) = &self.exit {
+                        let _ = tx.send(true);
+                    }
+                    return;
+                }
+            }
+            if exit_at.is_none() && self.agent.drained() {
+                if let Some((linger, _)) = &self.exit {
+                    tracing::info!(node = %self.id, linger = ?linger, "Stopping and running nothing: exiting after the linger period");
+                    exit_at = Some(Instant::now() + *linger);
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> AgentStatus {
+        AgentStatus {
+            node: self.id.clone(),
+            epoch: self.agent.epoch(),
+            liveness: self.agent.liveness(),
+            leader: self.agent.leader().cloned(),
+            running: self.agent.running().cloned().collect(),
+            drained: self.agent.drained(),
+        }
+    }
+
+    fn step(&mut self, input: AgentInput<String, String>, hb: &mut Option<Instant>) {
+        let before = self.agent.liveness();
+        let traced = self.tracer.enabled().then(|| trace::agent_input(&input));
+        let mut out = Vec::new();
+        self.agent.handle(input, &mut out);
+        self.metrics.step("agent");
+        if let Some(input) = traced {
+            self.trace(input, &out);
+        }
+        let after = self.agent.liveness();
+        if after != before {
+            tracing::info!(node = %self.id, epoch = self.agent.epoch(), from = %before, to = %after, "liveness changed");
+        }
+        self.apply(out, hb);
+        self.metrics.running.set(self.agent.running_count() as i64);
+    }
+
+    fn trace(&self, input: serde_json::Value, out: &[AgentOutput<String, String>]) {
+        if self.tracer.enabled() {
+            let outputs = trace::agent_outputs(out);
+            let term = Some(self.agent.term_floor());
+            self.tracer
+                .record("agent", &self.id, self.agent.epoch(), term, input, outputs);
+        }
+    }
+
+    fn apply(&self, out: Vec<AgentOutput<String, String>>, hb: &mut Option<Instant>) {
+        for o in out {
+            match o {
+                AgentOutput::Send { to, msg } => self.transport.to_coordinator(&to, msg),
+                AgentOutput::StartWork(w) => blocking(|| self.workload.start(&w)),
+                AgentOutput::StopWork(w) => blocking(|| self.workload.stop(&w)),
+                AgentOutput::ArmHeartbeat => *hb = Some(Instant::now() + self.heartbeat),
+                AgentOutput::PersistLeader(l) => {
+                    if let Err(e) = self.data.persist_leader(&l) {
+                        tracing::error!(error = %e, dir = %self.data.path().display(), "cannot persist the leader");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a workload hook that may block, without stalling other tasks where possible.
+fn blocking(f: impl FnOnce()) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}

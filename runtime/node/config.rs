@@ -1,0 +1,266 @@
+//! A node's configuration, and the parsers its command-line flags use.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default heartbeat interval.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+/// Default liveness TTL.
+pub const DEFAULT_LIVENESS_TTL: Duration = Duration::from_secs(5);
+/// Default resend interval.
+pub const DEFAULT_RESEND: Duration = Duration::from_secs(2);
+/// Default drain batch size (in-flight moves off draining nodes).
+pub const DEFAULT_DRAIN_BATCH: usize = 16;
+
+/// Everything a node process needs to run.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node's id.
+    pub id: String,
+    /// Address the gRPC `Peer` and `Operator` services listen on.
+    pub listen: SocketAddr,
+    /// Address the HTTP API listens on.
+    pub http: SocketAddr,
+    /// Where the epoch, the last leader and (on the coordinator) the work units persist.
+    pub data_dir: PathBuf,
+    /// The other members: node id → gRPC address (`host:port`).
+    pub peers: BTreeMap<String, String>,
+    /// The other members' HTTP addresses, where known: the TiCDC-compatible capture
+    /// list reports them (tools find a capture by the address they reach it at).
+    pub peer_http: BTreeMap<String, String>,
+    /// The node that runs the coordinator (static membership).
+    pub coordinator: String,
+    /// How often the node agent heartbeats.
+    pub heartbeat: Duration,
+    /// How long the coordinator waits for a report before a node is Unknown.
+    pub liveness_ttl: Duration,
+    /// How often the coordinator resends whatever is unacknowledged.
+    pub resend: Duration,
+    /// The drain scheduler's batch size.
+    pub drain_batch: usize,
+    /// Exit (status 0) once this node is Stopping and runs nothing.
+    pub exit_when_drained: bool,
+    /// How long a drained node keeps heartbeating before it exits, so that the
+    /// coordinator sees it Stopping while clients poll.
+    pub exit_linger: Duration,
+    /// JSON-lines file that records every core step.
+    pub trace: Option<PathBuf>,
+    /// How long the default workload's stop hook takes (simulates slow shutdown of work).
+    pub work_stop_delay: Duration,
+}
+
+impl NodeConfig {
+    /// A configuration with the documented defaults.
+    pub fn new(
+        id: impl Into<String>,
+        listen: SocketAddr,
+        http: SocketAddr,
+        data_dir: impl Into<PathBuf>,
+        coordinator: impl Into<String>,
+    ) -> Self {
+        NodeConfig {
+            id: id.into(),
+            listen,
+            http,
+            data_dir: data_dir.into(),
+            peers: BTreeMap::new(),
+            peer_http: BTreeMap::new(),
+            coordinator: coordinator.into(),
+            heartbeat: DEFAULT_HEARTBEAT,
+            liveness_ttl: DEFAULT_LIVENESS_TTL,
+            resend: DEFAULT_RESEND,
+            drain_batch: DEFAULT_DRAIN_BATCH,
+            exit_when_drained: false,
+            exit_linger: DEFAULT_LIVENESS_TTL,
+            trace: None,
+            work_stop_delay: Duration::ZERO,
+        }
+    }
+
+    /// Every member: this node and its peers, in id order.
+    pub fn members(&self) -> Vec<String> {
+        let mut m: Vec<String> = self.peers.keys().cloned().collect();
+        m.push(self.id.clone());
+        m.sort();
+        m
+    }
+
+    /// Whether this node runs the coordinator.
+    pub fn is_coordinator(&self) -> bool {
+        self.id == self.coordinator
+    }
+
+    /// The gRPC address of member `node` (this node's is `--listen`).
+    pub fn address_of(&self, node: &str) -> Option<String> {
+        if node == self.id {
+            Some(self.listen.to_string())
+        } else {
+            self.peers.get(node).cloned()
+        }
+    }
+
+    /// The HTTP address of member `node`, if known.
+    pub fn http_address_of(&self, node: &str) -> Option<String> {
+        if node == self.id {
+            Some(self.http.to_string())
+        } else {
+            self.peer_http.get(node).cloned()
+        }
+    }
+
+    /// Checks the settings together; the error names the flag at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        check_id("--id", &self.id)?;
+        check_id("--coordinator", &self.coordinator)?;
+        if self.peers.contains_key(&self.id) {
+            return Err(format!(
+                "--peer {}=...: that is this node's own id (--id); list only the other members",
+                self.id
+            ));
+        }
+        if !self.is_coordinator() && !self.peers.contains_key(&self.coordinator) {
+            return Err(format!(
+                "--coordinator {}: not a member; give its address with --peer {}=<grpc addr>",
+                self.coordinator, self.coordinator
+            ));
+        }
+        if let Some(id) = self
+            .peer_http
+            .keys()
+            .find(|id| !self.peers.contains_key(*id))
+        {
+            return Err(format!(
+                "--peer-http {id}=...: not a member; give its gRPC address with --peer {id}=<addr>"
+            ));
+        }
+        if self.heartbeat.is_zero() {
+            return Err("--heartbeat-interval must be greater than 0".into());
+        }
+        if self.resend.is_zero() {
+            return Err("--resend-interval must be greater than 0".into());
+        }
+        if self.liveness_ttl <= self.heartbeat {
+            return Err(format!(
+                "--liveness-ttl ({}) must be longer than --heartbeat-interval ({}), or live nodes turn Unknown between heartbeats",
+                fmt_duration(self.liveness_ttl),
+                fmt_duration(self.heartbeat)
+            ));
+        }
+        if self.drain_batch == 0 {
+            return Err("--drain-batch must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn check_id(flag: &str, id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err(format!("{flag}: node id must not be empty"));
+    }
+    if id.contains(['=', '/', ' ']) {
+        return Err(format!(
+            "{flag} {id:?}: node ids may not contain '=', '/' or spaces"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a `--peer` value, `<ID>=<host:port>`.
+pub fn parse_peer(s: &str) -> Result<(String, String), String> {
+    let Some((id, addr)) = s.split_once('=') else {
+        return Err(format!("expected <ID>=<host:port>, got {s:?}"));
+    };
+    let (id, addr) = (id.trim(), addr.trim());
+    check_id("peer id", id)?;
+    let addr = addr.strip_prefix("http://").unwrap_or(addr);
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+        _ => return Err(format!("peer {id}: expected host:port, got {addr:?}")),
+    }
+    Ok((id.to_owned(), addr.to_owned()))
+}
+
+/// Parses a duration such as `250ms`, `2s`, `1.5s`, `1m` or `1h` (a unit is required).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{s:?} has no unit: write e.g. 500ms, 2s or 1m"))?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: {num:?} is not a number"))?;
+    let secs = match unit {
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (use us, ms, s, m or h)"
+            ))
+        }
+    };
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Formats a duration the way [`parse_duration`] reads it.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !d.as_nanos().is_multiple_of(1_000_000) {
+        format!("{}us", d.as_micros())
+    } else if !ms.is_multiple_of(1000) {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_only() {
+        assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert_eq!(fmt_duration(Duration::from_millis(50)), "50ms");
+        assert_eq!(fmt_duration(Duration::from_secs(2)), "2s");
+    }
+
+    #[test]
+    fn peers_parse_and_bad_ones_are_named() {
+        assert_eq!(
+            parse_peer("n2=127.0.0.1:7002"),
+            Ok(("n2".into(), "127.0.0.1:7002".into()))
+        );
+        assert!(parse_peer("n2").unwrap_err().contains("<ID>=<host:port>"));
+        assert!(parse_peer("n2=localhost")
+            .unwrap_err()
+            .contains("host:port"));
+        assert!(parse_peer("=1.2.3.4:5").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn validate_names_the_flag() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut c = NodeConfig::new("n1", a, a, "/tmp/x", "n9");
+        assert!(c.validate().unwrap_err().contains("--coordinator n9"));
+        c.coordinator = "n1".into();
+        c.liveness_ttl = c.heartbeat;
+        assert!(c.validate().unwrap_err().contains("--liveness-ttl"));
+        c.liveness_ttl = DEFAULT_LIVENESS_TTL;
+        assert!(c.validate().is_ok());
+    }
+}

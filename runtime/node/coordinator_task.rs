@@ -1,0 +1,331 @@
+//! The coordinator's task: owns the [`Coordinator`] and feeds it, in order, decoded
+//! messages, timer firings and client requests from its channel; turns its outputs
+//! into sends and timers.
+
+use super::metrics::{Metrics, NodeLabel, NodeStateLabels};
+use super::storage::DataDir;
+use super::trace::{self, Tracer};
+use super::transport::Transport;
+use crate::wire::pb;
+use ebbtide_model::{
+    CoordInput, CoordOutput, CoordTimer, Coordinator, DrainError, DrainReport, NodeStatus,
+};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, Instant};
+
+/// DrainNode's answer.
+pub type DrainAnswer = Result<DrainReport<String>, DrainError<String>>;
+
+/// What the coordinator's task receives.
+#[derive(Debug)]
+pub enum CoordMsg {
+    /// A core input (a decoded message).
+    Input(CoordInput<String, String>),
+    /// DrainNode: requests the drain and answers.
+    Drain(String, oneshot::Sender<DrainAnswer>),
+    /// What DrainNode would answer now.
+    DrainStatus(String, oneshot::Sender<DrainAnswer>),
+    /// Every member.
+    Nodes(oneshot::Sender<Vec<NodeStatus<String>>>),
+    /// Every work unit and where it runs.
+    ListWork(oneshot::Sender<pb::ListWorkResponse>),
+    /// Adds work units (persisted first); answers how many were new.
+    AddUnits(Vec<String>, oneshot::Sender<Result<usize, String>>),
+    /// Figures for metrics and benchmarks.
+    Stats(oneshot::Sender<CoordStats>),
+}
+
+/// Figures about the coordinator.
+#[derive(Clone, Debug)]
+pub struct CoordStats {
+    pub nodes: Vec<NodeStatus<String>>,
+    /// The current drain target and what DrainNode would answer for it.
+    pub drain: Option<DrainReport<String>>,
+    /// Core inputs handled.
+    pub steps: u64,
+    /// Time spent inside the core (`handle`, `drain_node`).
+    pub busy: Duration,
+    /// Operations in flight.
+    pub operations: usize,
+    /// Units waiting for a destination.
+    pub unplaced: usize,
+}
+
+/// The coordinator is gone (it resigned, or the process is shutting down).
+#[derive(Clone, Debug)]
+pub struct Gone;
+
+/// A handle to send to the coordinator's task.
+#[derive(Clone, Debug)]
+pub struct CoordHandle {
+    pub(crate) tx: mpsc::Sender<CoordMsg>,
+}
+
+impl CoordHandle {
+    async fn ask<T>(&self, f: impl FnOnce(oneshot::Sender<T>) -> CoordMsg) -> Result<T, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(f(reply)).await.map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    /// DrainNode.
+    pub async fn drain(&self, node: String) -> Result<DrainAnswer, Gone> {
+        self.ask(|r| CoordMsg::Drain(node, r)).await
+    }
+
+    /// What DrainNode would answer now.
+    pub async fn drain_status(&self, node: String) -> Result<DrainAnswer, Gone> {
+        self.ask(|r| CoordMsg::DrainStatus(node, r)).await
+    }
+
+    /// Every member.
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus<String>>, Gone> {
+        self.ask(CoordMsg::Nodes).await
+    }
+
+    /// Every work unit and where it runs.
+    pub async fn list_work(&self) -> Result<pb::ListWorkResponse, Gone> {
+        self.ask(CoordMsg::ListWork).await
+    }
+
+    /// Adds work units; answers how many were new, or why they could not be persisted.
+    pub async fn add_units(&self, units: Vec<String>) -> Result<Result<usize, String>, Gone> {
+        self.ask(|r| CoordMsg::AddUnits(units, r)).await
+    }
+
+    /// Figures for metrics and benchmarks.
+    pub async fn stats(&self) -> Result<CoordStats, Gone> {
+        self.ask(CoordMsg::Stats).await
+    }
+}
+
+/// The coordinator's task and what it drives.
+pub(crate) struct CoordTask {
+    pub id: String,
+    pub coordinator: Coordinator<String, String>,
+    pub transport: Arc<Transport>,
+    pub data: DataDir,
+    pub tracer: Arc<Tracer>,
+    pub metrics: Arc<Metrics>,
+    pub resend: Duration,
+    pub liveness_ttl: Duration,
+    pub timers: BTreeMap<CoordTimer<String>, Instant>,
+    pub steps: u64,
+    pub busy: Duration,
+}
+
+impl CoordTask {
+    /// Applies the outputs of `Coordinator::new` and records that start.
+    pub fn started(&mut self, out: Vec<CoordOutput<String, String>>, drain_batch: usize) {
+        let input = json!({"Start": {
+            "host": self.id,
+            "term": self.coordinator.term(),
+            "members": self.coordinator.records().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "desired": self.coordinator.desired().collect::<Vec<_>>(),
+            "config": {"drain_batch": drain_batch, "inherited_drain": ebbtide_model::InheritedDrain::default()},
+            "guards": "all-on",
+        }});
+        self.trace(input, &out);
+        self.apply(out);
+    }
+
+    /// Runs until the channel closes or the coordinator resigns.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoordMsg>) {
+        loop {
+            let next = self.timers.values().min().copied();
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    None => return,
+                    Some(msg) => {
+                        if !self.on_msg(msg) {
+                            return;
+                        }
+                    }
+                },
+                _ = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                    let now = Instant::now();
+                    let mut due: Vec<(Instant, CoordTimer<String>)> = self
+                        .timers
+                        .iter()
+                        .filter(|(_, at)| **at <= now)
+                        .map(|(t, at)| (*at, t.clone()))
+                        .collect();
+                    due.sort();
+                    for (_, t) in due {
+                        self.timers.remove(&t);
+                        if !self.step(CoordInput::Timer(t)) {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one message; false once the coordinator resigned.
+    fn on_msg(&mut self, msg: CoordMsg) -> bool {
+        match msg {
+            CoordMsg::Input(input) => return self.step(input),
+            CoordMsg::Drain(node, reply) => {
+                let t0 = std::time::Instant::now();
+                let mut out = Vec::new();
+                let answer = self.coordinator.drain_node(&node, &mut out);
+                self.busy += t0.elapsed();
+                self.steps += 1;
+                self.metrics.step("coordinator");
+                if self.tracer.enabled() {
+                    let input = json!({"DrainNode": node});
+                    let mut outputs = trace::coord_outputs(&out);
+                    outputs.push(json!({"Answer": answer}));
+                    self.tracer.record(
+                        "coordinator",
+                        &self.id,
+                        self.epoch(),
+                        Some(self.coordinator.term()),
+                        input,
+                        outputs,
+                    );
+                }
+                let _ = reply.send(answer);
+                return self.apply(out);
+            }
+            CoordMsg::DrainStatus(node, reply) => {
+                let _ = reply.send(self.coordinator.drain_status(&node));
+            }
+            CoordMsg::Nodes(reply) => {
+                let _ = reply.send(self.coordinator.nodes());
+            }
+            CoordMsg::ListWork(reply) => {
+                let _ = reply.send(pb::ListWorkResponse::from_coordinator(&self.coordinator));
+            }
+            CoordMsg::AddUnits(units, reply) => {
+                let mut all: std::collections::BTreeSet<&String> =
+                    self.coordinator.desired().collect();
+                let before = all.len();
+                all.extend(units.iter());
+                let new = all.len() - before;
+                if new > 0 {
+                    if let Err(e) = self.data.persist_units(all) {
+                        let _ = reply.send(Err(format!(
+                            "cannot persist work units in {}: {e}",
+                            self.data.path().display()
+                        )));
+                        return true;
+                    }
+                }
+                let _ = reply.send(Ok(new));
+                for u in units {
+                    if !self.step(CoordInput::AddUnit(u)) {
+                        return false;
+                    }
+                }
+            }
+            CoordMsg::Stats(reply) => {
+                let _ = reply.send(self.stats());
+            }
+        }
+        true
+    }
+
+    fn stats(&self) -> CoordStats {
+        let nodes = self.coordinator.nodes();
+        let drain = self
+            .coordinator
+            .drain_target()
+            .and_then(|t| self.coordinator.drain_status(t).ok());
+        for n in &nodes {
+            for state in ["alive", "draining", "stopping", "unknown"] {
+                let v = i64::from(n.liveness.as_str() == state);
+                self.metrics
+                    .liveness
+                    .get_or_create(&NodeStateLabels {
+                        node: n.node.clone(),
+                        state: state.to_owned(),
+                    })
+                    .set(v);
+            }
+            let label = NodeLabel {
+                node: n.node.clone(),
+            };
+            self.metrics.units.get_or_create(&label).set(n.units as i64);
+            self.metrics
+                .operations
+                .get_or_create(&label)
+                .set(n.operations as i64);
+        }
+        if let Some(d) = &drain {
+            self.metrics
+                .remaining
+                .get_or_create(&NodeLabel {
+                    node: d.node.clone(),
+                })
+                .set(d.remaining as i64);
+        }
+        CoordStats {
+            drain,
+            steps: self.steps,
+            busy: self.busy,
+            operations: self.coordinator.operations().count(),
+            unplaced: self.coordinator.unplaced_count(),
+            nodes,
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.coordinator.record(&self.id).map_or(0, |r| r.epoch)
+    }
+
+    /// One core step; false once the coordinator resigned.
+    fn step(&mut self, input: CoordInput<String, String>) -> bool {
+        let traced = self.tracer.enabled().then(|| trace::coord_input(&input));
+        let t0 = std::time::Instant::now();
+        let mut out = Vec::new();
+        self.coordinator.handle(input, &mut out);
+        self.busy += t0.elapsed();
+        self.steps += 1;
+        self.metrics.step("coordinator");
+        if let Some(input) = traced {
+            self.trace(input, &out);
+        }
+        self.apply(out)
+    }
+
+    fn trace(&self, input: serde_json::Value, out: &[CoordOutput<String, String>]) {
+        if self.tracer.enabled() {
+            self.tracer.record(
+                "coordinator",
+                &self.id,
+                self.epoch(),
+                Some(self.coordinator.term()),
+                input,
+                trace::coord_outputs(out),
+            );
+        }
+    }
+
+    /// Applies outputs; false on `Resign`.
+    fn apply(&mut self, out: Vec<CoordOutput<String, String>>) -> bool {
+        let mut resign = false;
+        for o in out {
+            match o {
+                CoordOutput::Send { to, msg } => self.transport.to_node(&to, msg),
+                CoordOutput::Arm(t) => {
+                    let after = match &t {
+                        CoordTimer::Resend => self.resend,
+                        CoordTimer::LivenessTtl(_) => self.liveness_ttl,
+                    };
+                    self.timers.insert(t, Instant::now() + after);
+                }
+                CoordOutput::Resign => resign = true,
+            }
+        }
+        if resign {
+            tracing::error!(node = %self.id, "the coordinator's own node is no longer Alive: the coordinator resigns (static membership has no other candidate)");
+        }
+        !resign
+    }
+}

@@ -1,0 +1,154 @@
+//! Prometheus metrics (`GET /metrics`, text format).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// A `node` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabel {
+    pub node: String,
+}
+
+/// `node` and `state` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeStateLabels {
+    pub node: String,
+    pub state: String,
+}
+
+/// A message `type` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    pub r#type: String,
+}
+
+/// A core `role` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabel {
+    pub role: String,
+}
+
+/// Every metric this process exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Protocol messages handed to the transport, by type.
+    pub sent: Family<TypeLabel, Counter>,
+    /// Protocol messages lost on the way out (unreachable peer, full queue), by type.
+    pub dropped: Family<TypeLabel, Counter>,
+    /// Core inputs handled, by role.
+    pub steps: Family<RoleLabel, Counter>,
+    /// Coordinator view of each node: 1 for the current state, 0 for the others.
+    pub liveness: Family<NodeStateLabels, Gauge>,
+    /// Work units placed on each node (coordinator view).
+    pub units: Family<NodeLabel, Gauge>,
+    /// In-flight operations involving each node (coordinator view).
+    pub operations: Family<NodeLabel, Gauge>,
+    /// DrainNode's remaining for the current drain target.
+    pub remaining: Family<NodeLabel, Gauge>,
+    /// Work units running on this node.
+    pub running: Gauge,
+}
+
+impl Metrics {
+    /// A registry with every metric registered.
+    pub fn new() -> Self {
+        let mut m = Metrics {
+            sent: Family::default(),
+            dropped: Family::default(),
+            steps: Family::default(),
+            liveness: Family::default(),
+            units: Family::default(),
+            operations: Family::default(),
+            remaining: Family::default(),
+            running: Gauge::default(),
+            registry: Registry::with_prefix("ebbtide"),
+        };
+        m.registry.register(
+            "messages_sent",
+            "Protocol messages sent, by type",
+            m.sent.clone(),
+        );
+        m.registry.register(
+            "messages_dropped",
+            "Protocol messages lost on the way out, by type",
+            m.dropped.clone(),
+        );
+        m.registry.register(
+            "core_steps",
+            "Core inputs handled, by role",
+            m.steps.clone(),
+        );
+        m.registry.register(
+            "node_liveness",
+            "Coordinator view of each node's liveness (1 = current state)",
+            m.liveness.clone(),
+        );
+        m.registry.register(
+            "work_units",
+            "Work units placed on each node (coordinator view)",
+            m.units.clone(),
+        );
+        m.registry.register(
+            "operations_in_flight",
+            "In-flight operations involving each node (coordinator view)",
+            m.operations.clone(),
+        );
+        m.registry.register(
+            "drain_remaining",
+            "DrainNode's remaining for the current drain target",
+            m.remaining.clone(),
+        );
+        m.registry.register(
+            "running_work_units",
+            "Work units running on this node",
+            m.running.clone(),
+        );
+        m
+    }
+
+    /// Counts a message sent.
+    pub fn sent(&self, kind: &str) {
+        self.sent
+            .get_or_create(&TypeLabel {
+                r#type: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a message dropped.
+    pub fn dropped(&self, kind: &str) {
+        self.dropped
+            .get_or_create(&TypeLabel {
+                r#type: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a core step.
+    pub fn step(&self, role: &str) {
+        self.steps
+            .get_or_create(&RoleLabel {
+                role: role.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut s, &self.registry) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        s
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

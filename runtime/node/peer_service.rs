@@ -1,0 +1,204 @@
+//! The gRPC services this node serves: `Peer` (protocol messages into this process's
+//! roles) and `Operator` (answered by the coordinator, when it runs here).
+
+use super::agent_task::AgentMsg;
+use super::coordinator_task::{CoordHandle, CoordMsg};
+use crate::wire::pb;
+use ebbtide_model::{AgentInput, CoordInput};
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+/// The `Peer` service: decodes each message and queues it for the role it is meant for.
+/// A message that cannot be queued is refused (the sender counts it lost).
+#[derive(Debug)]
+pub struct PeerService {
+    pub(crate) id: String,
+    pub(crate) coordinator_id: String,
+    pub(crate) agent: mpsc::Sender<AgentMsg>,
+    pub(crate) coordinator: Option<mpsc::Sender<CoordMsg>>,
+}
+
+#[tonic::async_trait]
+impl pb::peer_server::Peer for PeerService {
+    async fn to_node(&self, req: Request<pb::NodeMessage>) -> Result<Response<pb::Ack>, Status> {
+        let (from, msg) = req.into_inner().into_core().map_err(|e| {
+            tracing::warn!(error = %e, "bad NodeMessage");
+            Status::invalid_argument(e.to_string())
+        })?;
+        self.agent
+            .try_send(AgentMsg::Input(AgentInput::Message { from, msg }))
+            .map_err(|_| Status::resource_exhausted("node agent queue is full or closed"))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn to_coordinator(
+        &self,
+        req: Request<pb::CoordinatorMessage>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let Some(coordinator) = &self.coordinator else {
+            return Err(Status::failed_precondition(format!(
+                "node {} does not run the coordinator (node {} does)",
+                self.id, self.coordinator_id
+            )));
+        };
+        let (from, msg) = req.into_inner().into_core().map_err(|e| {
+            tracing::warn!(error = %e, "bad CoordinatorMessage");
+            Status::invalid_argument(e.to_string())
+        })?;
+        coordinator
+            .try_send(CoordMsg::Input(CoordInput::Message { from, msg }))
+            .map_err(|_| Status::resource_exhausted("coordinator queue is full or closed"))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    async fn to_node_batch(
+        &self,
+        req: Request<pb::NodeMessageBatch>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let mut bad = None;
+        let mut full = false;
+        for (i, m) in req.into_inner().messages.into_iter().enumerate() {
+            match m.into_core() {
+                Ok((from, msg)) => {
+                    let input = AgentInput::Message { from, msg };
+                    full |= self.agent.try_send(AgentMsg::Input(input)).is_err();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, index = i, "bad NodeMessage in a batch");
+                    bad.get_or_insert((i, e));
+                }
+            }
+        }
+        batch_result(bad, full, "node agent")
+    }
+
+    async fn to_coordinator_batch(
+        &self,
+        req: Request<pb::CoordinatorMessageBatch>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let Some(coordinator) = &self.coordinator else {
+            return Err(Status::failed_precondition(format!(
+                "node {} does not run the coordinator (node {} does)",
+                self.id, self.coordinator_id
+            )));
+        };
+        let mut bad = None;
+        let mut full = false;
+        for (i, m) in req.into_inner().messages.into_iter().enumerate() {
+            match m.into_core() {
+                Ok((from, msg)) => {
+                    let input = CoordInput::Message { from, msg };
+                    full |= coordinator.try_send(CoordMsg::Input(input)).is_err();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, index = i, "bad CoordinatorMessage in a batch");
+                    bad.get_or_insert((i, e));
+                }
+            }
+        }
+        batch_result(bad, full, "coordinator")
+    }
+}
+
+/// The answer to a batch: the first bad message, or a full queue, or an Ack.
+fn batch_result(
+    bad: Option<(usize, crate::wire::DecodeError)>,
+    full: bool,
+    role: &str,
+) -> Result<Response<pb::Ack>, Status> {
+    if let Some((i, e)) = bad {
+        return Err(Status::invalid_argument(format!("messages[{i}]: {e}")));
+    }
+    if full {
+        return Err(Status::resource_exhausted(format!(
+            "{role} queue is full: some messages were dropped"
+        )));
+    }
+    Ok(Response::new(pb::Ack {}))
+}
+
+/// The `Operator` service: answered by the coordinator of this process; other nodes
+/// refuse with `FAILED_PRECONDITION` naming the coordinator (their HTTP API forwards).
+#[derive(Debug)]
+pub struct OperatorService {
+    pub(crate) id: String,
+    pub(crate) coordinator_id: String,
+    pub(crate) coordinator: Option<CoordHandle>,
+}
+
+impl OperatorService {
+    fn coordinator(&self) -> Result<&CoordHandle, Status> {
+        self.coordinator.as_ref().ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "node {} does not run the coordinator; ask node {}",
+                self.id, self.coordinator_id
+            ))
+        })
+    }
+}
+
+fn gone() -> Status {
+    Status::unavailable("the coordinator has stopped")
+}
+
+#[tonic::async_trait]
+impl pb::operator_server::Operator for OperatorService {
+    async fn drain_node(
+        &self,
+        req: Request<pb::DrainNodeRequest>,
+    ) -> Result<Response<pb::DrainNodeResponse>, Status> {
+        let node = req
+            .into_inner()
+            .into_core()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let answer = self.coordinator()?.drain(node).await.map_err(|_| gone())?;
+        Ok(Response::new(pb::DrainNodeResponse::from_core(answer)))
+    }
+
+    async fn drain_status(
+        &self,
+        req: Request<pb::DrainNodeRequest>,
+    ) -> Result<Response<pb::DrainNodeResponse>, Status> {
+        let node = req
+            .into_inner()
+            .into_core()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let answer = self
+            .coordinator()?
+            .drain_status(node)
+            .await
+            .map_err(|_| gone())?;
+        Ok(Response::new(pb::DrainNodeResponse::from_core(answer)))
+    }
+
+    async fn list_nodes(
+        &self,
+        _req: Request<pb::ListNodesRequest>,
+    ) -> Result<Response<pb::ListNodesResponse>, Status> {
+        let nodes = self.coordinator()?.nodes().await.map_err(|_| gone())?;
+        Ok(Response::new(nodes.into_iter().collect()))
+    }
+
+    async fn add_work(
+        &self,
+        req: Request<pb::AddWorkRequest>,
+    ) -> Result<Response<pb::AddWorkResponse>, Status> {
+        let units = req
+            .into_inner()
+            .into_core()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        match self.coordinator()?.add_units(units).await {
+            Ok(Ok(_)) => Ok(Response::new(pb::AddWorkResponse {})),
+            Ok(Err(e)) => Err(Status::internal(e)),
+            Err(_) => Err(gone()),
+        }
+    }
+
+    async fn list_work(
+        &self,
+        _req: Request<pb::ListWorkRequest>,
+    ) -> Result<Response<pb::ListWorkResponse>, Status> {
+        let list = self.coordinator()?.list_work().await.map_err(|_| gone())?;
+        Ok(Response::new(list))
+    }
+}

@@ -1,0 +1,202 @@
+//! Outgoing protocol messages: to this process's own roles through their channels, to
+//! other nodes over gRPC. Each peer has a bounded queue per direction and a task that
+//! sends what has queued up as one batch call (`ToNodeBatch`, `ToCoordinatorBatch`) over
+//! a lazily connected tonic channel, one call in flight at a time. A message that finds
+//! its queue full, or whose call fails, is lost, which the protocol tolerates; it is
+//! counted and logged.
+
+use super::agent_task::AgentMsg;
+use super::config::NodeConfig;
+use super::coordinator_task::CoordMsg;
+use super::metrics::Metrics;
+use crate::wire::pb;
+use crate::wire::pb::peer_client::PeerClient;
+use ebbtide_model::{AgentInput, CoordInput, ToCoordinator, ToNode};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+
+/// Messages queued for one peer and direction before new ones are dropped.
+const PEER_QUEUE: usize = 65_536;
+/// Messages in one batch call at most.
+const MAX_BATCH: usize = 2048;
+
+/// One peer's outgoing queues.
+#[derive(Debug)]
+struct PeerQueues {
+    to_node: mpsc::Sender<(pb::NodeMessage, &'static str)>,
+    to_coordinator: mpsc::Sender<(pb::CoordinatorMessage, &'static str)>,
+}
+
+/// Routes the core's `Send` outputs.
+#[derive(Debug)]
+pub struct Transport {
+    id: String,
+    peers: BTreeMap<String, PeerQueues>,
+    agent: mpsc::Sender<AgentMsg>,
+    coordinator: Option<mpsc::Sender<CoordMsg>>,
+    metrics: Arc<Metrics>,
+}
+
+/// A lazily connected channel to a peer's gRPC address.
+pub fn channel(addr: &str, rpc_timeout: Duration) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| format!("bad address {addr:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(rpc_timeout)
+        .tcp_nodelay(true);
+    Ok(endpoint.connect_lazy())
+}
+
+/// Sends whatever queued up, as batches, until the queue closes.
+async fn pump<M, F, Fut>(
+    to: String,
+    mut rx: mpsc::Receiver<(M, &'static str)>,
+    metrics: Arc<Metrics>,
+    mut send: F,
+) where
+    F: FnMut(Vec<M>) -> Fut,
+    Fut: Future<Output = Result<(), tonic::Status>>,
+{
+    let mut queued = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if rx.recv_many(&mut queued, MAX_BATCH).await == 0 {
+            return;
+        }
+        let (batch, kinds): (Vec<M>, Vec<&'static str>) = queued.drain(..).unzip();
+        if let Err(status) = send(batch).await {
+            // INVALID_ARGUMENT: the peer skipped only the messages it names.
+            if status.code() != tonic::Code::InvalidArgument {
+                for k in &kinds {
+                    metrics.dropped(k);
+                }
+            }
+            tracing::debug!(
+                to,
+                messages = kinds.len(),
+                error = %status.message(),
+                "batch send failed: messages lost"
+            );
+        }
+    }
+}
+
+impl Transport {
+    /// Connects (lazily) to every peer of `cfg` and starts its senders. Must run inside
+    /// a tokio runtime.
+    pub fn new(
+        cfg: &NodeConfig,
+        agent: mpsc::Sender<AgentMsg>,
+        coordinator: Option<mpsc::Sender<CoordMsg>>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        let timeout = cfg.liveness_ttl.max(Duration::from_secs(1));
+        let mut peers = BTreeMap::new();
+        for (id, addr) in &cfg.peers {
+            let ch = channel(addr, timeout).map_err(|e| format!("--peer {id}: {e}"))?;
+            let client = PeerClient::new(ch);
+            let (to_node, rx) = mpsc::channel(PEER_QUEUE);
+            let c = client.clone();
+            tokio::spawn(pump(id.clone(), rx, metrics.clone(), move |messages| {
+                let mut c = c.clone();
+                async move {
+                    c.to_node_batch(pb::NodeMessageBatch { messages })
+                        .await
+                        .map(drop)
+                }
+            }));
+            let (to_coordinator, rx) = mpsc::channel(PEER_QUEUE);
+            tokio::spawn(pump(id.clone(), rx, metrics.clone(), move |messages| {
+                let mut c = client.clone();
+                async move {
+                    c.to_coordinator_batch(pb::CoordinatorMessageBatch { messages })
+                        .await
+                        .map(drop)
+                }
+            }));
+            peers.insert(
+                id.clone(),
+                PeerQueues {
+                    to_node,
+                    to_coordinator,
+                },
+            );
+        }
+        Ok(Transport {
+            id: cfg.id.clone(),
+            peers,
+            agent,
+            coordinator,
+            metrics,
+        })
+    }
+
+    /// Sends a coordinator's message to the agent of node `to`.
+    pub fn to_node(&self, to: &str, msg: ToNode<String>) {
+        let kind = node_msg_kind(&msg);
+        self.metrics.sent(kind);
+        let queued = if to == self.id {
+            let input = AgentInput::Message {
+                from: self.id.clone(),
+                msg,
+            };
+            self.agent.try_send(AgentMsg::Input(input)).is_ok()
+        } else if let Some(peer) = self.peers.get(to) {
+            let m = pb::NodeMessage::from_core(self.id.clone(), msg);
+            peer.to_node.try_send((m, kind)).is_ok()
+        } else {
+            tracing::warn!(to, kind, "no address for node: message dropped");
+            false
+        };
+        if !queued {
+            self.metrics.dropped(kind);
+        }
+    }
+
+    /// Sends an agent's message to the coordinator running on node `to`.
+    pub fn to_coordinator(&self, to: &str, msg: ToCoordinator<String>) {
+        let kind = coord_msg_kind(&msg);
+        self.metrics.sent(kind);
+        let queued = if to == self.id {
+            self.coordinator.as_ref().is_some_and(|c| {
+                let input = CoordInput::Message {
+                    from: self.id.clone(),
+                    msg,
+                };
+                c.try_send(CoordMsg::Input(input)).is_ok()
+            })
+        } else if let Some(peer) = self.peers.get(to) {
+            let m = pb::CoordinatorMessage::from_core(self.id.clone(), msg);
+            peer.to_coordinator.try_send((m, kind)).is_ok()
+        } else {
+            tracing::warn!(to, kind, "no address for node: message dropped");
+            false
+        };
+        if !queued {
+            self.metrics.dropped(kind);
+        }
+    }
+}
+
+/// The metrics label of a coordinator → node message.
+pub fn node_msg_kind<W>(m: &ToNode<W>) -> &'static str {
+    match m {
+        ToNode::Bootstrap { .. } => "bootstrap_request",
+        ToNode::SetLiveness { .. } => "set_node_liveness",
+        ToNode::AddWork { .. } => "add_work",
+        ToNode::RemoveWork { .. } => "remove_work",
+    }
+}
+
+/// The metrics label of a node → coordinator message.
+pub fn coord_msg_kind<W>(m: &ToCoordinator<W>) -> &'static str {
+    match m {
+        ToCoordinator::BootstrapResponse { .. } => "bootstrap_response",
+        ToCoordinator::Heartbeat { .. } => "heartbeat",
+        ToCoordinator::SetLivenessResponse { .. } => "set_node_liveness_response",
+        ToCoordinator::WorkStatus { .. } => "work_status",
+    }
+}

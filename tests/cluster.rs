@@ -1,0 +1,675 @@
+//! Real node processes on loopback: drain with TiCDC's request, SIGKILL and restart of
+//! the target mid-drain, and bad input on every route.
+
+use ebbtide::client::{request, request_raw, Reply};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ebbtide");
+
+/// A free loopback port (bound, then released for the node to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+struct NodeProc {
+    id: String,
+    grpc: u16,
+    http: u16,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+/// Node processes; n1 coordinates. Killed on drop; the directory is kept on failure.
+struct Cluster {
+    dir: PathBuf,
+    nodes: Vec<NodeProc>,
+}
+
+impl Cluster {
+    fn new(name: &str, n: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!("ebbtide-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let nodes = (1..=n)
+            .map(|i| NodeProc {
+                id: format!("n{i}"),
+                grpc: free_port(),
+                http: free_port(),
+                extra: Vec::new(),
+                child: None,
+            })
+            .collect();
+        Cluster { dir, nodes }
+    }
+
+    fn http(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.nodes[i].http)
+    }
+
+    fn trace_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{}.trace.jsonl", self.nodes[i].id))
+    }
+
+    /// Starts (or restarts) node `i` with the common flags, its own extra flags and
+    /// `more`.
+    fn spawn(&mut self, i: usize, more: &[&str]) {
+        let me = &self.nodes[i];
+        let mut args: Vec<String> = vec![
+            "node".into(),
+            "--id".into(),
+            me.id.clone(),
+            "--listen".into(),
+            format!("127.0.0.1:{}", me.grpc),
+            "--http".into(),
+            format!("127.0.0.1:{}", me.http),
+            "--data-dir".into(),
+            self.dir.join(&me.id).display().to_string(),
+            "--coordinator".into(),
+            "n1".into(),
+            "--heartbeat-interval".into(),
+            "50ms".into(),
+            "--liveness-ttl".into(),
+            "500ms".into(),
+            "--resend-interval".into(),
+            "100ms".into(),
+            "--trace".into(),
+            self.trace_path(i).display().to_string(),
+            "--log-level".into(),
+            "debug".into(),
+        ];
+        for p in &self.nodes {
+            if p.id != me.id {
+                args.push("--peer".into());
+                args.push(format!("{}=127.0.0.1:{}", p.id, p.grpc));
+                args.push("--peer-http".into());
+                args.push(format!("{}=127.0.0.1:{}", p.id, p.http));
+            }
+        }
+        args.extend(me.extra.iter().cloned());
+        args.extend(more.iter().map(|s| s.to_string()));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{}.log", me.id)))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start a node");
+        self.nodes[i].child = Some(child);
+    }
+
+    fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.spawn(i, &[]);
+        }
+    }
+
+    /// SIGKILLs node `i`.
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits for node `i` to exit by itself; its exit status.
+    fn wait_exit(&mut self, i: usize, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        let child = self.nodes[i].child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.nodes[i].child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?} (logs in {})",
+                self.nodes[i].id,
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("cluster logs and traces kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+async fn get(server: &str, path: &str) -> Reply {
+    request(server, "GET", path, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
+async fn until<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the coordinator sees every node Alive.
+async fn wait_all_alive(c: &Cluster) {
+    let server = c.http(0);
+    let n = c.nodes.len();
+    until("every node alive", Duration::from_secs(10), || {
+        let server = server.clone();
+        async move {
+            let r = request(&server, "GET", "/api/v2/nodes", None).await.ok()?;
+            let list = r.body.as_array()?.clone();
+            (list.len() == n && list.iter().all(|x| x["liveness"] == "alive")).then_some(())
+        }
+    })
+    .await
+}
+
+/// Adds units `w00..` through `server` and waits until all run.
+async fn add_work(c: &Cluster, via: usize, count: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..count).map(|i| format!("w{i:02}")).collect();
+    let r = request(
+        &c.http(via),
+        "POST",
+        "/api/v2/work",
+        Some(&json!({ "work_ids": ids })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let server = c.http(0);
+    until("all units running", Duration::from_secs(10), || {
+        let server = server.clone();
+        async move {
+            let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
+            let list = r.body.as_array()?.clone();
+            (list.len() == count && list.iter().all(|u| u["state"] == "running")).then_some(())
+        }
+    })
+    .await;
+    ids
+}
+
+/// The units running on node `i`, as its own agent reports.
+async fn running_on(c: &Cluster, i: usize) -> Vec<String> {
+    let r = get(&c.http(i), "/api/v2/local").await;
+    r.body["running"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// TiCDC's drain request, exactly: `PUT /api/v1/captures/drain {"capture_id": id}`.
+async fn ticdc_drain(server: &str, id: &str) -> u64 {
+    let r = request_raw(
+        server,
+        "PUT",
+        "/api/v1/captures/drain",
+        &format!(r#"{{"capture_id":"{id}"}}"#),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, 202, "drain answered {}: {:?}", r.status, r.body);
+    r.body["current_table_count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no current_table_count in {:?}", r.body))
+}
+
+fn read_trace(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// When the agent of `epoch` first told the coordinator it is Stopping (trace time).
+fn stopping_reported_at(trace: &[Value], epoch: u64) -> Option<u64> {
+    trace
+        .iter()
+        .filter(|r| r["role"] == "agent" && r["epoch"] == epoch)
+        .find(|r| {
+            r["outputs"].as_array().unwrap().iter().any(|o| {
+                o["Send"]["msg"]["Heartbeat"]["liveness"] == "stopping"
+                    || o["Send"]["msg"]["SetLivenessResponse"]["liveness"] == "stopping"
+            })
+        })
+        .map(|r| r["ts_us"].as_u64().unwrap())
+}
+
+/// Afterwards every unit runs on exactly one of the surviving nodes.
+async fn assert_units_once(c: &Cluster, survivors: &[usize], ids: &[String]) {
+    let server = c.http(0);
+    until("the work list to settle", Duration::from_secs(10), || {
+        let server = server.clone();
+        async move {
+            let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
+            r.body
+                .as_array()?
+                .iter()
+                .all(|u| u["state"] == "running" && u["node"] != "n3")
+                .then_some(())
+        }
+    })
+    .await;
+    let mut seen = Vec::new();
+    for &i in survivors {
+        seen.extend(running_on(c, i).await);
+    }
+    seen.sort();
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "a unit runs twice: {seen:?}");
+    assert_eq!(seen, ids, "every unit runs on a surviving node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_with_ticdc_request_completes_only_after_stopping() {
+    let mut c = Cluster::new("drain", 3);
+    c.nodes[2].extra = vec![
+        "--exit-when-drained".into(),
+        "--exit-linger".into(),
+        "2s".into(),
+        "--work-stop-delay".into(),
+        "20ms".into(),
+    ];
+    c.start_all();
+    wait_all_alive(&c).await;
+    let ids = add_work(&c, 1, 20).await;
+    assert!(
+        !running_on(&c, 2).await.is_empty(),
+        "n3 runs some work before the drain"
+    );
+
+    let mut replies = Vec::new();
+    let zero_at = loop {
+        let remaining = ticdc_drain(&c.http(0), "n3").await;
+        let at = now_us();
+        replies.push(remaining);
+        if remaining == 0 {
+            break at;
+        }
+        assert!(replies.len() < 2000, "drain did not finish: {replies:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("replies: {replies:?}");
+    assert!(replies.len() > 1, "the first reply is never 0: {replies:?}");
+    assert!(
+        replies[..replies.len() - 1].iter().all(|r| *r >= 1),
+        "{replies:?}"
+    );
+
+    // n3 lingers after draining: it is Stopping, runs nothing, and is not healthy.
+    let local = get(&c.http(2), "/api/v2/local").await;
+    assert_eq!(local.body["liveness"], "stopping", "{:?}", local.body);
+    assert_eq!(local.body["running"], json!([]));
+    let health = get(&c.http(2), "/api/v1/health").await;
+    assert_eq!(health.status, 503, "{:?}", health.body);
+    let nodes = get(&c.http(0), "/api/v2/nodes").await;
+    let n3 = nodes
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "n3")
+        .unwrap();
+    assert_eq!(n3["liveness"], "stopping");
+    assert_eq!(n3["units"], 0);
+
+    // The drained node exits by itself, with status 0.
+    let status = c.wait_exit(2, Duration::from_secs(10));
+    assert!(status.success(), "n3 exited with {status}");
+    let trace = read_trace(&c.trace_path(2));
+    let stopping = stopping_reported_at(&trace, 1).expect("n3 reported Stopping");
+    assert!(
+        stopping < zero_at,
+        "0 answered at {zero_at} before n3 reported Stopping at {stopping}"
+    );
+    // Once 0, always 0 (rule 9), even though n3 is gone now.
+    assert_eq!(ticdc_drain(&c.http(1), "n3").await, 0);
+
+    assert_units_once(&c, &[0, 1], &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_and_restart_mid_drain_needs_the_new_incarnation_drained() {
+    let mut c = Cluster::new("restart", 3);
+    c.nodes[0].extra = vec!["--drain-batch".into(), "1".into()];
+    c.nodes[2].extra = vec!["--work-stop-delay".into(), "150ms".into()];
+    c.start_all();
+    wait_all_alive(&c).await;
+    let ids = add_work(&c, 0, 20).await;
+    let on_n3 = running_on(&c, 2).await.len();
+    assert!(on_n3 >= 2, "n3 runs {on_n3} units");
+
+    // Ask through n2 (forwarded to the coordinator), until n3 is Draining and moving.
+    let mut replies = vec![ticdc_drain(&c.http(1), "n3").await];
+    let server = c.http(2);
+    until(
+        "n3 draining with work moving",
+        Duration::from_secs(10),
+        || {
+            let server = server.clone();
+            async move {
+                let r = request(&server, "GET", "/api/v2/local", None).await.ok()?;
+                (r.body["liveness"] == "draining" && r.body["running"].as_array()?.len() < on_n3)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    c.kill(2);
+
+    // While n3 is dead and after its TTL ran out, the drain never answers 0.
+    let dead_until = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < dead_until {
+        let r = ticdc_drain(&c.http(1), "n3").await;
+        assert!(r >= 1, "0 while the target is dead: {replies:?} then {r}");
+        replies.push(r);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    c.spawn(2, &["--exit-when-drained", "--exit-linger", "2s"]);
+
+    let zero_at = loop {
+        let remaining = ticdc_drain(&c.http(1), "n3").await;
+        let at = now_us();
+        replies.push(remaining);
+        if remaining == 0 {
+            break at;
+        }
+        assert!(replies.len() < 3000, "drain did not finish: {replies:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        replies[..replies.len() - 1].iter().all(|r| *r >= 1),
+        "{replies:?}"
+    );
+    eprintln!("replies across the restart: {replies:?}");
+    let local = get(&c.http(2), "/api/v2/local").await;
+    assert_eq!(
+        local.body["epoch"], 2,
+        "the new incarnation: {:?}",
+        local.body
+    );
+    assert_eq!(local.body["liveness"], "stopping");
+
+    let status = c.wait_exit(2, Duration::from_secs(10));
+    assert!(status.success(), "n3 exited with {status}");
+    let trace = read_trace(&c.trace_path(2));
+    let stopping = stopping_reported_at(&trace, 2).expect("epoch 2 reported Stopping");
+    assert!(
+        stopping < zero_at,
+        "0 answered at {zero_at} before epoch 2 reported Stopping at {stopping}"
+    );
+    assert!(
+        stopping_reported_at(&trace, 1).is_none(),
+        "the first incarnation was killed before it stopped"
+    );
+    assert_units_once(&c, &[0, 1], &ids).await;
+}
+
+/// Expects `status` and a JSON error of `kind`.
+fn expect_error(r: &Reply, status: u16, kind: &str, what: &str) {
+    assert_eq!(r.status, status, "{what}: {:?}", r.body);
+    assert_eq!(r.body["error"], kind, "{what}: {:?}", r.body);
+    assert!(
+        r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: no message in {:?}",
+        r.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_on_every_route_is_a_json_4xx() {
+    let mut c = Cluster::new("bad-input", 2);
+    c.start_all();
+    wait_all_alive(&c).await;
+    for via in [0, 1] {
+        let s = c.http(via);
+        let at = |what: &str| format!("{what} via n{}", via + 1);
+        let drain = |body: &'static str| {
+            let s = s.clone();
+            async move {
+                request_raw(&s, "PUT", "/api/v1/captures/drain", body)
+                    .await
+                    .unwrap()
+            }
+        };
+        expect_error(
+            &drain("{nope").await,
+            400,
+            "malformed-json",
+            &at("v1 drain, bad JSON"),
+        );
+        expect_error(
+            &drain("").await,
+            400,
+            "malformed-json",
+            &at("v1 drain, empty body"),
+        );
+        let r = drain("{}").await;
+        expect_error(&r, 400, "invalid-request", &at("v1 drain, no capture_id"));
+        assert!(r.body["message"].as_str().unwrap().contains("capture_id"));
+        expect_error(
+            &drain(r#"{"capture_id": 3}"#).await,
+            400,
+            "invalid-request",
+            &at("v1 drain, capture_id not a string"),
+        );
+        expect_error(
+            &drain(r#"{"capture_id": ""}"#).await,
+            400,
+            "invalid-request",
+            &at("v1 drain, empty capture_id"),
+        );
+        let r = drain(r#"{"capture_id": "n9"}"#).await;
+        expect_error(&r, 404, "unknown-node", &at("v1 drain, unknown node"));
+        assert!(r.body["message"].as_str().unwrap().contains("n9"));
+        expect_error(
+            &drain(r#"{"capture_id": "n1"}"#).await,
+            409,
+            "coordinator-own-node",
+            &at("v1 drain, the coordinator's node"),
+        );
+
+        let r = get(&s, "/api/v2/drain/n9").await;
+        expect_error(
+            &r,
+            404,
+            "unknown-node",
+            &at("v2 drain status, unknown node"),
+        );
+        let r = get(&s, "/api/v2/drain/n1").await;
+        expect_error(
+            &r,
+            409,
+            "coordinator-own-node",
+            &at("v2 drain status, own node"),
+        );
+        let r = request(&s, "PUT", "/api/v2/drain/n9", None).await.unwrap();
+        expect_error(&r, 404, "unknown-node", &at("v2 drain, unknown node"));
+        let r = get(&s, "/api/v2/drain/n2").await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["phase"], "not-requested");
+
+        let work = |body: &'static str| {
+            let s = s.clone();
+            async move { request_raw(&s, "POST", "/api/v2/work", body).await.unwrap() }
+        };
+        expect_error(
+            &work("[").await,
+            400,
+            "malformed-json",
+            &at("work add, bad JSON"),
+        );
+        expect_error(
+            &work(r#"{"work_ids": "w1"}"#).await,
+            400,
+            "invalid-request",
+            &at("work add, not a list"),
+        );
+        expect_error(
+            &work(r#"{"work_ids": []}"#).await,
+            400,
+            "invalid-request",
+            &at("work add, empty list"),
+        );
+        let r = work(r#"{"work_ids": ["a", ""]}"#).await;
+        expect_error(&r, 400, "invalid-request", &at("work add, empty id"));
+        assert!(r.body["message"].as_str().unwrap().contains("work_ids[1]"));
+
+        for (method, path) in [
+            ("POST", "/api/v1/captures"),
+            ("POST", "/api/v1/health"),
+            ("GET", "/api/v1/captures/drain"),
+            ("DELETE", "/api/v2/nodes"),
+            ("DELETE", "/api/v2/work"),
+            ("POST", "/metrics"),
+        ] {
+            let r = request(&s, method, path, None).await.unwrap();
+            expect_error(
+                &r,
+                405,
+                "method-not-allowed",
+                &at(&format!("{method} {path}")),
+            );
+        }
+        let r = get(&s, "/api/v3/nothing").await;
+        expect_error(&r, 404, "not-found", &at("unknown route"));
+
+        // The good answers of the read-only routes.
+        let r = get(&s, "/api/v1/captures").await;
+        assert_eq!(r.status, 200);
+        let owners: Vec<&Value> = r
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["is_owner"] == true)
+            .collect();
+        assert_eq!(owners.len(), 1);
+        assert_eq!(owners[0]["id"], "n1");
+        assert!(owners[0]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"));
+        assert_eq!(get(&s, "/api/v1/health").await.status, 200);
+        let r = get(&s, "/metrics").await;
+        assert_eq!(r.status, 200);
+        let text = r.body.as_str().unwrap();
+        assert!(text.contains("ebbtide_messages_sent_total"), "{text}");
+    }
+    let text = get(&c.http(0), "/metrics").await.body;
+    assert!(
+        text.as_str().unwrap().contains("ebbtide_node_liveness{"),
+        "{text}"
+    );
+
+    // With the coordinator gone, a forwarded request is a clear 503.
+    c.kill(0);
+    let r = get(&c.http(1), "/api/v2/nodes").await;
+    expect_error(
+        &r,
+        503,
+        "coordinator-unavailable",
+        "nodes with the coordinator down",
+    );
+    assert!(r.body["message"].as_str().unwrap().contains("n1"));
+}
+
+#[test]
+fn bad_flags_are_named_and_exit_2() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let base = [
+        "node",
+        "--id",
+        "n1",
+        "--listen",
+        "127.0.0.1:1",
+        "--http",
+        "127.0.0.1:2",
+        "--data-dir",
+        "/nonexistent-ebbtide",
+        "--coordinator",
+    ];
+    let with = |more: &[&'static str]| {
+        let mut v: Vec<&str> = base.to_vec();
+        v.extend_from_slice(more);
+        v
+    };
+    let (code, err) = run(&with(&["n1", "--peer", "n2"]));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--peer") && err.contains("<ID>=<host:port>"),
+        "{err}"
+    );
+    let (code, err) = run(&with(&["n7"]));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--coordinator n7"), "{err}");
+    let (code, err) = run(&with(&["n1", "--heartbeat-interval", "5"]));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--heartbeat-interval") && err.contains("no unit"),
+        "{err}"
+    );
+    let (code, err) = run(&with(&[
+        "n1",
+        "--liveness-ttl",
+        "1s",
+        "--heartbeat-interval",
+        "2s",
+    ]));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--liveness-ttl"), "{err}");
+    let (code, err) = run(&["drain", "n3", "--server", "https://x:1"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--server"), "{err}");
+    let (code, err) = run(&["status", "--server", "127.0.0.1:1"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("error"), "{err}");
+}
