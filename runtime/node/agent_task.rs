@@ -134,7 +134,6 @@ impl AgentTask {
             tracing::info!(node = %self.id, epoch = self.agent.epoch(), from = %before, to = %after, "liveness changed");
         }
         self.apply(out, hb);
-        self.metrics.running.set(self.agent.running_count() as i64);
     }
 
     fn trace(&self, input: serde_json::Value, out: &[AgentOutput<String, String>]) {
@@ -150,8 +149,16 @@ impl AgentTask {
         for o in out {
             match o {
                 AgentOutput::Send { to, msg } => self.transport.to_coordinator(&to, msg),
-                AgentOutput::StartWork(w) => blocking(|| self.workload.start(&w)),
-                AgentOutput::StopWork(w) => blocking(|| self.workload.stop(&w)),
+                // The core emits StartWork/StopWork exactly when a unit starts or
+                // stops running, so the gauge follows them without a scan of every unit.
+                AgentOutput::StartWork(w) => {
+                    blocking(|| self.workload.start(&w));
+                    self.metrics.running.inc();
+                }
+                AgentOutput::StopWork(w) => {
+                    blocking(|| self.workload.stop(&w));
+                    self.metrics.running.dec();
+                }
                 AgentOutput::ArmHeartbeat => *hb = Some(Instant::now() + self.heartbeat),
                 AgentOutput::PersistLeader(l) => {
                     if let Err(e) = self.data.persist_leader(&l) {
