@@ -54,51 +54,13 @@ pub async fn request(
     path: &str,
     body: Option<&Value>,
 ) -> Result<Reply, String> {
-    let auth = authority(server)?;
-    tokio::time::timeout(TIMEOUT, request_inner(&auth, method, path, body))
-        .await
-        .map_err(|_| format!("{method} http://{auth}{path}: timed out after {TIMEOUT:?}"))?
-        .map_err(|e| format!("{method} http://{auth}{path}: {e}"))
-}
-
-async fn request_inner(
-    auth: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<Reply, String> {
-    let stream = TcpStream::connect(auth).await.map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let bytes = match body {
-        Some(v) => Bytes::from(v.to_string()),
-        None => Bytes::new(),
-    };
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, auth)
-        .header(hyper::header::ACCEPT, "application/json");
-    if body.is_some() {
-        req = req.header(hyper::header::CONTENT_TYPE, "application/json");
-    }
-    let req = req.body(Full::new(bytes)).map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let raw = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    let body = serde_json::from_slice(&raw)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
-    Ok(Reply { status, body })
+    send(
+        server,
+        method,
+        path,
+        body.map(|v| Bytes::from(v.to_string())),
+    )
+    .await
 }
 
 /// Sends a request with a raw body (for tests of malformed input).
@@ -108,25 +70,49 @@ pub async fn request_raw(
     path: &str,
     body: &str,
 ) -> Result<Reply, String> {
+    send(server, method, path, Some(Bytes::from(body.to_owned()))).await
+}
+
+/// Sends one request with an optional JSON body, within [`TIMEOUT`].
+async fn send(
+    server: &str,
+    method: &str,
+    path: &str,
+    body: Option<Bytes>,
+) -> Result<Reply, String> {
     let auth = authority(server)?;
-    let stream = TcpStream::connect(&auth).await.map_err(|e| e.to_string())?;
+    tokio::time::timeout(TIMEOUT, send_inner(&auth, method, path, body))
+        .await
+        .map_err(|_| format!("{method} http://{auth}{path}: timed out after {TIMEOUT:?}"))?
+        .map_err(|e| format!("{method} http://{auth}{path}: {e}"))
+}
+
+async fn send_inner(
+    auth: &str,
+    method: &str,
+    path: &str,
+    body: Option<Bytes>,
+) -> Result<Reply, String> {
+    let stream = TcpStream::connect(auth).await.map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
         .uri(path)
-        .header(hyper::header::HOST, auth.as_str())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_owned())))
+        .header(hyper::header::HOST, auth)
+        .header(hyper::header::ACCEPT, "application/json");
+    if body.is_some() {
+        req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let req = req
+        .body(Full::new(body.unwrap_or_default()))
         .map_err(|e| e.to_string())?;
-    let resp = tokio::time::timeout(TIMEOUT, sender.send_request(req))
-        .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let raw = resp
         .into_body()

@@ -2,7 +2,7 @@
 //! errors on bad input, the JSON report's shape, and the Explorer serving the model.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -143,27 +143,16 @@ fn text_report_is_a_table() {
     );
 }
 
-/// One HTTP/1.0 request; the status code and body.
-fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("the Explorer accepts connections");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let code = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
+/// One request to the Explorer with the project's HTTP client; the status code and body.
+fn http(addr: &str, method: &str, path: &str) -> (u16, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reply = rt
+        .block_on(ebbtide::client::request(addr, method, path, None))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (reply.status, reply.body)
 }
 
 struct Killed(std::process::Child);
@@ -207,13 +196,13 @@ fn explore_serves_the_model() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.0, 200);
-    let v: Value = serde_json::from_str(&status.1).unwrap();
+    let v = status.1;
     assert!(v["model"].as_str().unwrap().contains("DrainModel"), "{v}");
 
     let (code, _) = http(&addr, "POST", "/.runtocompletion");
     assert_eq!(code, 200);
     let done = loop {
-        let v: Value = serde_json::from_str(&http(&addr, "GET", "/.status").1).unwrap();
+        let v = http(&addr, "GET", "/.status").1;
         if v["done"] == true {
             break v;
         }
@@ -229,13 +218,11 @@ fn explore_serves_the_model() {
         .collect();
     assert!(names.iter().any(|n| n.starts_with("S3")), "{names:?}");
 
-    let (code, body) = http(&addr, "GET", "/.states");
+    let (code, init) = http(&addr, "GET", "/.states");
     assert_eq!(code, 200);
-    let init: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(init.as_array().unwrap().len(), 1, "one initial state");
-    let (code, body) = http(&addr, "GET", "/.states/0");
+    let (code, next) = http(&addr, "GET", "/.states/0");
     assert_eq!(code, 200);
-    let next: Value = serde_json::from_str(&body).unwrap();
     let steps = next.as_array().unwrap();
     assert!(!steps.is_empty(), "the initial state has successors");
     assert!(steps.iter().all(|s| s["action"].is_string()), "{next}");

@@ -18,6 +18,18 @@ pub struct PeerService {
     pub(crate) coordinator: Option<mpsc::Sender<CoordMsg>>,
 }
 
+impl PeerService {
+    /// The coordinator's queue, or `FAILED_PRECONDITION` naming the node that runs it.
+    fn coordinator(&self) -> Result<&mpsc::Sender<CoordMsg>, Status> {
+        self.coordinator.as_ref().ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "node {} does not run the coordinator (node {} does)",
+                self.id, self.coordinator_id
+            ))
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl pb::peer_server::Peer for PeerService {
     async fn to_node(&self, req: Request<pb::NodeMessage>) -> Result<Response<pb::Ack>, Status> {
@@ -35,12 +47,7 @@ impl pb::peer_server::Peer for PeerService {
         &self,
         req: Request<pb::CoordinatorMessage>,
     ) -> Result<Response<pb::Ack>, Status> {
-        let Some(coordinator) = &self.coordinator else {
-            return Err(Status::failed_precondition(format!(
-                "node {} does not run the coordinator (node {} does)",
-                self.id, self.coordinator_id
-            )));
-        };
+        let coordinator = self.coordinator()?;
         let (from, msg) = req.into_inner().into_core().map_err(|e| {
             tracing::warn!(error = %e, "bad CoordinatorMessage");
             Status::invalid_argument(e.to_string())
@@ -76,12 +83,7 @@ impl pb::peer_server::Peer for PeerService {
         &self,
         req: Request<pb::CoordinatorMessageBatch>,
     ) -> Result<Response<pb::Ack>, Status> {
-        let Some(coordinator) = &self.coordinator else {
-            return Err(Status::failed_precondition(format!(
-                "node {} does not run the coordinator (node {} does)",
-                self.id, self.coordinator_id
-            )));
-        };
+        let coordinator = self.coordinator()?;
         let mut bad = None;
         let mut full = false;
         for (i, m) in req.into_inner().messages.into_iter().enumerate() {
