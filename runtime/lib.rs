@@ -5,5 +5,6 @@
 
 pub mod client;
 pub mod http;
+pub mod membership;
 pub mod node;
 pub mod wire;

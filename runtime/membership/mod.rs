@@ -1,0 +1,107 @@
+//! The membership seam: who is in the cluster, who coordinates, and whether this
+//! process still holds its place. Two services sit behind it:
+//!
+//! - **static** (`--peer`, `--coordinator`): the members and the coordinator are fixed
+//!   by flags; nothing runs beside the nodes. Good for one machine.
+//! - **etcd** (`--etcd`, `--cluster`): each process registers under a lease, the
+//!   coordinator is elected, and the desired work units live in etcd, so any node can
+//!   take over.
+//!
+//! Either way the service only reports [`Event`]s. The node turns them into the core's
+//! inputs (`MemberJoined`, `MemberLeft`, `LeaderChanged`, `LeaseLost`) and starts or
+//! stops its coordinator; every decision about them (whom to follow, whether to
+//! campaign) is the core's.
+
+// pub mod etcd;  (the etcd service: added with runtime/membership/etcd.rs)
+
+use ebbtide_model::{Epoch, Term};
+
+/// What a process registers about itself.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Registration {
+    /// The node id (`--id`).
+    pub node: String,
+    /// The gRPC address peers reach it at.
+    pub grpc: String,
+    /// The HTTP address clients reach it at.
+    pub http: String,
+    /// The wire protocol version it speaks.
+    pub version: u32,
+    /// Its process id, to name the holder when a second process claims the same id.
+    pub pid: u32,
+}
+
+/// A member: one incarnation of a node, as the membership service lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Member {
+    /// This incarnation's epoch.
+    pub epoch: Epoch,
+    /// What it registered.
+    #[serde(flatten)]
+    pub registration: Registration,
+}
+
+impl Member {
+    /// The node id.
+    pub fn node(&self) -> &str {
+        &self.registration.node
+    }
+}
+
+/// What the membership service reports, in the order it learned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Every member right now. The first event, and again after the service had to
+    /// start its watch over: members missing from it have left.
+    Snapshot(Vec<Member>),
+    /// A new incarnation registered.
+    Joined(Member),
+    /// An incarnation's registration is gone: it left, or its lease expired.
+    Left { node: String, epoch: Epoch },
+    /// The election service says `node` coordinates in `term` (seen by every process,
+    /// the winner included, each in its own time).
+    Leader { term: Term, node: String },
+    /// This process won the election for `term`: it should start a coordinator.
+    Elected { term: Term },
+    /// This process no longer holds the leadership it won (it resigned, or its lease
+    /// went): its coordinator must stop serving at once.
+    Deposed,
+    /// This process lost its membership lease: the cluster may already have moved its
+    /// work, so it must fence itself.
+    LeaseLost,
+}
+
+/// Why the membership service refused or failed a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipError {
+    /// Another live process already holds this node id.
+    IdTaken {
+        node: String,
+        /// What the holder registered (its addresses and pid).
+        holder: Registration,
+    },
+    /// The service could not be reached, or did not answer in time.
+    Unreachable(String),
+    /// A record under the cluster's prefix could not be read.
+    Malformed { key: String, error: String },
+    /// Anything else the service answered.
+    Failed(String),
+}
+
+impl std::fmt::Display for MembershipError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MembershipError::IdTaken { node, holder } => write!(
+                f,
+                "node id {node} is already registered by a live process (pid {}, gRPC {}, HTTP {}); \
+                 give this process another --id, or stop that one first",
+                holder.pid, holder.grpc, holder.http
+            ),
+            MembershipError::Unreachable(m) => write!(f, "membership service unreachable: {m}"),
+            MembershipError::Malformed { key, error } => write!(f, "malformed record {key}: {error}"),
+            MembershipError::Failed(m) => write!(f, "membership service: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for MembershipError {}
