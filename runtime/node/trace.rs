@@ -98,6 +98,7 @@ pub fn agent_input(i: &AgentInput<String, String>) -> Value {
             json!({"LeaderChanged": {"term": term, "leader": leader}})
         }
         AgentInput::LeaseLost => json!("LeaseLost"),
+        AgentInput::Leave => json!("Leave"),
     }
 }
 
@@ -125,6 +126,7 @@ pub fn coord_input(i: &CoordInput<String, String>) -> Value {
         CoordInput::MemberLeft(n) => json!({ "MemberLeft": n }),
         CoordInput::AddUnit(w) => json!({ "AddUnit": w }),
         CoordInput::DeleteUnit(w) => json!({ "DeleteUnit": w }),
+        CoordInput::Resign => json!("Resign"),
     }
 }
 

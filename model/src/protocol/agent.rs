@@ -19,6 +19,10 @@ pub enum AgentInput<N, W> {
     /// This node lost its membership lease: the coordinator may already have moved its
     /// work, so it fences itself (§4.6).
     LeaseLost,
+    /// The process was asked to leave the cluster (SIGTERM): from now on it does not
+    /// campaign, so leadership cannot come back to a node that is on its way out. Its
+    /// shell then asks for its own drain through DrainNode, like any client.
+    Leave,
 }
 
 /// One effect of the node agent.
@@ -62,6 +66,8 @@ pub struct NodeAgent<N, W> {
     liveness: Liveness,
     leader: Option<Leader<N>>,
     units: BTreeMap<W, UnitRecord>,
+    /// Asked to leave ([`AgentInput::Leave`]): never campaigns again.
+    leaving: bool,
     guards: Guards,
 }
 
@@ -75,6 +81,7 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
             liveness: Liveness::Alive,
             leader,
             units: BTreeMap::new(),
+            leaving: false,
             guards,
         }
     }
@@ -134,9 +141,16 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
         }
     }
 
-    /// Whether this node may campaign to become coordinator: only while Alive.
+    /// Whether this node may campaign to become coordinator: only while Alive, and not
+    /// once it was asked to leave.
     pub fn may_campaign(&self) -> bool {
-        !self.guards.on(Guard::CampaignOnlyAlive) || self.liveness == Liveness::Alive
+        !self.leaving
+            && (!self.guards.on(Guard::CampaignOnlyAlive) || self.liveness == Liveness::Alive)
+    }
+
+    /// Whether this process was asked to leave the cluster.
+    pub fn leaving(&self) -> bool {
+        self.leaving
     }
 
     /// Whether the process may exit now: it is Stopping and runs nothing.
@@ -166,6 +180,7 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
                 }
             }
             AgentInput::LeaseLost => self.fence_self(out),
+            AgentInput::Leave => self.leaving = true,
         }
     }
 

@@ -86,6 +86,9 @@ pub enum CoordInput<N, W> {
     AddUnit(W),
     /// A client deleted a work unit: stop it wherever it runs.
     DeleteUnit(W),
+    /// An operator asked this coordinator to give up leadership (TiCDC's owner resign),
+    /// or its node is leaving: it answers [`CoordOutput::Resign`] and serves no more.
+    Resign,
 }
 
 /// One effect of the coordinator.
@@ -201,6 +204,10 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 }
             }
             CoordInput::DeleteUnit(w) => self.on_delete(w, out),
+            CoordInput::Resign => {
+                out.push(CoordOutput::Resign);
+                return;
+            }
         }
         if self.bootstrapped {
             self.schedule(out);
