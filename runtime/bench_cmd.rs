@@ -108,10 +108,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
         cfg.drain_batch = args.drain_batch;
         nodes.push(node::start(cfg, Arc::new(Noop)).await?);
     }
-    let coord = nodes[0]
-        .coordinator
-        .clone()
-        .ok_or("n1 runs no coordinator")?;
+    let coord = nodes[0].coordinator().ok_or("n1 runs no coordinator")?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let ns = coord.nodes().await.map_err(|_| "the coordinator stopped")?;

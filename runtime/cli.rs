@@ -147,6 +147,12 @@ pub struct NodeArgs {
     /// The default workload's stop hook takes this long (simulates slow shutdown).
     #[arg(long, default_value = "0ms", value_name = "DUR", value_parser = parse_dur)]
     pub work_stop_delay: std::time::Duration,
+    /// On SIGTERM the node leaves gracefully: it stops campaigning, resigns if it
+    /// coordinates, asks for its own drain until 0, leaves membership and exits 0. If
+    /// the drain takes longer than this (or a second signal comes) it exits 1 at once,
+    /// and its units are re-placed when its lease expires.
+    #[arg(long, default_value = "60s", value_name = "DUR", value_parser = parse_dur)]
+    pub shutdown_timeout: std::time::Duration,
     #[command(flatten)]
     pub log: LogArgs,
 }

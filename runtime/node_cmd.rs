@@ -2,8 +2,9 @@
 //! gets SIGINT/SIGTERM.
 
 use crate::cli::{bad_usage, LogArgs, LogFormat, NodeArgs};
-use ebbtide::node::{self, LogWorkload, NodeConfig};
+use ebbtide::node::{self, ExitReason, LogWorkload, NodeConfig};
 use std::process::ExitCode;
+use std::time::Duration;
 use std::sync::Arc;
 
 /// Sets up tracing to stderr, human-readable or JSON lines.
@@ -54,10 +55,12 @@ fn config(args: NodeArgs) -> Result<NodeConfig, String> {
     cfg.exit_linger = args.exit_linger.unwrap_or(args.liveness_ttl);
     cfg.trace = args.trace;
     cfg.work_stop_delay = args.work_stop_delay;
+    cfg.shutdown_timeout = args.shutdown_timeout;
     cfg.validate()?;
     Ok(cfg)
 }
 
+/// Resolves on the next SIGTERM or SIGINT.
 async fn signal() {
     #[cfg(unix)]
     {
@@ -80,6 +83,9 @@ async fn signal() {
     }
 }
 
+/// Exit status after the membership lease was lost (the node fenced itself).
+const EXIT_LEASE_LOST: u8 = 3;
+
 /// Runs the node.
 pub fn node(args: NodeArgs) -> ExitCode {
     init_logging(&args.log);
@@ -100,6 +106,7 @@ pub fn node(args: NodeArgs) -> ExitCode {
     let workload = Arc::new(LogWorkload {
         stop_delay: cfg.work_stop_delay,
     });
+    let shutdown_timeout = cfg.shutdown_timeout;
     let code = rt.block_on(async {
         let mut node = match node::start(cfg, workload).await {
             Ok(n) => n,
@@ -109,17 +116,86 @@ pub fn node(args: NodeArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        tokio::select! {
-            _ = node.drained() => {
-                tracing::info!(node = %node.id, epoch = node.epoch, "drained: exiting with status 0");
-            }
+        let code = tokio::select! {
+            reason = node.exited() => match reason {
+                ExitReason::Drained => {
+                    node.leave().await;
+                    tracing::info!(node = %node.id, epoch = node.epoch, "drained: left membership, exiting with status 0");
+                    ExitCode::SUCCESS
+                }
+                ExitReason::LeaseLost => {
+                    tracing::error!(node = %node.id, epoch = node.epoch, "membership lease lost: fenced, exiting with status {EXIT_LEASE_LOST}");
+                    ExitCode::from(EXIT_LEASE_LOST)
+                }
+            },
             _ = signal() => {
-                tracing::info!(node = %node.id, "signal received: exiting");
+                tracing::info!(node = %node.id, timeout = ?shutdown_timeout, "SIGTERM: leaving gracefully (a second signal exits at once)");
+                tokio::select! {
+                    left = graceful_leave(&mut node, shutdown_timeout) => left,
+                    _ = signal() => {
+                        tracing::warn!(node = %node.id, "second signal: exiting at once; its units are re-placed when its lease expires");
+                        ExitCode::from(1)
+                    }
+                }
             }
-        }
+        };
         node.shutdown();
-        ExitCode::SUCCESS
+        code
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// SIGTERM: the node stops campaigning (the core's `Leave`), resigns if it
+/// coordinates, asks for its own drain through DrainNode like any client until the
+/// answer is 0, then leaves membership and exits 0. After `timeout` it exits 1 at
+/// once instead (its units are re-placed when its lease expires).
+async fn graceful_leave(node: &mut node::Node, timeout: Duration) -> ExitCode {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let leave = async {
+        node.agent.leave().await;
+        let mut last = String::new();
+        loop {
+            if let Some(h) = node.coordinator() {
+                if node.service.has_election() {
+                    tracing::info!(node = %node.id, "this node coordinates: resigning before its drain");
+                    let _ = h.resign().await;
+                } else {
+                    return Err("static membership: the coordinator's own node cannot be drained (no other candidate); exiting without a drain".to_string());
+                }
+            }
+            let answer = match node.cluster.coordinator() {
+                Ok(c) => c.drain(node.id.clone()).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(Ok(r)) if r.remaining == 0 => return Ok(()),
+                Ok(Ok(r)) => {
+                    let now = format!("remaining {} ({})", r.remaining, r.phase);
+                    if now != last {
+                        tracing::info!(node = %node.id, "own drain: {now}");
+                        last = now;
+                    }
+                }
+                Ok(Err(e)) => tracing::info!(node = %node.id, "own drain refused: {e}"),
+                Err(e) => tracing::info!(node = %node.id, "own drain: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    match tokio::time::timeout_at(deadline, leave).await {
+        Ok(Ok(())) => {
+            node.leave().await;
+            tracing::info!(node = %node.id, epoch = node.epoch, "drained and left membership: exiting with status 0");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(node = %node.id, "{e}");
+            ExitCode::from(1)
+        }
+        Err(_) => {
+            tracing::warn!(node = %node.id, timeout = ?timeout, "--shutdown-timeout passed before the drain finished: exiting at once; its units are re-placed when its lease expires");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -7,12 +7,12 @@ mod error;
 
 pub use error::ApiError;
 
-use crate::node::{AgentHandle, CallError, CoordAccess, DrainAnswer, Metrics};
+use crate::node::{AgentHandle, CallError, Cluster, CoordAccess, DrainAnswer, Metrics};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use ebbtide_model::{DrainError, Liveness};
 use serde::Deserialize;
@@ -23,20 +23,32 @@ use std::sync::Arc;
 /// What the handlers share.
 #[derive(Debug)]
 pub struct AppState {
-    /// This node's id.
-    pub id: String,
-    /// The coordinator's node id.
-    pub coordinator_id: String,
-    /// Every member's gRPC address.
-    pub addresses: BTreeMap<String, String>,
-    /// Members' HTTP addresses, where known.
-    pub http_addresses: BTreeMap<String, String>,
-    /// The way to the coordinator.
-    pub coordinator: CoordAccess,
+    /// Members, their addresses, and the way to the coordinator.
+    pub cluster: Arc<Cluster>,
     /// This node's agent.
     pub agent: AgentHandle,
     /// This process's metrics.
     pub metrics: Arc<Metrics>,
+    /// Whether an election can move leadership to another node (etcd membership).
+    pub has_election: bool,
+}
+
+impl AppState {
+    /// The way to the coordinator, or 503 while none is known.
+    fn coordinator(&self) -> Result<CoordAccess, ApiError> {
+        self.cluster.coordinator().map_err(|m| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "coordinator-unavailable",
+                m,
+            )
+        })
+    }
+
+    /// Every member's gRPC and HTTP address.
+    fn addresses(&self) -> BTreeMap<String, crate::node::cluster::Address> {
+        self.cluster.addresses()
+    }
 }
 
 type St = State<Arc<AppState>>;
@@ -47,6 +59,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/captures/drain", put(v1_drain))
         .route("/api/v1/captures", get(v1_captures))
         .route("/api/v1/health", get(v1_health))
+        .route("/api/v1/status", get(v1_status))
+        .route("/api/v1/owner/resign", post(v1_owner_resign))
         .route("/api/v2/nodes", get(v2_nodes))
         .route("/api/v2/drain/{id}", get(v2_drain_status).put(v2_drain))
         .route("/api/v2/work", get(v2_work_list).post(v2_work_add))
@@ -96,7 +110,13 @@ fn drain_result(answer: DrainAnswer) -> Result<ebbtide_model::DrainReport<String
     answer.map_err(|e| {
         let (status, kind) = match &e {
             DrainError::UnknownNode(_) => (StatusCode::NOT_FOUND, "unknown-node"),
-            DrainError::CoordinatorOwnNode(_) => (StatusCode::CONFLICT, "coordinator-own-node"),
+            DrainError::CoordinatorOwnNode(_) => {
+                let msg = format!(
+                    "{e}: resign it first (POST /api/v1/owner/resign, or `ebbtide resign --server ADDR`), \
+                     then drain the node once another node coordinates"
+                );
+                return ApiError::new(StatusCode::CONFLICT, "coordinator-own-node", msg);
+            }
             DrainError::LeftBeforeCompletion(_) => (StatusCode::GONE, "left-before-completion"),
         };
         ApiError::new(status, kind, e.to_string())
@@ -132,31 +152,71 @@ struct CaptureDrain {
 async fn v1_drain(State(s): St, body: Bytes) -> Result<Response, ApiError> {
     let req: CaptureDrain = parse_body(&body)?;
     check_node_id(&req.capture_id)?;
-    let report = drain_result(s.coordinator.drain(req.capture_id).await?)?;
+    let report = drain_result(s.coordinator()?.drain(req.capture_id).await?)?;
     let body = Json(json!({ "current_table_count": report.remaining }));
     Ok((StatusCode::ACCEPTED, body).into_response())
 }
 
 /// `GET /api/v1/captures` → `[{"id", "is_owner", "address"}]`; `address` is the
-/// node's HTTP address when known (`--peer-http`), its gRPC address otherwise.
+/// node's HTTP address (TiUP finds the owner by comparing it with the address it
+/// reaches the node at); its gRPC address only when the HTTP one is not known (a
+/// static member started without `--peer-http`).
 async fn v1_captures(State(s): St) -> Result<Json<Value>, ApiError> {
-    let nodes = s.coordinator.nodes().await?;
+    let nodes = s.coordinator()?.nodes().await?;
+    let addresses = s.addresses();
     let list: Vec<Value> = nodes
         .iter()
         .map(|n| {
+            let a = addresses.get(&n.node);
             json!({
                 "id": n.node,
                 "is_owner": n.is_coordinator,
-                "address": s
-                    .http_addresses
-                    .get(&n.node)
-                    .or_else(|| s.addresses.get(&n.node))
-                    .cloned()
+                "address": a
+                    .and_then(|a| a.http.clone().or_else(|| Some(a.grpc.clone())))
                     .unwrap_or_default(),
             })
         })
         .collect();
     Ok(Json(Value::Array(list)))
+}
+
+/// `GET /api/v1/status` → TiCDC's capture status: `{"version", "git_hash", "id",
+/// "pid", "is_owner", "liveness"}`, `liveness` 0 while Alive and 1 otherwise
+/// (TiCDC's `LivenessCaptureAlive`/`LivenessCaptureStopping`). Answered by this node
+/// itself, never forwarded: TiUP asks it of each node to see it back up.
+async fn v1_status(State(s): St) -> Result<Json<Value>, ApiError> {
+    let st = s.agent.status().await.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "agent-stopped",
+            "the node agent has stopped",
+        )
+    })?;
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "git_hash": "",
+        "id": st.node,
+        "pid": std::process::id(),
+        "is_owner": s.cluster.local_coordinator().is_some(),
+        "liveness": u8::from(st.liveness != Liveness::Alive),
+        "epoch": st.epoch,
+    })))
+}
+
+/// `POST /api/v1/owner/resign`: the coordinator gives up leadership, and another
+/// Alive node takes over (TiUP calls it before it upgrades the owner's node).
+/// Forwarded to the coordinator when it runs elsewhere. 200 `{}` once it resigned.
+async fn v1_owner_resign(State(s): St) -> Result<Json<Value>, ApiError> {
+    if !s.has_election {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no-election",
+            "static membership (--coordinator) has a fixed coordinator and no other candidate; \
+             run the nodes with --etcd to move leadership",
+        ));
+    }
+    s.coordinator()?.resign().await?;
+    Ok(Json(json!({})))
 }
 
 /// `GET /api/v1/health`: 200 while this node is Alive, 503 otherwise.
@@ -182,10 +242,12 @@ async fn v1_health(State(s): St) -> Result<Response, ApiError> {
 
 /// `GET /api/v2/nodes`: every member as the coordinator sees it.
 async fn v2_nodes(State(s): St) -> Result<Json<Value>, ApiError> {
-    let nodes = s.coordinator.nodes().await?;
+    let nodes = s.coordinator()?.nodes().await?;
+    let addresses = s.addresses();
     let list: Vec<Value> = nodes
         .iter()
         .map(|n| {
+            let a = addresses.get(&n.node);
             json!({
                 "id": n.node,
                 "epoch": n.epoch,
@@ -193,8 +255,8 @@ async fn v2_nodes(State(s): St) -> Result<Json<Value>, ApiError> {
                 "is_coordinator": n.is_coordinator,
                 "units": n.units,
                 "operations": n.operations,
-                "address": s.addresses.get(&n.node),
-                "http_address": s.http_addresses.get(&n.node),
+                "address": a.map(|a| a.grpc.clone()),
+                "http_address": a.and_then(|a| a.http.clone()),
             })
         })
         .collect();
@@ -204,14 +266,14 @@ async fn v2_nodes(State(s): St) -> Result<Json<Value>, ApiError> {
 /// `GET /api/v2/drain/{id}`: what DrainNode would answer now (requests nothing).
 async fn v2_drain_status(State(s): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     check_node_id(&id)?;
-    let report = drain_result(s.coordinator.drain_status(id).await?)?;
+    let report = drain_result(s.coordinator()?.drain_status(id).await?)?;
     Ok(Json(report_json(&report)))
 }
 
 /// `PUT /api/v2/drain/{id}`: DrainNode, with the phase and the reasons.
 async fn v2_drain(State(s): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     check_node_id(&id)?;
-    let report = drain_result(s.coordinator.drain(id).await?)?;
+    let report = drain_result(s.coordinator()?.drain(id).await?)?;
     Ok(Json(report_json(&report)))
 }
 
@@ -236,13 +298,13 @@ async fn v2_work_add(State(s): St, body: Bytes) -> Result<Json<Value>, ApiError>
         ));
     }
     let n = req.work_ids.len();
-    s.coordinator.add_units(req.work_ids).await?;
+    s.coordinator()?.add_units(req.work_ids).await?;
     Ok(Json(json!({ "accepted": n })))
 }
 
 /// `GET /api/v2/work`: every work unit and where it runs.
 async fn v2_work_list(State(s): St) -> Result<Json<Value>, ApiError> {
-    let list = s.coordinator.list_work().await?;
+    let list = s.coordinator()?.list_work().await?;
     let units: Vec<Value> = list
         .placements
         .iter()
@@ -280,13 +342,13 @@ async fn v2_local(State(s): St) -> Result<Json<Value>, ApiError> {
         "leader": st.leader,
         "running": st.running,
         "drained": st.drained,
-        "coordinator": s.coordinator_id,
+        "coordinator": s.cluster.coordinator_id(),
     })))
 }
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(s): St) -> Response {
-    if let CoordAccess::Local(h) = &s.coordinator {
+    if let Some(h) = s.cluster.local_coordinator() {
         // Refreshes the coordinator's gauges.
         let _ = h.stats().await;
     }

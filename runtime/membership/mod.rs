@@ -105,3 +105,62 @@ impl std::fmt::Display for MembershipError {
 }
 
 impl std::error::Error for MembershipError {}
+
+pub mod fixed;
+
+pub use fixed::StaticMembership;
+
+/// The membership service a node runs with, chosen by its flags.
+#[derive(Clone, Debug)]
+pub enum Service {
+    /// `--peer`/`--coordinator`: fixed members, fixed coordinator.
+    Static(StaticMembership),
+    // Etcd(etcd::EtcdMembership): added with the etcd service.
+}
+
+impl Service {
+    /// The work units that must run, for a coordinator that starts.
+    pub async fn units(&self) -> Result<Vec<String>, MembershipError> {
+        match self {
+            Service::Static(s) => s.units(),
+        }
+    }
+
+    /// Durably adds work units before the coordinator is told of them; `all` is the
+    /// whole desired set after the addition, `new` the units it did not have.
+    pub async fn add_units(&self, all: &[&String], new: &[String]) -> Result<(), MembershipError> {
+        let _ = new;
+        match self {
+            Service::Static(s) => s.persist_units(all),
+        }
+    }
+
+    /// Campaigns for leadership (only while the core says this node may).
+    pub fn campaign(&self) {
+        match self {
+            Service::Static(_) => {}
+        }
+    }
+
+    /// Withdraws the candidacy and gives up leadership if held.
+    pub async fn resign(&self) -> Result<(), MembershipError> {
+        match self {
+            Service::Static(_) => Ok(()),
+        }
+    }
+
+    /// Whether another node can take over when this one resigns.
+    pub fn has_election(&self) -> bool {
+        match self {
+            Service::Static(_) => false,
+        }
+    }
+
+    /// Leaves membership for good (this incarnation exits): the coordinator then
+    /// gets `MemberLeft`, and a completed drain of this node stays answered 0.
+    pub async fn leave(&self, cluster: &crate::node::cluster::Cluster, epoch: Epoch) {
+        match self {
+            Service::Static(s) => s.announce(cluster, epoch, false).await,
+        }
+    }
+}

@@ -7,6 +7,7 @@ use super::storage::DataDir;
 use super::trace::{self, Tracer};
 use super::transport::Transport;
 use super::workload::Workload;
+use super::ExitReason;
 use ebbtide_model::protocol::agent::Leader;
 use ebbtide_model::{AgentInput, AgentOutput, Epoch, Liveness, NodeAgent};
 use serde_json::json;
@@ -51,6 +52,16 @@ impl AgentHandle {
         self.tx.send(AgentMsg::Status(reply)).await.ok()?;
         rx.await.ok()
     }
+
+    /// The process is asked to leave (SIGTERM): the agent stops campaigning. Resolves
+    /// once the agent has handled it.
+    pub async fn leave(&self) -> Option<AgentStatus> {
+        self.tx
+            .send(AgentMsg::Input(AgentInput::Leave))
+            .await
+            .ok()?;
+        self.status().await
+    }
 }
 
 /// The agent's task and what it drives.
@@ -63,8 +74,13 @@ pub(crate) struct AgentTask {
     pub tracer: Arc<Tracer>,
     pub metrics: Arc<Metrics>,
     pub heartbeat: Duration,
-    /// With `--exit-when-drained`: how long to linger once drained, and whom to tell.
-    pub exit: Option<(Duration, watch::Sender<bool>)>,
+    /// With `--exit-when-drained`: how long to keep heartbeating once drained, so that
+    /// the coordinator sees the node Stopping while clients poll.
+    pub linger: Option<Duration>,
+    /// Where to say that the process should exit (drained).
+    pub exit: watch::Sender<Option<ExitReason>>,
+    /// The core's `may_campaign` after every step, for the membership task.
+    pub campaign: watch::Sender<bool>,
 }
 
 impl AgentTask {
@@ -94,16 +110,18 @@ impl AgentTask {
                 }
                 _ = sleep_until(exit_at.unwrap_or_else(Instant::now)), if exit_at.is_some() => {
                     tracing::info!(node = %self.id, "drained: exiting");
-                    if let Some((_, tx)) = &self.exit {
-                        let _ = tx.send(true);
-                    }
-                    return;
+                    let _ = self.exit.send(Some(ExitReason::Drained));
+                    exit_at = None;
                 }
             }
-            if exit_at.is_none() && self.agent.drained() {
-                if let Some((linger, _)) = &self.exit {
+            self.campaign.send_if_modified(|may| {
+                let now = self.agent.may_campaign();
+                std::mem::replace(may, now) != now
+            });
+            if exit_at.is_none() && self.agent.drained() && self.exit.borrow().is_none() {
+                if let Some(linger) = self.linger {
                     tracing::info!(node = %self.id, linger = ?linger, "Stopping and running nothing: exiting after the linger period");
-                    exit_at = Some(Instant::now() + *linger);
+                    exit_at = Some(Instant::now() + linger);
                 }
             }
         }

@@ -160,4 +160,20 @@ impl CoordAccess {
             }
         }
     }
+
+    /// Owner resign: the coordinator gives up leadership.
+    pub async fn resign(&self) -> Result<(), CallError> {
+        match self {
+            CoordAccess::Local(h) => h.resign().await.map_err(|_| Self::gone()),
+            CoordAccess::Remote { client, .. } => {
+                client
+                    .as_ref()
+                    .clone()
+                    .resign(pb::ResignRequest {})
+                    .await
+                    .map_err(|s| self.status(s))?;
+                Ok(())
+            }
+        }
+    }
 }

@@ -11,6 +11,8 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 pub const DEFAULT_LIVENESS_TTL: Duration = Duration::from_secs(5);
 /// Default resend interval.
 pub const DEFAULT_RESEND: Duration = Duration::from_secs(2);
+/// Default time a node waits for its own drain after SIGTERM.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default drain batch size (in-flight moves off draining nodes).
 pub const DEFAULT_DRAIN_BATCH: usize = 16;
 
@@ -49,6 +51,8 @@ pub struct NodeConfig {
     pub trace: Option<PathBuf>,
     /// How long the default workload's stop hook takes (simulates slow shutdown of work).
     pub work_stop_delay: Duration,
+    /// After SIGTERM, how long the node waits for its own drain before it exits anyway.
+    pub shutdown_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -76,6 +80,7 @@ impl NodeConfig {
             exit_linger: DEFAULT_LIVENESS_TTL,
             trace: None,
             work_stop_delay: Duration::ZERO,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 

@@ -3,7 +3,7 @@
 //! into sends and timers.
 
 use super::metrics::{Metrics, NodeLabel, NodeStateLabels};
-use super::storage::DataDir;
+use crate::membership::Service;
 use super::trace::{self, Tracer};
 use super::transport::Transport;
 use crate::wire::pb;
@@ -37,6 +37,21 @@ pub enum CoordMsg {
     AddUnits(Vec<String>, oneshot::Sender<Result<usize, String>>),
     /// Figures for metrics and benchmarks.
     Stats(oneshot::Sender<CoordStats>),
+    /// An operator asks this coordinator to give up leadership (owner resign): it
+    /// steps `CoordInput::Resign`, answers, and stops.
+    Resign(oneshot::Sender<()>),
+    /// This process no longer holds the leadership (deposed): stop at once, without a
+    /// step (the core has nothing to say: its commands are fenced by term).
+    Stop,
+}
+
+/// Why a coordinator task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordExit {
+    /// The core resigned: an operator asked, or its own node is no longer Alive.
+    Resigned,
+    /// It was stopped (deposed), or its channel closed.
+    Stopped,
 }
 
 /// Figures about the coordinator.
@@ -101,6 +116,11 @@ impl CoordHandle {
     pub async fn stats(&self) -> Result<CoordStats, Gone> {
         self.ask(CoordMsg::Stats).await
     }
+
+    /// Owner resign: the coordinator gives up leadership and stops.
+    pub async fn resign(&self) -> Result<(), Gone> {
+        self.ask(CoordMsg::Resign).await
+    }
 }
 
 /// The coordinator's task and what it drives.
@@ -108,7 +128,8 @@ pub(crate) struct CoordTask {
     pub id: String,
     pub coordinator: Coordinator<String, String>,
     pub transport: Arc<Transport>,
-    pub data: DataDir,
+    /// Where the desired work units are kept (the data dir, or etcd).
+    pub service: Service,
     pub tracer: Arc<Tracer>,
     pub metrics: Arc<Metrics>,
     pub resend: Duration,
@@ -133,16 +154,17 @@ impl CoordTask {
         self.apply(out);
     }
 
-    /// Runs until the channel closes or the coordinator resigns.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<CoordMsg>) {
+    /// Runs until the channel closes, the coordinator resigns, or it is stopped.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoordMsg>) -> CoordExit {
         loop {
             let next = self.timers.values().min().copied();
             tokio::select! {
+                biased;
                 msg = rx.recv() => match msg {
-                    None => return,
+                    None | Some(CoordMsg::Stop) => return CoordExit::Stopped,
                     Some(msg) => {
-                        if !self.on_msg(msg) {
-                            return;
+                        if !self.on_msg(msg).await {
+                            return CoordExit::Resigned;
                         }
                     }
                 },
@@ -158,7 +180,7 @@ impl CoordTask {
                     for (_, t) in due {
                         self.timers.remove(&t);
                         if !self.step(CoordInput::Timer(t)) {
-                            return;
+                            return CoordExit::Resigned;
                         }
                     }
                 }
@@ -167,7 +189,7 @@ impl CoordTask {
     }
 
     /// Handles one message; false once the coordinator resigned.
-    fn on_msg(&mut self, msg: CoordMsg) -> bool {
+    async fn on_msg(&mut self, msg: CoordMsg) -> bool {
         match msg {
             CoordMsg::Input(input) => return self.step(input),
             CoordMsg::Drain(node, reply) => {
@@ -205,19 +227,21 @@ impl CoordTask {
             CoordMsg::AddUnits(units, reply) => {
                 let mut all: std::collections::BTreeSet<&String> =
                     self.coordinator.desired().collect();
-                let before = all.len();
-                all.extend(units.iter());
-                let new = all.len() - before;
-                if new > 0 {
-                    if let Err(e) = self.data.persist_units(all) {
-                        let _ = reply.send(Err(format!(
-                            "cannot persist work units in {}: {e}",
-                            self.data.path().display()
-                        )));
+                let new: Vec<String> = units
+                    .iter()
+                    .filter(|u| all.insert(*u))
+                    .cloned()
+                    .collect();
+                if !new.is_empty() {
+                    // Durable first: a unit the coordinator placed must survive its
+                    // failover, so the next coordinator loads it.
+                    let all: Vec<&String> = all.into_iter().collect();
+                    if let Err(e) = self.service.add_units(&all, &new).await {
+                        let _ = reply.send(Err(e.to_string()));
                         return true;
                     }
                 }
-                let _ = reply.send(Ok(new));
+                let _ = reply.send(Ok(new.len()));
                 for u in units {
                     if !self.step(CoordInput::AddUnit(u)) {
                         return false;
@@ -227,6 +251,13 @@ impl CoordTask {
             CoordMsg::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
+            CoordMsg::Resign(reply) => {
+                tracing::info!(node = %self.id, term = self.coordinator.term(), "owner resign requested");
+                let resigned = !self.step(CoordInput::Resign);
+                let _ = reply.send(());
+                return !resigned;
+            }
+            CoordMsg::Stop => return false,
         }
         true
     }
@@ -324,7 +355,7 @@ impl CoordTask {
             }
         }
         if resign {
-            tracing::error!(node = %self.id, "the coordinator's own node is no longer Alive: the coordinator resigns (static membership has no other candidate)");
+            tracing::warn!(node = %self.id, term = self.coordinator.term(), "the coordinator resigns");
         }
         !resign
     }

@@ -12,8 +12,10 @@
 
 pub mod agent_task;
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod coordinator_task;
+mod membership_task;
 pub mod metrics;
 pub mod peer_service;
 pub mod storage;
@@ -23,15 +25,17 @@ pub mod workload;
 
 pub use agent_task::{AgentHandle, AgentStatus};
 pub use api::{CallError, CoordAccess};
+pub use cluster::Cluster;
 pub use config::NodeConfig;
 pub use coordinator_task::{CoordHandle, CoordStats, DrainAnswer};
 pub use metrics::Metrics;
 pub use workload::{LogWorkload, Workload};
 
+use crate::membership::{Event, Registration, Service, StaticMembership};
 use agent_task::AgentTask;
-use coordinator_task::CoordTask;
-use ebbtide_model::{Coordinator, CoordinatorConfig, Epoch, Guards, NodeAgent};
-use std::collections::BTreeMap;
+use cluster::Address;
+use ebbtide_model::{Epoch, Guards, NodeAgent, PROTOCOL_VERSION};
+use membership_task::{CoordSetup, MembershipTask};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use storage::DataDir;
@@ -42,6 +46,16 @@ use trace::Tracer;
 /// Capacity of each role's input channel; a full channel drops the message (the
 /// protocol tolerates loss, and the coordinator resends).
 const QUEUE: usize = 65_536;
+
+/// Why a node process should exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// Stopping and running nothing, with `--exit-when-drained` (status 0).
+    Drained,
+    /// The membership lease was lost: the node fenced itself (status 3; a supervisor
+    /// restarts it as a new incarnation).
+    LeaseLost,
+}
 
 /// A running node.
 #[derive(Debug)]
@@ -56,26 +70,54 @@ pub struct Node {
     pub http_addr: SocketAddr,
     /// This node's agent.
     pub agent: AgentHandle,
-    /// The coordinator, when it runs here.
-    pub coordinator: Option<CoordHandle>,
+    /// What this process knows of the cluster (the coordinator included).
+    pub cluster: Arc<Cluster>,
+    /// The membership service.
+    pub service: Service,
     /// This process's metrics.
     pub metrics: Arc<Metrics>,
-    exit: watch::Receiver<bool>,
+    exit: watch::Receiver<Option<ExitReason>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Held for the process's lifetime: the data directory's lock.
+    _data: DataDir,
 }
 
 impl Node {
-    /// Resolves when the node has drained and wants to exit (`--exit-when-drained`).
-    pub async fn drained(&mut self) {
-        while !*self.exit.borrow() {
+    /// The coordinator, when it runs in this process.
+    pub fn coordinator(&self) -> Option<CoordHandle> {
+        self.cluster.local_coordinator()
+    }
+
+    /// Resolves when the node wants to exit, with the reason.
+    pub async fn exited(&mut self) -> ExitReason {
+        loop {
+            if let Some(r) = *self.exit.borrow_and_update() {
+                return r;
+            }
             if self.exit.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
         }
     }
 
+    /// Resolves when the node has drained and wants to exit (`--exit-when-drained`).
+    pub async fn drained(&mut self) {
+        while self.exited().await != ExitReason::Drained {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Leaves membership for good: the coordinator gets `MemberLeft` for this
+    /// incarnation, so a completed drain of it stays answered 0.
+    pub async fn leave(&self) {
+        self.service.leave(&self.cluster, self.epoch).await;
+    }
+
     /// Stops every task of this node (servers included).
     pub fn shutdown(self) {
+        if let Some(h) = self.cluster.local_coordinator() {
+            let _ = h.tx.try_send(coordinator_task::CoordMsg::Stop);
+        }
         for t in self.tasks {
             t.abort();
         }
@@ -88,94 +130,122 @@ async fn bind(flag: &str, addr: SocketAddr) -> Result<TcpListener, String> {
         .map_err(|e| format!("{flag} {addr}: cannot listen: {e}"))
 }
 
-/// Starts a node: persists the next epoch before serving anything, then starts the
-/// roles and the servers.
+/// Starts a node: locks its data directory, takes the next epoch (from the data dir,
+/// or from etcd and then recorded in the data dir) before serving anything, then starts
+/// the agent, the membership task (which starts the coordinator when this process
+/// leads) and the servers.
 pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node, String> {
     cfg.validate()?;
     let data = DataDir::open(&cfg.data_dir)?;
-    let epoch = data.next_epoch()?;
-    let leader = data.leader()?;
     let grpc = bind("--listen", cfg.listen).await?;
     let http = bind("--http", cfg.http).await?;
     let grpc_addr = grpc.local_addr().map_err(|e| e.to_string())?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    let registration = Registration {
+        node: cfg.id.clone(),
+        grpc: grpc_addr.to_string(),
+        http: http_addr.to_string(),
+        version: PROTOCOL_VERSION,
+        pid: std::process::id(),
+    };
+    let (events_tx, events_rx) = mpsc::channel::<Event>(QUEUE);
+    let (service, epoch) = join(&cfg, &data, registration, events_tx.clone()).await?;
+    let leader = data.leader()?;
     let tracer = Arc::new(Tracer::open(cfg.trace.as_deref())?);
     let metrics = Arc::new(Metrics::new());
 
+    let cluster = Arc::new(Cluster::new(
+        &cfg.id,
+        Address {
+            epoch,
+            grpc: grpc_addr.to_string(),
+            http: Some(http_addr.to_string()),
+        },
+    ));
+    if let Service::Static(_) = &service {
+        for (id, grpc) in &cfg.peers {
+            let http = cfg.peer_http.get(id).cloned();
+            let address = Address {
+                epoch: 0,
+                grpc: grpc.clone(),
+                http,
+            };
+            cluster.upsert(id, address);
+        }
+        // The configured coordinator; its term (its epoch) is not known here.
+        cluster.set_leader(0, &cfg.coordinator);
+    }
+
     let (agent_tx, agent_rx) = mpsc::channel(QUEUE);
-    let (coord_tx, coord_rx) = if cfg.is_coordinator() {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
+    let rpc_timeout = cfg.liveness_ttl.max(std::time::Duration::from_secs(1));
     let transport = Arc::new(transport::Transport::new(
-        &cfg,
+        cluster.clone(),
         agent_tx.clone(),
-        coord_tx.clone(),
+        rpc_timeout,
         metrics.clone(),
-    )?);
+    ));
     let mut tasks = Vec::new();
 
-    // The coordinator first, so that its own node's first reports find it.
-    if let (Some(rx), true) = (coord_rx, cfg.is_coordinator()) {
-        let desired = data.units()?;
-        let config = CoordinatorConfig {
-            drain_batch: cfg.drain_batch,
-            ..CoordinatorConfig::default()
-        };
-        let mut out = Vec::new();
-        let coordinator = Coordinator::new(
-            cfg.id.clone(),
-            epoch,
-            cfg.members(),
-            desired,
-            config,
-            Guards::ALL_ON,
-            &mut out,
-        );
-        let mut task = CoordTask {
-            id: cfg.id.clone(),
-            coordinator,
-            transport: transport.clone(),
-            data: data.clone(),
-            tracer: tracer.clone(),
+    let (exit_tx, exit_rx) = watch::channel(None);
+    let agent_core = NodeAgent::new(epoch, leader, Guards::ALL_ON);
+    let (campaign_tx, campaign_rx) = watch::channel(agent_core.may_campaign());
+    let agent = AgentTask {
+        id: cfg.id.clone(),
+        agent: agent_core,
+        transport: transport.clone(),
+        data: data.clone(),
+        workload,
+        tracer: tracer.clone(),
+        metrics: metrics.clone(),
+        heartbeat: cfg.heartbeat,
+        linger: cfg.exit_when_drained.then_some(cfg.exit_linger),
+        exit: exit_tx.clone(),
+        campaign: campaign_tx,
+    };
+
+    let membership = MembershipTask {
+        cluster: cluster.clone(),
+        service: service.clone(),
+        agent: agent_tx.clone(),
+        campaign: campaign_rx,
+        setup: CoordSetup {
+            transport,
+            tracer,
             metrics: metrics.clone(),
             resend: cfg.resend,
             liveness_ttl: cfg.liveness_ttl,
-            timers: BTreeMap::new(),
-            steps: 0,
-            busy: std::time::Duration::ZERO,
-        };
-        task.started(out, cfg.drain_batch);
-        tasks.push(tokio::spawn(task.run(rx)));
-    }
-
-    let (exit_tx, exit_rx) = watch::channel(false);
-    let agent = AgentTask {
-        id: cfg.id.clone(),
-        agent: NodeAgent::new(epoch, leader, Guards::ALL_ON),
-        transport,
-        data,
-        workload,
-        tracer,
-        metrics: metrics.clone(),
-        heartbeat: cfg.heartbeat,
-        exit: cfg.exit_when_drained.then_some((cfg.exit_linger, exit_tx)),
+            drain_batch: cfg.drain_batch,
+        },
+        exit: exit_tx,
     };
+    // The coordinator (if this node leads) first, so that its own node's first reports
+    // find it: under static membership the configured node wins at once.
+    if let Service::Static(s) = &service {
+        if cfg.is_coordinator() {
+            events_tx
+                .send(Event::Elected { term: epoch })
+                .await
+                .map_err(|_| "membership task gone".to_string())?;
+        } else {
+            let (s, cluster) = (s.clone(), cluster.clone());
+            tasks.push(tokio::spawn(async move {
+                s.announce(&cluster, epoch, true).await;
+            }));
+        }
+    }
+    tasks.push(tokio::spawn(membership.run(events_rx)));
+    // Let the membership task take the events queued so far (the coordinator starts)
+    // before the agent's first report goes out.
+    tokio::task::yield_now().await;
     tasks.push(tokio::spawn(agent.run(agent_rx)));
 
-    let coordinator = coord_tx.map(|tx| CoordHandle { tx });
     let peer = peer_service::PeerService {
-        id: cfg.id.clone(),
-        coordinator_id: cfg.coordinator.clone(),
+        cluster: cluster.clone(),
         agent: agent_tx.clone(),
-        coordinator: coordinator.as_ref().map(|c| c.tx.clone()),
+        membership: events_tx,
     };
     let operator = peer_service::OperatorService {
-        id: cfg.id.clone(),
-        coordinator_id: cfg.coordinator.clone(),
-        coordinator: coordinator.clone(),
+        cluster: cluster.clone(),
     };
     tasks.push(tokio::spawn(async move {
         let res = tonic::transport::Server::builder()
@@ -190,32 +260,12 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         }
     }));
 
-    let access = match &coordinator {
-        Some(h) => CoordAccess::Local(h.clone()),
-        None => {
-            let addr = cfg
-                .address_of(&cfg.coordinator)
-                .ok_or_else(|| format!("--coordinator {}: no address", cfg.coordinator))?;
-            CoordAccess::remote(&cfg.coordinator, &addr)?
-        }
-    };
     let agent = AgentHandle { tx: agent_tx };
     let state = crate::http::AppState {
-        id: cfg.id.clone(),
-        coordinator_id: cfg.coordinator.clone(),
-        addresses: cfg
-            .members()
-            .into_iter()
-            .filter_map(|m| cfg.address_of(&m).map(|a| (m, a)))
-            .collect(),
-        http_addresses: cfg
-            .members()
-            .into_iter()
-            .filter_map(|m| cfg.http_address_of(&m).map(|a| (m, a)))
-            .collect(),
-        coordinator: access,
+        cluster: cluster.clone(),
         agent: agent.clone(),
         metrics: metrics.clone(),
+        has_election: service.has_election(),
     };
     let router = crate::http::router(Arc::new(state));
     tasks.push(tokio::spawn(async move {
@@ -229,7 +279,7 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         epoch,
         grpc = %grpc_addr,
         http = %http_addr,
-        coordinator = %cfg.coordinator,
+        membership = if service.has_election() { "etcd" } else { "static" },
         "node started"
     );
     Ok(Node {
@@ -238,9 +288,24 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         grpc_addr,
         http_addr,
         agent,
-        coordinator,
+        cluster,
+        service,
         metrics,
         exit: exit_rx,
         tasks,
+        _data: data,
     })
+}
+
+/// Joins the membership service: returns it with this incarnation's epoch, which is
+/// durable in the data dir before anything is served.
+async fn join(
+    cfg: &NodeConfig,
+    data: &DataDir,
+    registration: Registration,
+    events: mpsc::Sender<Event>,
+) -> Result<(Service, Epoch), String> {
+    let _ = (&registration, &events);
+    let epoch = data.next_epoch()?;
+    Ok((Service::Static(StaticMembership::new(data.clone())), epoch))
 }

@@ -2,9 +2,12 @@
 //! roles) and `Operator` (answered by the coordinator, when it runs here).
 
 use super::agent_task::AgentMsg;
+use super::cluster::Cluster;
 use super::coordinator_task::{CoordHandle, CoordMsg};
+use crate::membership::{Event, Member, Registration};
 use crate::wire::pb;
-use ebbtide_model::{AgentInput, CoordInput};
+use ebbtide_model::{AgentInput, CoordInput, PROTOCOL_VERSION};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
@@ -12,21 +15,31 @@ use tonic::{Request, Response, Status};
 /// A message that cannot be queued is refused (the sender counts it lost).
 #[derive(Debug)]
 pub struct PeerService {
-    pub(crate) id: String,
-    pub(crate) coordinator_id: String,
+    pub(crate) cluster: Arc<Cluster>,
     pub(crate) agent: mpsc::Sender<AgentMsg>,
-    pub(crate) coordinator: Option<mpsc::Sender<CoordMsg>>,
+    /// The membership task's events (static membership's joins and leaves arrive
+    /// here).
+    pub(crate) membership: mpsc::Sender<Event>,
+}
+
+/// `FAILED_PRECONDITION` naming the node that runs the coordinator, if known.
+fn not_coordinator(cluster: &Cluster) -> Status {
+    let who = cluster
+        .leader()
+        .map_or_else(|| "none is known yet".to_owned(), |(_, n)| format!("node {n} does"));
+    Status::failed_precondition(format!(
+        "node {} does not run the coordinator ({who})",
+        cluster.id
+    ))
 }
 
 impl PeerService {
     /// The coordinator's queue, or `FAILED_PRECONDITION` naming the node that runs it.
-    fn coordinator(&self) -> Result<&mpsc::Sender<CoordMsg>, Status> {
-        self.coordinator.as_ref().ok_or_else(|| {
-            Status::failed_precondition(format!(
-                "node {} does not run the coordinator (node {} does)",
-                self.id, self.coordinator_id
-            ))
-        })
+    fn coordinator(&self) -> Result<mpsc::Sender<CoordMsg>, Status> {
+        self.cluster
+            .local_coordinator()
+            .map(|h| h.tx)
+            .ok_or_else(|| not_coordinator(&self.cluster))
     }
 }
 
@@ -100,6 +113,43 @@ impl pb::peer_server::Peer for PeerService {
         }
         batch_result(bad, full, "coordinator")
     }
+
+    async fn membership(
+        &self,
+        req: Request<pb::MembershipChange>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let m = req.into_inner();
+        if m.node_id.is_empty() {
+            return Err(Status::invalid_argument("MembershipChange.node_id is empty"));
+        }
+        if m.epoch == 0 {
+            return Err(Status::invalid_argument("MembershipChange.epoch must be >= 1"));
+        }
+        // Only the coordinator's node takes them: the sender retries until it finds it.
+        self.coordinator()?;
+        let event = if m.joined {
+            Event::Joined(Member {
+                epoch: m.epoch,
+                registration: Registration {
+                    node: m.node_id,
+                    grpc: m.grpc_address,
+                    http: m.http_address,
+                    version: PROTOCOL_VERSION,
+                    pid: 0,
+                },
+            })
+        } else {
+            Event::Left {
+                node: m.node_id,
+                epoch: m.epoch,
+            }
+        };
+        self.membership
+            .send(event)
+            .await
+            .map_err(|_| Status::unavailable("the membership task has stopped"))?;
+        Ok(Response::new(pb::Ack {}))
+    }
 }
 
 /// The answer to a batch: the first bad message, or a full queue, or an Ack.
@@ -123,19 +173,14 @@ fn batch_result(
 /// refuse with `FAILED_PRECONDITION` naming the coordinator (their HTTP API forwards).
 #[derive(Debug)]
 pub struct OperatorService {
-    pub(crate) id: String,
-    pub(crate) coordinator_id: String,
-    pub(crate) coordinator: Option<CoordHandle>,
+    pub(crate) cluster: Arc<Cluster>,
 }
 
 impl OperatorService {
-    fn coordinator(&self) -> Result<&CoordHandle, Status> {
-        self.coordinator.as_ref().ok_or_else(|| {
-            Status::failed_precondition(format!(
-                "node {} does not run the coordinator; ask node {}",
-                self.id, self.coordinator_id
-            ))
-        })
+    fn coordinator(&self) -> Result<CoordHandle, Status> {
+        self.cluster
+            .local_coordinator()
+            .ok_or_else(|| not_coordinator(&self.cluster))
     }
 }
 
@@ -202,5 +247,13 @@ impl pb::operator_server::Operator for OperatorService {
     ) -> Result<Response<pb::ListWorkResponse>, Status> {
         let list = self.coordinator()?.list_work().await.map_err(|_| gone())?;
         Ok(Response::new(list))
+    }
+
+    async fn resign(
+        &self,
+        _req: Request<pb::ResignRequest>,
+    ) -> Result<Response<pb::ResignResponse>, Status> {
+        self.coordinator()?.resign().await.map_err(|_| gone())?;
+        Ok(Response::new(pb::ResignResponse {}))
     }
 }

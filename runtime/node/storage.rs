@@ -7,25 +7,78 @@ use ebbtide_model::Epoch;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const EPOCH: &str = "epoch";
 const LEADER: &str = "leader.json";
 const UNITS: &str = "work-units";
+const LOCK: &str = "lock";
 
-/// A node's data directory.
+/// A node's data directory, locked by this process for as long as any clone lives.
 #[derive(Clone, Debug)]
 pub struct DataDir {
     path: PathBuf,
+    /// The exclusive OS lock on `<dir>/lock` (released when the process exits, however
+    /// it exits): two processes on one data dir would share an epoch sequence and
+    /// run the same units twice.
+    _lock: Arc<fs::File>,
 }
 
 impl DataDir {
-    /// Opens (creating it if needed) the data directory at `path`.
+    /// Opens (creating it if needed) and locks the data directory at `path`; fails if
+    /// another process holds it.
     pub fn open(path: &Path) -> Result<Self, String> {
         fs::create_dir_all(path)
             .map_err(|e| format!("--data-dir {}: cannot create: {e}", path.display()))?;
+        let lock_path = path.join(LOCK);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("--data-dir {}: cannot open {}: {e}", path.display(), lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&lock_path).unwrap_or_default();
+                return Err(format!(
+                    "--data-dir {}: already in use by another ebbtide process ({}); \
+                     each node needs its own data directory",
+                    path.display(),
+                    holder.trim()
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(format!("--data-dir {}: cannot lock: {e}", path.display()))
+            }
+        }
+        // Name the holder for whoever finds the directory locked.
+        let _ = lock.set_len(0);
+        let _ = (&lock).write_all(format!("pid {}\n", std::process::id()).as_bytes());
         Ok(DataDir {
             path: path.to_owned(),
+            _lock: Arc::new(lock),
         })
+    }
+
+    /// The last epoch recorded (0 if none).
+    pub fn last_epoch(&self) -> Result<Epoch, String> {
+        let file = self.path.join(EPOCH);
+        match fs::read_to_string(&file) {
+            Ok(s) => s
+                .trim()
+                .parse::<Epoch>()
+                .map_err(|_| format!("{}: not an epoch number: {:?}", file.display(), s.trim())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(format!("{}: {e}", file.display())),
+        }
+    }
+
+    /// Durably records `epoch` (one the membership service handed out) as the last.
+    pub fn record_epoch(&self, epoch: Epoch) -> Result<(), String> {
+        self.write_atomic(EPOCH, format!("{epoch}\n").as_bytes())
+            .map_err(|e| format!("{}: cannot write: {e}", self.path.join(EPOCH).display()))
     }
 
     /// The directory.
@@ -36,20 +89,11 @@ impl DataDir {
     /// Starts a new incarnation: reads the last epoch (0 if none), and durably records
     /// and returns the next one. A restart therefore always gets a larger epoch.
     pub fn next_epoch(&self) -> Result<Epoch, String> {
-        let file = self.path.join(EPOCH);
-        let last = match fs::read_to_string(&file) {
-            Ok(s) => s
-                .trim()
-                .parse::<Epoch>()
-                .map_err(|_| format!("{}: not an epoch number: {:?}", file.display(), s.trim()))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(format!("{}: {e}", file.display())),
-        };
-        let next = last
+        let next = self
+            .last_epoch()?
             .checked_add(1)
-            .ok_or_else(|| format!("{}: epoch overflow", file.display()))?;
-        self.write_atomic(EPOCH, format!("{next}\n").as_bytes())
-            .map_err(|e| format!("{}: cannot write: {e}", file.display()))?;
+            .ok_or_else(|| format!("{}: epoch overflow", self.path.join(EPOCH).display()))?;
+        self.record_epoch(next)?;
         Ok(next)
     }
 
@@ -135,7 +179,10 @@ mod tests {
         let p = tempdir("storage");
         let d = DataDir::open(&p).unwrap();
         assert_eq!(d.next_epoch(), Ok(1));
-        assert_eq!(DataDir::open(&p).unwrap().next_epoch(), Ok(2));
+        assert!(DataDir::open(&p)
+            .unwrap_err()
+            .contains("already in use by another ebbtide process"));
+        assert_eq!(d.next_epoch(), Ok(2));
         assert_eq!(d.leader(), Ok(None));
         let l = Leader {
             term: 3,

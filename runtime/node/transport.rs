@@ -6,7 +6,7 @@
 //! counted and logged.
 
 use super::agent_task::AgentMsg;
-use super::config::NodeConfig;
+use super::cluster::Cluster;
 use super::coordinator_task::CoordMsg;
 use super::metrics::Metrics;
 use crate::wire::pb;
@@ -14,7 +14,7 @@ use crate::wire::pb::peer_client::PeerClient;
 use ebbtide_model::{AgentInput, CoordInput, ToCoordinator, ToNode};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
@@ -25,7 +25,7 @@ const PEER_QUEUE: usize = 65_536;
 const MAX_BATCH: usize = 2048;
 
 /// One peer's outgoing queues.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct PeerQueues {
     to_node: mpsc::Sender<(pb::NodeMessage, &'static str)>,
     to_coordinator: mpsc::Sender<(pb::CoordinatorMessage, &'static str)>,
@@ -35,9 +35,12 @@ struct PeerQueues {
 #[derive(Debug)]
 pub struct Transport {
     id: String,
-    peers: BTreeMap<String, PeerQueues>,
+    /// Where peers are: addresses come and go with membership, so peers' queues are
+    /// made on first use and made again when a node re-registers at another address.
+    cluster: Arc<Cluster>,
+    peers: Mutex<BTreeMap<String, (String, PeerQueues)>>,
+    rpc_timeout: Duration,
     agent: mpsc::Sender<AgentMsg>,
-    coordinator: Option<mpsc::Sender<CoordMsg>>,
     metrics: Arc<Metrics>,
 }
 
@@ -85,53 +88,67 @@ async fn pump<M, F, Fut>(
 }
 
 impl Transport {
-    /// Connects (lazily) to every peer of `cfg` and starts its senders. Must run inside
-    /// a tokio runtime.
+    /// A transport for node `id`; peers are connected lazily, on their first message.
     pub fn new(
-        cfg: &NodeConfig,
+        cluster: Arc<Cluster>,
         agent: mpsc::Sender<AgentMsg>,
-        coordinator: Option<mpsc::Sender<CoordMsg>>,
+        rpc_timeout: Duration,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, String> {
-        let timeout = cfg.liveness_ttl.max(Duration::from_secs(1));
-        let mut peers = BTreeMap::new();
-        for (id, addr) in &cfg.peers {
-            let ch = channel(addr, timeout).map_err(|e| format!("--peer {id}: {e}"))?;
-            let client = PeerClient::new(ch);
-            let (to_node, rx) = mpsc::channel(PEER_QUEUE);
-            let c = client.clone();
-            tokio::spawn(pump(id.clone(), rx, metrics.clone(), move |messages| {
-                let mut c = c.clone();
-                async move {
-                    c.to_node_batch(pb::NodeMessageBatch { messages })
-                        .await
-                        .map(drop)
-                }
-            }));
-            let (to_coordinator, rx) = mpsc::channel(PEER_QUEUE);
-            tokio::spawn(pump(id.clone(), rx, metrics.clone(), move |messages| {
-                let mut c = client.clone();
-                async move {
-                    c.to_coordinator_batch(pb::CoordinatorMessageBatch { messages })
-                        .await
-                        .map(drop)
-                }
-            }));
-            peers.insert(
-                id.clone(),
-                PeerQueues {
-                    to_node,
-                    to_coordinator,
-                },
-            );
-        }
-        Ok(Transport {
-            id: cfg.id.clone(),
-            peers,
+    ) -> Self {
+        Transport {
+            id: cluster.id.clone(),
+            cluster,
+            peers: Mutex::new(BTreeMap::new()),
+            rpc_timeout,
             agent,
-            coordinator,
             metrics,
-        })
+        }
+    }
+
+    /// The queues of peer `to`, started on first use (must run inside a tokio
+    /// runtime); `None` if its address is not known.
+    fn peer(&self, to: &str) -> Option<PeerQueues> {
+        let addr = self.cluster.grpc_of(to)?;
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((a, q)) = peers.get(to) {
+            if *a == addr {
+                return Some(q.clone());
+            }
+        }
+        let ch = match channel(&addr, self.rpc_timeout) {
+            Ok(ch) => ch,
+            Err(e) => {
+                tracing::warn!(to, error = %e, "cannot reach peer");
+                return None;
+            }
+        };
+        let client = PeerClient::new(ch);
+        let (to_node, rx) = mpsc::channel(PEER_QUEUE);
+        let c = client.clone();
+        tokio::spawn(pump(to.to_owned(), rx, self.metrics.clone(), move |messages| {
+            let mut c = c.clone();
+            async move {
+                c.to_node_batch(pb::NodeMessageBatch { messages })
+                    .await
+                    .map(drop)
+            }
+        }));
+        let (to_coordinator, rx) = mpsc::channel(PEER_QUEUE);
+        tokio::spawn(pump(to.to_owned(), rx, self.metrics.clone(), move |messages| {
+            let mut c = client.clone();
+            async move {
+                c.to_coordinator_batch(pb::CoordinatorMessageBatch { messages })
+                    .await
+                    .map(drop)
+            }
+        }));
+        let q = PeerQueues {
+            to_node,
+            to_coordinator,
+        };
+        // Replacing an entry drops the old queues' senders: their pumps end.
+        peers.insert(to.to_owned(), (addr, q.clone()));
+        Some(q)
     }
 
     /// Sends a coordinator's message to the agent of node `to`.
@@ -144,7 +161,7 @@ impl Transport {
                 msg,
             };
             self.agent.try_send(AgentMsg::Input(input)).is_ok()
-        } else if let Some(peer) = self.peers.get(to) {
+        } else if let Some(peer) = self.peer(to) {
             let m = pb::NodeMessage::from_core(self.id.clone(), msg);
             peer.to_node.try_send((m, kind)).is_ok()
         } else {
@@ -161,14 +178,14 @@ impl Transport {
         let kind = coord_msg_kind(&msg);
         self.metrics.sent(kind);
         let queued = if to == self.id {
-            self.coordinator.as_ref().is_some_and(|c| {
+            self.cluster.local_coordinator().is_some_and(|c| {
                 let input = CoordInput::Message {
                     from: self.id.clone(),
                     msg,
                 };
-                c.try_send(CoordMsg::Input(input)).is_ok()
+                c.tx.try_send(CoordMsg::Input(input)).is_ok()
             })
-        } else if let Some(peer) = self.peers.get(to) {
+        } else if let Some(peer) = self.peer(to) {
             let m = pb::CoordinatorMessage::from_core(self.id.clone(), msg);
             peer.to_coordinator.try_send((m, kind)).is_ok()
         } else {

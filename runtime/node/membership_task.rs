@@ -1,0 +1,248 @@
+//! The membership task: turns membership events into the core's inputs and runs this
+//! process's coordinator while it holds the leadership.
+//!
+//! - `Snapshot`/`Joined`/`Left` update the directory ([`Cluster`]) and, while a
+//!   coordinator runs here, become `MemberJoined`/`MemberLeft`.
+//! - `Leader` becomes the agent's `LeaderChanged` (the agent decides whether to follow).
+//! - `Elected` starts a [`Coordinator`] with the registered members and the desired
+//!   units the service keeps; it bootstraps (rule 15). `Deposed` stops it at once.
+//! - `LeaseLost` becomes the agent's `LeaseLost` (it fences itself), then the process
+//!   exits: one process is one incarnation, so a supervisor restarts it as a new one.
+//! - The agent says after every step whether it may campaign (`may_campaign`, a core
+//!   decision); the task campaigns or withdraws accordingly. A coordinator whose core
+//!   resigns makes the task resign the election too.
+
+use super::agent_task::AgentMsg;
+use super::cluster::Cluster;
+use super::coordinator_task::{CoordExit, CoordHandle, CoordMsg, CoordTask};
+use super::metrics::Metrics;
+use super::trace::Tracer;
+use super::transport::Transport;
+use super::ExitReason;
+use crate::membership::{Event, Service};
+use ebbtide_model::{AgentInput, CoordInput, Coordinator, CoordinatorConfig, Guards, Term};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// What a coordinator of this process needs.
+#[derive(Clone)]
+pub(crate) struct CoordSetup {
+    pub transport: Arc<Transport>,
+    pub tracer: Arc<Tracer>,
+    pub metrics: Arc<Metrics>,
+    pub resend: Duration,
+    pub liveness_ttl: Duration,
+    pub drain_batch: usize,
+}
+
+/// The coordinator while it runs here.
+struct Running {
+    term: Term,
+    handle: CoordHandle,
+    task: JoinHandle<CoordExit>,
+}
+
+/// The membership task and what it drives.
+pub(crate) struct MembershipTask {
+    pub cluster: Arc<Cluster>,
+    pub service: Service,
+    pub agent: mpsc::Sender<AgentMsg>,
+    /// The agent's `may_campaign`, after every step.
+    pub campaign: watch::Receiver<bool>,
+    pub setup: CoordSetup,
+    /// Where to say that the process must exit.
+    pub exit: watch::Sender<Option<ExitReason>>,
+}
+
+impl MembershipTask {
+    /// Runs until the event channel closes or the lease is lost.
+    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) {
+        let mut running: Option<Running> = None;
+        // The first campaign decision is taken at once.
+        self.campaign.mark_changed();
+        loop {
+            tokio::select! {
+                biased;
+                ev = events.recv() => {
+                    let Some(ev) = ev else { return };
+                    if !self.on_event(ev, &mut running).await {
+                        return;
+                    }
+                }
+                exit = async { (&mut running.as_mut().expect("guarded").task).await }, if running.is_some() => {
+                    let r = running.take().expect("guarded");
+                    self.cluster.set_local_coordinator(None);
+                    tracing::info!(node = %self.cluster.id, term = r.term, ?exit, "coordinator stopped");
+                    if let Ok(CoordExit::Resigned) = exit {
+                        if let Err(e) = self.service.resign().await {
+                            tracing::warn!(error = %e, "cannot resign the election");
+                        }
+                        // Campaign again if the core still allows it: another
+                        // candidate queued before us wins first.
+                        self.campaign.mark_changed();
+                    }
+                }
+                changed = self.campaign.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let may = *self.campaign.borrow_and_update();
+                    if may {
+                        self.service.campaign();
+                    } else if self.service.has_election() {
+                        if let Err(e) = self.service.resign().await {
+                            tracing::warn!(error = %e, "cannot withdraw from the election");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn agent(&self, input: AgentInput<String, String>) {
+        if self.agent.try_send(AgentMsg::Input(input)).is_err() {
+            tracing::warn!("node agent queue full or closed: membership event dropped");
+        }
+    }
+
+    fn coordinator(&self, running: &Option<Running>, input: CoordInput<String, String>) {
+        if let Some(r) = running {
+            if r.handle.tx.try_send(CoordMsg::Input(input)).is_err() {
+                tracing::warn!("coordinator queue full or closed: membership event dropped");
+            }
+        }
+    }
+
+    /// Handles one event; false when the process must stop.
+    async fn on_event(&mut self, ev: Event, running: &mut Option<Running>) -> bool {
+        match ev {
+            Event::Snapshot(members) => {
+                let listed: BTreeMap<String, u64> = members
+                    .iter()
+                    .map(|m| (m.node().to_owned(), m.epoch))
+                    .collect();
+                for (node, addr) in self.cluster.addresses() {
+                    if node != self.cluster.id && !listed.contains_key(&node) {
+                        self.cluster.remove(&node, addr.epoch);
+                        self.coordinator(running, CoordInput::MemberLeft(node));
+                    }
+                }
+                for m in members {
+                    self.cluster.upsert_member(&m);
+                    let input = CoordInput::MemberJoined {
+                        node: m.node().to_owned(),
+                        epoch: m.epoch,
+                    };
+                    self.coordinator(running, input);
+                }
+            }
+            Event::Joined(m) => {
+                self.cluster.upsert_member(&m);
+                let input = CoordInput::MemberJoined {
+                    node: m.node().to_owned(),
+                    epoch: m.epoch,
+                };
+                self.coordinator(running, input);
+            }
+            Event::Left { node, epoch } => {
+                tracing::info!(%node, epoch, "member left");
+                self.cluster.remove(&node, epoch);
+                self.coordinator(running, CoordInput::MemberLeft(node));
+            }
+            Event::Leader { term, node } => {
+                self.cluster.set_leader(term, &node);
+                self.agent(AgentInput::LeaderChanged { term, leader: node });
+            }
+            Event::Elected { term } => {
+                if let Some(r) = running.take() {
+                    let _ = r.handle.tx.try_send(CoordMsg::Stop);
+                }
+                match self.start_coordinator(term).await {
+                    Ok(r) => *running = Some(r),
+                    Err(e) => {
+                        tracing::error!(error = %e, term, "cannot start the coordinator: resigning");
+                        let _ = self.service.resign().await;
+                        self.campaign.mark_changed();
+                    }
+                }
+            }
+            Event::Deposed => {
+                if let Some(r) = running.take() {
+                    tracing::warn!(node = %self.cluster.id, term = r.term, "leadership lost: the coordinator stops");
+                    let _ = r.handle.tx.try_send(CoordMsg::Stop);
+                    r.task.abort();
+                    self.cluster.set_local_coordinator(None);
+                }
+            }
+            Event::LeaseLost => {
+                if let Some(r) = running.take() {
+                    r.task.abort();
+                    self.cluster.set_local_coordinator(None);
+                }
+                tracing::error!(node = %self.cluster.id, "membership lease lost: fencing this node and exiting");
+                // The agent fences itself (Stopping, every unit stopped) before the
+                // process exits: the exit waits for this input to be handled.
+                let (reply, done) = tokio::sync::oneshot::channel();
+                if self
+                    .agent
+                    .send(AgentMsg::Input(AgentInput::LeaseLost))
+                    .await
+                    .is_ok()
+                {
+                    let _ = self.agent.send(AgentMsg::Status(reply)).await;
+                    let _ = done.await;
+                }
+                let _ = self.exit.send(Some(ExitReason::LeaseLost));
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn start_coordinator(&self, term: Term) -> Result<Running, String> {
+        let desired = self.service.units().await.map_err(|e| e.to_string())?;
+        let s = &self.setup;
+        let config = CoordinatorConfig {
+            drain_batch: s.drain_batch,
+            ..CoordinatorConfig::default()
+        };
+        let mut out = Vec::new();
+        let coordinator = Coordinator::new(
+            self.cluster.id.clone(),
+            term,
+            self.cluster.members(),
+            desired,
+            config,
+            Guards::ALL_ON,
+            &mut out,
+        );
+        let (tx, rx) = mpsc::channel(super::QUEUE);
+        let handle = CoordHandle { tx };
+        // Installed before its first outputs go out, so that this node's own agent's
+        // answers find it.
+        self.cluster.set_local_coordinator(Some(handle.clone()));
+        let mut task = CoordTask {
+            id: self.cluster.id.clone(),
+            coordinator,
+            transport: s.transport.clone(),
+            service: self.service.clone(),
+            tracer: s.tracer.clone(),
+            metrics: s.metrics.clone(),
+            resend: s.resend,
+            liveness_ttl: s.liveness_ttl,
+            timers: BTreeMap::new(),
+            steps: 0,
+            busy: Duration::ZERO,
+        };
+        task.started(out, s.drain_batch);
+        tracing::info!(node = %self.cluster.id, term, "elected: the coordinator starts");
+        Ok(Running {
+            term,
+            handle,
+            task: tokio::spawn(task.run(rx)),
+        })
+    }
+}
