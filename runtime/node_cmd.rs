@@ -4,8 +4,8 @@
 use crate::cli::{bad_usage, LogArgs, LogFormat, NodeArgs};
 use ebbtide::node::{self, ExitReason, LogWorkload, NodeConfig};
 use std::process::ExitCode;
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Sets up tracing to stderr, human-readable or JSON lines.
 pub fn init_logging(log: &LogArgs) {

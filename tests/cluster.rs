@@ -447,6 +447,145 @@ async fn sigkill_and_restart_mid_drain_needs_the_new_incarnation_drained() {
     assert_units_once(&c, &[0, 1], &ids).await;
 }
 
+/// Sends SIGTERM to node `i`.
+fn sigterm(c: &Cluster, i: usize) {
+    let pid = c.nodes[i].child.as_ref().expect("running").id();
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_poller_gets_zero_after_the_drained_target_exited() {
+    let mut c = Cluster::new("slowpoll", 3);
+    c.nodes[2].extra = vec![
+        "--exit-when-drained".into(),
+        "--exit-linger".into(),
+        "100ms".into(),
+    ];
+    c.start_all();
+    wait_all_alive(&c).await;
+    add_work(&c, 0, 6).await;
+    // One request, then nothing until long after the target exited.
+    let first = ticdc_drain(&c.http(1), "n3").await;
+    assert!(first >= 1, "{first}");
+    let status = c.wait_exit(2, Duration::from_secs(10));
+    assert!(status.success(), "n3 exited with {status}");
+    // Several liveness TTLs later n3's view would be Unknown: only its leave keeps
+    // the completed drain answered 0 (the tombstone).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(ticdc_drain(&c.http(1), "n3").await, 0);
+    let r = get(&c.http(0), "/api/v2/drain/n3").await;
+    assert_eq!(r.body["remaining"], 0, "{:?}", r.body);
+    // The capture list no longer names it; every address is an HTTP address.
+    let r = get(&c.http(1), "/api/v1/captures").await;
+    let list = r.body.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    for (cap, i) in list.iter().zip([0, 1]) {
+        assert_eq!(cap["address"], c.http(i), "{cap:?}");
+    }
+    assert_eq!(list[0]["is_owner"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_answers_as_tiup_reads_it_and_static_resign_is_refused() {
+    let mut c = Cluster::new("status", 2);
+    c.start_all();
+    wait_all_alive(&c).await;
+    for (i, owner) in [(0, true), (1, false)] {
+        let r = get(&c.http(i), "/api/v1/status").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["id"], c.nodes[i].id, "{:?}", r.body);
+        assert_eq!(r.body["is_owner"], owner, "{:?}", r.body);
+        assert_eq!(r.body["liveness"], 0, "{:?}", r.body);
+        assert_eq!(
+            r.body["pid"],
+            c.nodes[i].child.as_ref().unwrap().id(),
+            "{:?}",
+            r.body
+        );
+        assert!(r.body["version"].is_string(), "{:?}", r.body);
+    }
+    let r = request(&c.http(1), "POST", "/api/v1/owner/resign", None)
+        .await
+        .unwrap();
+    expect_error(&r, 409, "no-election", "static resign");
+    let r = request_raw(
+        &c.http(1),
+        "PUT",
+        "/api/v1/captures/drain",
+        r#"{"capture_id":"n1"}"#,
+    )
+    .await
+    .unwrap();
+    expect_error(&r, 409, "coordinator-own-node", "drain of the coordinator");
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(msg.contains("resign it first"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_data_dir_is_refused() {
+    let mut c = Cluster::new("dirlock", 2);
+    c.start_all();
+    wait_all_alive(&c).await;
+    let dir = c.dir.join("n2").display().to_string();
+    let out = Command::new(BIN)
+        .args([
+            "node",
+            "--id",
+            "n2",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--data-dir",
+            &dir,
+            "--coordinator",
+            "n1",
+            "--peer",
+        ])
+        .arg(format!("n1=127.0.0.1:{}", c.nodes[0].grpc))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("already in use by another ebbtide process"),
+        "{err}"
+    );
+    assert!(err.contains(&dir), "{err}");
+    // The running n2 is undisturbed.
+    wait_all_alive(&c).await;
+    assert_eq!(get(&c.http(1), "/api/v2/local").await.body["epoch"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_node_before_it_exits() {
+    let mut c = Cluster::new("sigterm", 3);
+    c.start_all();
+    wait_all_alive(&c).await;
+    let ids = add_work(&c, 0, 12).await;
+    assert!(!running_on(&c, 2).await.is_empty());
+    sigterm(&c, 2);
+    let status = c.wait_exit(2, Duration::from_secs(20));
+    assert!(status.success(), "n3 exited with {status}");
+    // It ran nothing when it exited: its trace ends Stopping with no unit running.
+    let trace = read_trace(&c.trace_path(2));
+    assert!(
+        stopping_reported_at(&trace, 1).is_some(),
+        "n3 reported Stopping before it exited"
+    );
+    assert_units_once(&c, &[0, 1], &ids).await;
+    assert_eq!(
+        ticdc_drain(&c.http(0), "n3").await,
+        0,
+        "its leave keeps the drain answered 0"
+    );
+}
+
 /// Expects `status` and a JSON error of `kind`.
 fn expect_error(r: &Reply, status: u16, kind: &str, what: &str) {
     assert_eq!(r.status, status, "{what}: {:?}", r.body);

@@ -66,7 +66,9 @@ impl StaticMembership {
                     tracing::info!(node = %cluster.id, epoch, joined, "membership change acknowledged by the coordinator");
                     return;
                 }
-                Err(e) => tracing::debug!(node = %cluster.id, epoch, joined, error = %e, "membership change not delivered yet"),
+                Err(e) => {
+                    tracing::debug!(node = %cluster.id, epoch, joined, error = %e, "membership change not delivered yet")
+                }
             }
             if !joined && tokio::time::Instant::now() >= deadline {
                 tracing::warn!(node = %cluster.id, epoch, "could not tell the coordinator that this node leaves; it will see the node Unknown");

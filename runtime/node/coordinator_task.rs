@@ -3,9 +3,9 @@
 //! into sends and timers.
 
 use super::metrics::{Metrics, NodeLabel, NodeStateLabels};
-use crate::membership::Service;
 use super::trace::{self, Tracer};
 use super::transport::Transport;
+use crate::membership::Service;
 use crate::wire::pb;
 use ebbtide_model::{
     CoordInput, CoordOutput, CoordTimer, Coordinator, DrainError, DrainReport, NodeStatus,
@@ -227,11 +227,7 @@ impl CoordTask {
             CoordMsg::AddUnits(units, reply) => {
                 let mut all: std::collections::BTreeSet<&String> =
                     self.coordinator.desired().collect();
-                let new: Vec<String> = units
-                    .iter()
-                    .filter(|u| all.insert(*u))
-                    .cloned()
-                    .collect();
+                let new: Vec<String> = units.iter().filter(|u| all.insert(*u)).cloned().collect();
                 if !new.is_empty() {
                     // Durable first: a unit the coordinator placed must survive its
                     // failover, so the next coordinator loads it.

@@ -24,9 +24,10 @@ pub struct PeerService {
 
 /// `FAILED_PRECONDITION` naming the node that runs the coordinator, if known.
 fn not_coordinator(cluster: &Cluster) -> Status {
-    let who = cluster
-        .leader()
-        .map_or_else(|| "none is known yet".to_owned(), |(_, n)| format!("node {n} does"));
+    let who = cluster.leader().map_or_else(
+        || "none is known yet".to_owned(),
+        |(_, n)| format!("node {n} does"),
+    );
     Status::failed_precondition(format!(
         "node {} does not run the coordinator ({who})",
         cluster.id
@@ -120,10 +121,14 @@ impl pb::peer_server::Peer for PeerService {
     ) -> Result<Response<pb::Ack>, Status> {
         let m = req.into_inner();
         if m.node_id.is_empty() {
-            return Err(Status::invalid_argument("MembershipChange.node_id is empty"));
+            return Err(Status::invalid_argument(
+                "MembershipChange.node_id is empty",
+            ));
         }
         if m.epoch == 0 {
-            return Err(Status::invalid_argument("MembershipChange.epoch must be >= 1"));
+            return Err(Status::invalid_argument(
+                "MembershipChange.epoch must be >= 1",
+            ));
         }
         // Only the coordinator's node takes them: the sender retries until it finds it.
         self.coordinator()?;

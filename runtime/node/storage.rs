@@ -37,7 +37,13 @@ impl DataDir {
             .read(true)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| format!("--data-dir {}: cannot open {}: {e}", path.display(), lock_path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "--data-dir {}: cannot open {}: {e}",
+                    path.display(),
+                    lock_path.display()
+                )
+            })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {

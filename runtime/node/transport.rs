@@ -125,23 +125,33 @@ impl Transport {
         let client = PeerClient::new(ch);
         let (to_node, rx) = mpsc::channel(PEER_QUEUE);
         let c = client.clone();
-        tokio::spawn(pump(to.to_owned(), rx, self.metrics.clone(), move |messages| {
-            let mut c = c.clone();
-            async move {
-                c.to_node_batch(pb::NodeMessageBatch { messages })
-                    .await
-                    .map(drop)
-            }
-        }));
+        tokio::spawn(pump(
+            to.to_owned(),
+            rx,
+            self.metrics.clone(),
+            move |messages| {
+                let mut c = c.clone();
+                async move {
+                    c.to_node_batch(pb::NodeMessageBatch { messages })
+                        .await
+                        .map(drop)
+                }
+            },
+        ));
         let (to_coordinator, rx) = mpsc::channel(PEER_QUEUE);
-        tokio::spawn(pump(to.to_owned(), rx, self.metrics.clone(), move |messages| {
-            let mut c = client.clone();
-            async move {
-                c.to_coordinator_batch(pb::CoordinatorMessageBatch { messages })
-                    .await
-                    .map(drop)
-            }
-        }));
+        tokio::spawn(pump(
+            to.to_owned(),
+            rx,
+            self.metrics.clone(),
+            move |messages| {
+                let mut c = client.clone();
+                async move {
+                    c.to_coordinator_batch(pb::CoordinatorMessageBatch { messages })
+                        .await
+                        .map(drop)
+                }
+            },
+        ));
         let q = PeerQueues {
             to_node,
             to_coordinator,

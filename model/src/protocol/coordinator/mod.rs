@@ -533,6 +533,16 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if !self.view.contains(node) {
             return;
         }
+        // Rule 9: a target that leaves while DrainNode would answer it 0 (Stopping,
+        // fresh, empty, nothing in flight: it exited after its drain, before a client
+        // polled again) completed its drain: its tombstone answers 0 however late a
+        // client polls. Anything less is a leave before completion.
+        if self.drain_target() == Some(node)
+            && self.drain_status(node).is_ok_and(|r| r.remaining == 0)
+        {
+            let epoch = self.view.get(node).map_or(0, |r| r.epoch);
+            self.drain.complete(epoch);
+        }
         self.view.remove(node);
         self.lose_node(node, out);
         self.drain.on_left(node);

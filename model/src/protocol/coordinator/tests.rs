@@ -746,6 +746,38 @@ fn rule9_a_completed_target_that_left_keeps_answering_zero() {
 }
 
 #[test]
+fn rule9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
+    // The client polled once; the target went Stopping and empty and left (it exited
+    // after its drain) before the client polled again.
+    let mut c = nodes(&[1, 2, 3]);
+    let (_, out) = drain(&mut c, 2);
+    assert_eq!(out, vec![set_l(2, DRAINING, 1)]);
+    respond(&mut c, 2, 1, DRAINING);
+    respond(&mut c, 2, 1, STOPPING);
+    input(&mut c, CoordInput::MemberLeft(2));
+    assert_eq!(drain(&mut c, 2), (done(2), vec![]));
+    check(&c);
+
+    // A target that leaves before it is Stopping left before completion.
+    let mut c = nodes(&[1, 2, 3]);
+    let _ = drain(&mut c, 2);
+    respond(&mut c, 2, 1, DRAINING);
+    input(&mut c, CoordInput::MemberLeft(2));
+    assert_eq!(drain(&mut c, 2).0, Err(DrainError::LeftBeforeCompletion(2)));
+
+    // So does one whose view went stale (it crashed while Stopping, and its lease
+    // expired later): a silent node is not confirmed Stopping.
+    let mut c = nodes(&[1, 2, 3]);
+    let _ = drain(&mut c, 2);
+    respond(&mut c, 2, 1, DRAINING);
+    respond(&mut c, 2, 1, STOPPING);
+    input(&mut c, CoordInput::Timer(CoordTimer::LivenessTtl(2)));
+    input(&mut c, CoordInput::MemberLeft(2));
+    assert_eq!(drain(&mut c, 2).0, Err(DrainError::LeftBeforeCompletion(2)));
+    check(&c);
+}
+
+#[test]
 fn rule9_a_node_that_joins_again_is_a_new_node_not_a_tombstone() {
     let mut c = nodes(&[1, 2, 3]);
     complete_empty_drain(&mut c, 2);
