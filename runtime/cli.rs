@@ -48,6 +48,9 @@ pub enum Command {
     Drain(DrainArgs),
     /// Print the cluster's nodes as the coordinator sees them.
     Status(StatusArgs),
+    /// Make the coordinator resign so that another Alive node takes over (needs --etcd
+    /// membership); then the former coordinator's node can be drained like any other.
+    Resign(ResignArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -119,9 +122,23 @@ pub struct NodeArgs {
     /// list reports it as the capture's address.
     #[arg(long = "peer-http", value_name = "ID=ADDR", value_parser = parse_peer_arg)]
     pub peer_http: Vec<(String, String)>,
-    /// The node that runs the coordinator (static membership).
+    /// The node that runs the coordinator (static membership; not with --etcd).
     #[arg(long, value_name = "ID")]
-    pub coordinator: String,
+    pub coordinator: Option<String>,
+    /// etcd endpoints (comma-separated, e.g. http://127.0.0.1:2379): membership,
+    /// leases, the coordinator election and the desired work units live there, so
+    /// any node can coordinate. Replaces --peer and --coordinator.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// With --etcd: the cluster's name, the prefix of its keys in etcd.
+    #[arg(long, default_value = "ebbtide", value_name = "NAME")]
+    pub cluster: String,
+    /// With --etcd: the membership lease. A process that cannot renew it for this long
+    /// fences itself (Stopping, every unit stopped) and exits 3; the cluster moves its
+    /// work once etcd expires it. Longer than --liveness-ttl rides out etcd hiccups;
+    /// shorter fails over faster.
+    #[arg(long, default_value = "10s", value_name = "DUR", value_parser = parse_dur)]
+    pub lease_ttl: std::time::Duration,
     /// How often the node heartbeats to the coordinator.
     #[arg(long, default_value = "1s", value_name = "DUR", value_parser = parse_dur)]
     pub heartbeat_interval: std::time::Duration,
@@ -147,6 +164,11 @@ pub struct NodeArgs {
     /// The default workload's stop hook takes this long (simulates slow shutdown).
     #[arg(long, default_value = "0ms", value_name = "DUR", value_parser = parse_dur)]
     pub work_stop_delay: std::time::Duration,
+    /// Append one JSON line per work-unit start and stop to FILE (`ts_us`, `node`,
+    /// `pid`, `event`, `unit`): a start before the unit starts, a stop after it
+    /// stopped, so that the logs of several nodes show whether a unit ever ran twice.
+    #[arg(long, value_name = "FILE")]
+    pub work_log: Option<std::path::PathBuf>,
     /// On SIGTERM the node leaves gracefully: it stops campaigning, resigns if it
     /// coordinates, asks for its own drain until 0, leaves membership and exits 0. If
     /// the drain takes longer than this (or a second signal comes) it exits 1 at once,
@@ -206,6 +228,16 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ResignArgs {
+    /// Any node's HTTP address (the request is forwarded to the coordinator).
+    #[arg(long, value_name = "ADDR")]
+    pub server: String,
+    /// How long to wait for another node to take over.
+    #[arg(long, default_value = "30s", value_name = "DUR", value_parser = parse_dur)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,6 +1,6 @@
-//! The CLI clients: `work add|list`, `drain`, `status`.
+//! The CLI clients: `work add|list`, `drain`, `status`, `resign`.
 
-use crate::cli::{DrainArgs, StatusArgs, WorkCommand};
+use crate::cli::{DrainArgs, ResignArgs, StatusArgs, WorkCommand};
 use ebbtide::client::{self, Reply};
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
@@ -249,5 +249,50 @@ pub fn drain(args: DrainArgs) -> ExitCode {
             ));
         }
         std::thread::sleep(args.interval.min(Duration::from_secs(60)));
+    }
+}
+
+/// The coordinator's node id, as `GET /api/v1/captures` names it.
+fn owner(server: &str) -> Result<Option<String>, String> {
+    let r = call(server, "GET", "/api/v1/captures", None)?;
+    Ok(r.body.as_array().and_then(|list| {
+        list.iter()
+            .find(|c| c["is_owner"] == true)
+            .and_then(|c| c["id"].as_str().map(str::to_owned))
+    }))
+}
+
+/// `ebbtide resign`: the coordinator resigns; waits until another node coordinates
+/// (exit 0), or `--timeout` passes (exit 1).
+pub fn resign(args: ResignArgs) -> ExitCode {
+    if let Err(code) = check_server(&args.server) {
+        return code;
+    }
+    let before = match owner(&args.server) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = call(&args.server, "POST", "/api/v1/owner/resign", None) {
+        return fail(&e);
+    }
+    out!(
+        "coordinator {} resigned; waiting for another node to take over",
+        before.as_deref().unwrap_or("?")
+    );
+    let deadline = Instant::now() + args.timeout;
+    loop {
+        match owner(&args.server) {
+            Ok(Some(now)) if Some(&now) != before.as_ref() => {
+                out!("node {now} coordinates now");
+                return ExitCode::SUCCESS;
+            }
+            _ if Instant::now() >= deadline => {
+                return fail(&format!(
+                    "no other node took over within {}",
+                    ebbtide::node::config::fmt_duration(args.timeout)
+                ))
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
     }
 }

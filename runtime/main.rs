@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Work(cmd) => client_cmd::work(cmd),
         cli::Command::Drain(args) => client_cmd::drain(args),
         cli::Command::Status(args) => client_cmd::status(args),
+        cli::Command::Resign(args) => client_cmd::resign(args),
         cli::Command::Bench(cli::BenchCommand::Drain(args)) => bench_cmd::drain(args),
     }
 }

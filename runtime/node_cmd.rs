@@ -2,7 +2,7 @@
 //! gets SIGINT/SIGTERM.
 
 use crate::cli::{bad_usage, LogArgs, LogFormat, NodeArgs};
-use ebbtide::node::{self, ExitReason, LogWorkload, NodeConfig};
+use ebbtide::node::{self, ExitReason, LogWorkload, NodeConfig, WorkLog};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,13 +23,26 @@ pub fn init_logging(log: &LogArgs) {
 }
 
 fn config(args: NodeArgs) -> Result<NodeConfig, String> {
+    if !args.etcd.is_empty() {
+        if args.coordinator.is_some() {
+            return Err("--coordinator cannot be used with --etcd: the coordinator is elected".into());
+        }
+        if !args.peers.is_empty() || !args.peer_http.is_empty() {
+            return Err("--peer/--peer-http cannot be used with --etcd: members register in etcd".into());
+        }
+    } else if args.coordinator.is_none() {
+        return Err("--coordinator ID is required with static membership (or give --etcd URL to elect one)".into());
+    }
     let mut cfg = NodeConfig::new(
         args.id,
         args.listen,
         args.http,
         args.data_dir,
-        args.coordinator,
+        args.coordinator.unwrap_or_default(),
     );
+    cfg.etcd = args.etcd;
+    cfg.cluster = args.cluster;
+    cfg.lease_ttl = args.lease_ttl;
     for (id, addr) in args.peers {
         if id == cfg.id {
             // Every node may be given the same list: its own entry is --listen's.
@@ -89,6 +102,7 @@ const EXIT_LEASE_LOST: u8 = 3;
 /// Runs the node.
 pub fn node(args: NodeArgs) -> ExitCode {
     init_logging(&args.log);
+    let work_log = args.work_log.clone();
     let cfg = match config(args) {
         Ok(c) => c,
         Err(e) => return bad_usage(&e),
@@ -103,8 +117,16 @@ pub fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let record = match &work_log {
+        Some(path) => match WorkLog::open(path, &cfg.id) {
+            Ok(r) => Some(r),
+            Err(e) => return bad_usage(&e),
+        },
+        None => None,
+    };
     let workload = Arc::new(LogWorkload {
         stop_delay: cfg.work_stop_delay,
+        record,
     });
     let shutdown_timeout = cfg.shutdown_timeout;
     let code = rt.block_on(async {

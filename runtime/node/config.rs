@@ -11,6 +11,8 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 pub const DEFAULT_LIVENESS_TTL: Duration = Duration::from_secs(5);
 /// Default resend interval.
 pub const DEFAULT_RESEND: Duration = Duration::from_secs(2);
+/// Default membership lease TTL in etcd.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
 /// Default time a node waits for its own drain after SIGTERM.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default drain batch size (in-flight moves off draining nodes).
@@ -53,6 +55,12 @@ pub struct NodeConfig {
     pub work_stop_delay: Duration,
     /// After SIGTERM, how long the node waits for its own drain before it exits anyway.
     pub shutdown_timeout: Duration,
+    /// etcd endpoints; empty for static membership.
+    pub etcd: Vec<String>,
+    /// The cluster's name: its key prefix in etcd.
+    pub cluster: String,
+    /// The membership lease's TTL in etcd.
+    pub lease_ttl: Duration,
 }
 
 impl NodeConfig {
@@ -81,6 +89,9 @@ impl NodeConfig {
             trace: None,
             work_stop_delay: Duration::ZERO,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            etcd: Vec::new(),
+            cluster: "ebbtide".into(),
+            lease_ttl: DEFAULT_LEASE_TTL,
         }
     }
 
@@ -92,9 +103,32 @@ impl NodeConfig {
         m
     }
 
-    /// Whether this node runs the coordinator.
+    /// Whether this node runs the coordinator (static membership).
     pub fn is_coordinator(&self) -> bool {
-        self.id == self.coordinator
+        !self.uses_etcd() && self.id == self.coordinator
+    }
+
+    /// Whether membership is in etcd (`--etcd`).
+    pub fn uses_etcd(&self) -> bool {
+        !self.etcd.is_empty()
+    }
+
+    fn validate_etcd(&self) -> Result<(), String> {
+        if !self.coordinator.is_empty() || !self.peers.is_empty() {
+            return Err("--etcd elects the coordinator and lists the members: drop --coordinator and --peer".into());
+        }
+        for url in &self.etcd {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                return Err(format!("--etcd {url:?}: expected a URL such as http://127.0.0.1:2379"));
+            }
+        }
+        if self.cluster.is_empty() || self.cluster.contains(['/', ' ']) {
+            return Err(format!("--cluster {:?}: must be non-empty, without '/' or spaces", self.cluster));
+        }
+        if self.lease_ttl < Duration::from_secs(1) {
+            return Err("--lease-ttl must be at least 1s (etcd counts leases in seconds)".into());
+        }
+        Ok(())
     }
 
     /// The gRPC address of member `node` (this node's is `--listen`).
@@ -118,6 +152,10 @@ impl NodeConfig {
     /// Checks the settings together; the error names the flag at fault.
     pub fn validate(&self) -> Result<(), String> {
         check_id("--id", &self.id)?;
+        if self.uses_etcd() {
+            self.validate_etcd()?;
+            return self.validate_intervals();
+        }
         check_id("--coordinator", &self.coordinator)?;
         if self.peers.contains_key(&self.id) {
             return Err(format!(
@@ -140,6 +178,10 @@ impl NodeConfig {
                 "--peer-http {id}=...: not a member; give its gRPC address with --peer {id}=<addr>"
             ));
         }
+        self.validate_intervals()
+    }
+
+    fn validate_intervals(&self) -> Result<(), String> {
         if self.heartbeat.is_zero() {
             return Err("--heartbeat-interval must be greater than 0".into());
         }

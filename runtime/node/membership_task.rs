@@ -55,6 +55,13 @@ pub(crate) struct MembershipTask {
     pub setup: CoordSetup,
     /// Where to say that the process must exit.
     pub exit: watch::Sender<Option<ExitReason>>,
+    /// Whether the member list is known: a service with a watch sends a `Snapshot`
+    /// first; static membership knows its members from its flags.
+    pub members_known: bool,
+    /// An election won before the member list was known: the coordinator starts once
+    /// it is, with every member in its bootstrap (a member left out would be taken for
+    /// a new process that runs nothing, while it may run units of the last term).
+    pub pending_term: Option<Term>,
 }
 
 impl MembershipTask {
@@ -138,6 +145,10 @@ impl MembershipTask {
                     };
                     self.coordinator(running, input);
                 }
+                self.members_known = true;
+                if let Some(term) = self.pending_term.take() {
+                    self.elected(term, running).await;
+                }
             }
             Event::Joined(m) => {
                 self.cluster.upsert_member(&m);
@@ -157,16 +168,10 @@ impl MembershipTask {
                 self.agent(AgentInput::LeaderChanged { term, leader: node });
             }
             Event::Elected { term } => {
-                if let Some(r) = running.take() {
-                    let _ = r.handle.tx.try_send(CoordMsg::Stop);
-                }
-                match self.start_coordinator(term).await {
-                    Ok(r) => *running = Some(r),
-                    Err(e) => {
-                        tracing::error!(error = %e, term, "cannot start the coordinator: resigning");
-                        let _ = self.service.resign().await;
-                        self.campaign.mark_changed();
-                    }
+                if self.members_known {
+                    self.elected(term, running).await;
+                } else {
+                    self.pending_term = Some(term);
                 }
             }
             Event::Deposed => {
@@ -200,6 +205,31 @@ impl MembershipTask {
             }
         }
         true
+    }
+
+    /// This process won the election for `term`: it serves, unless the core no longer
+    /// lets it campaign (it became Draining, or was asked to leave, while its campaign
+    /// was pending), in which case it resigns at once instead of serving.
+    async fn elected(&mut self, term: Term, running: &mut Option<Running>) {
+        if let Some(r) = running.take() {
+            let _ = r.handle.tx.try_send(CoordMsg::Stop);
+            r.task.abort();
+        }
+        if !*self.campaign.borrow() {
+            tracing::warn!(node = %self.cluster.id, term, "won the election but may no longer campaign: resigning at once");
+            if let Err(e) = self.service.resign().await {
+                tracing::warn!(error = %e, "cannot resign the election");
+            }
+            return;
+        }
+        match self.start_coordinator(term).await {
+            Ok(r) => *running = Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, term, "cannot start the coordinator: resigning");
+                let _ = self.service.resign().await;
+                self.campaign.mark_changed();
+            }
+        }
     }
 
     async fn start_coordinator(&self, term: Term) -> Result<Running, String> {

@@ -29,7 +29,7 @@ pub use cluster::Cluster;
 pub use config::NodeConfig;
 pub use coordinator_task::{CoordHandle, CoordStats, DrainAnswer};
 pub use metrics::Metrics;
-pub use workload::{LogWorkload, Workload};
+pub use workload::{LogWorkload, WorkLog, Workload};
 
 use crate::membership::{Event, Registration, Service, StaticMembership};
 use agent_task::AgentTask;
@@ -217,6 +217,8 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
             drain_batch: cfg.drain_batch,
         },
         exit: exit_tx,
+        members_known: matches!(service, Service::Static(_)),
+        pending_term: None,
     };
     // The coordinator (if this node leads) first, so that its own node's first reports
     // find it: under static membership the configured node wins at once.

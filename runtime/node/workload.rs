@@ -1,6 +1,9 @@
 //! The work a node runs: an application embeds ebbtide and implements [`Workload`].
 
-use std::time::Duration;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Start and stop hooks for work units. The node agent calls them in the order the
 /// protocol core decides, and acknowledges a unit to the coordinator only after the
@@ -14,15 +17,65 @@ pub trait Workload: Send + Sync + 'static {
     fn stop(&self, unit: &str);
 }
 
-/// The default workload: logs start and stop, and can take a while to stop.
-#[derive(Clone, Debug, Default)]
+/// The default workload: logs start and stop, can take a while to stop, and with
+/// `--work-log` records both in a file.
+#[derive(Debug, Default)]
 pub struct LogWorkload {
     /// How long `stop` blocks before it returns (simulates slow shutdown).
     pub stop_delay: Duration,
+    /// The work log, if any.
+    pub record: Option<WorkLog>,
+}
+
+/// A JSON-lines record of what ran where and when, written by the workload itself:
+/// `{"ts_us", "node", "pid", "event": "start"|"stop", "unit"}`. A start is written
+/// before the unit starts and a stop after it has stopped, each line in one `write`
+/// to a file opened for appending, so that intervals taken from the logs of several
+/// processes on one machine's clock contain every moment the unit really ran: two
+/// intervals of one unit that overlap are evidence that it ran twice.
+#[derive(Debug)]
+pub struct WorkLog {
+    node: String,
+    file: Mutex<std::fs::File>,
+}
+
+impl WorkLog {
+    /// Appends to `path` (created if needed) on behalf of node `node`.
+    pub fn open(path: &Path, node: &str) -> Result<Self, String> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("--work-log {}: {e}", path.display()))?;
+        Ok(WorkLog {
+            node: node.to_owned(),
+            file: Mutex::new(file),
+        })
+    }
+
+    fn write(&self, event: &str, unit: &str) {
+        let ts_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let line = serde_json::json!({
+            "ts_us": ts_us,
+            "node": self.node,
+            "pid": std::process::id(),
+            "event": event,
+            "unit": unit,
+        });
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = f.write_all(format!("{line}\n").as_bytes()) {
+            tracing::error!(error = %e, "cannot write the work log");
+        }
+    }
 }
 
 impl Workload for LogWorkload {
     fn start(&self, unit: &str) {
+        if let Some(r) = &self.record {
+            r.write("start", unit);
+        }
         tracing::info!(unit, "work unit started");
     }
 
@@ -31,5 +84,8 @@ impl Workload for LogWorkload {
             std::thread::sleep(self.stop_delay);
         }
         tracing::info!(unit, "work unit stopped");
+        if let Some(r) = &self.record {
+            r.write("stop", unit);
+        }
     }
 }

@@ -1,0 +1,373 @@
+//! Real node processes on loopback, under static or etcd membership, and what tests
+//! ask of them: HTTP calls, waiting for a condition, traces and work logs.
+
+use ebbtide::client::{request, request_raw, Reply};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ebbtide");
+
+/// A free loopback port (bound, then released for the node to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+pub struct NodeProc {
+    pub id: String,
+    pub grpc: u16,
+    pub http: u16,
+    /// Flags given to this node at every start.
+    pub extra: Vec<String>,
+    pub child: Option<Child>,
+}
+
+/// How the nodes find each other.
+pub enum Membership {
+    /// `--peer` and `--coordinator n1`.
+    Static,
+    /// `--etcd URL --cluster NAME`.
+    Etcd { endpoint: String, cluster: String },
+}
+
+/// Node processes, with static membership (n1 coordinates) or etcd. Killed on drop;
+/// the directory (logs, traces, work logs) is kept on failure.
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub nodes: Vec<NodeProc>,
+    pub membership: Membership,
+}
+
+impl Cluster {
+    /// `n` nodes under etcd membership at `endpoint`, in a cluster of its own.
+    pub fn with_etcd(name: &str, n: usize, endpoint: &str) -> Self {
+        let mut c = Cluster::new(name, n);
+        c.membership = Membership::Etcd {
+            endpoint: endpoint.to_owned(),
+            cluster: format!("{name}-{}", std::process::id()),
+        };
+        c
+    }
+
+    /// `n` nodes under static membership; n1 coordinates.
+    pub fn new(name: &str, n: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!("ebbtide-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let nodes = (1..=n)
+            .map(|i| NodeProc {
+                id: format!("n{i}"),
+                grpc: free_port(),
+                http: free_port(),
+                extra: Vec::new(),
+                child: None,
+            })
+            .collect();
+        Cluster {
+            dir,
+            nodes,
+            membership: Membership::Static,
+        }
+    }
+
+    pub fn http(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.nodes[i].http)
+    }
+
+    pub fn trace_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{}.trace.jsonl", self.nodes[i].id))
+    }
+
+    /// Where node `i`'s workload records what it starts and stops (`--work-log`).
+    pub fn work_log_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{}.work.jsonl", self.nodes[i].id))
+    }
+
+    /// The log of node `i`'s processes.
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{}.log", self.nodes[i].id))
+    }
+
+    /// The process id of node `i`, while it runs.
+    pub fn pid(&self, i: usize) -> u32 {
+        self.nodes[i].child.as_ref().expect("running").id()
+    }
+
+    /// Sends `signal` (TERM, STOP, CONT, ...) to node `i`.
+    pub fn signal(&self, i: usize, signal: &str) {
+        let pid = self.pid(i);
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} {pid}");
+    }
+
+    /// Whether node `i` runs.
+    pub fn running(&mut self, i: usize) -> bool {
+        match self.nodes[i].child.as_mut() {
+            None => false,
+            Some(c) => c.try_wait().unwrap().is_none(),
+        }
+    }
+
+    /// Starts (or restarts) node `i` with the common flags, its own extra flags and
+    /// `more`.
+    pub fn spawn(&mut self, i: usize, more: &[&str]) {
+        let me = &self.nodes[i];
+        let mut args: Vec<String> = vec![
+            "node".into(),
+            "--id".into(),
+            me.id.clone(),
+            "--listen".into(),
+            format!("127.0.0.1:{}", me.grpc),
+            "--http".into(),
+            format!("127.0.0.1:{}", me.http),
+            "--data-dir".into(),
+            self.dir.join(&me.id).display().to_string(),
+            "--heartbeat-interval".into(),
+            "50ms".into(),
+            "--liveness-ttl".into(),
+            "500ms".into(),
+            "--resend-interval".into(),
+            "100ms".into(),
+            "--trace".into(),
+            self.trace_path(i).display().to_string(),
+            "--work-log".into(),
+            self.work_log_path(i).display().to_string(),
+            "--log-level".into(),
+            "debug".into(),
+        ];
+        match &self.membership {
+            Membership::Static => {
+                args.push("--coordinator".into());
+                args.push("n1".into());
+                for p in &self.nodes {
+                    if p.id != me.id {
+                        args.push("--peer".into());
+                        args.push(format!("{}=127.0.0.1:{}", p.id, p.grpc));
+                        args.push("--peer-http".into());
+                        args.push(format!("{}=127.0.0.1:{}", p.id, p.http));
+                    }
+                }
+            }
+            Membership::Etcd { endpoint, cluster } => {
+                args.extend(["--etcd".into(), endpoint.clone(), "--cluster".into(), cluster.clone()]);
+            }
+        }
+        args.extend(me.extra.iter().cloned());
+        args.extend(more.iter().map(|s| s.to_string()));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{}.log", me.id)))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start a node");
+        self.nodes[i].child = Some(child);
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.spawn(i, &[]);
+        }
+    }
+
+    /// SIGKILLs node `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits for node `i` to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        let child = self.nodes[i].child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.nodes[i].child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?} (logs in {})",
+                self.nodes[i].id,
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("cluster logs and traces kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+pub async fn get(server: &str, path: &str) -> Reply {
+    request(server, "GET", path, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the coordinator sees every node Alive.
+pub async fn wait_all_alive(c: &Cluster) {
+    let server = c.http(0);
+    let n = c.nodes.len();
+    until("every node alive", Duration::from_secs(10), || {
+        let server = server.clone();
+        async move {
+            let r = request(&server, "GET", "/api/v2/nodes", None).await.ok()?;
+            let list = r.body.as_array()?.clone();
+            (list.len() == n && list.iter().all(|x| x["liveness"] == "alive")).then_some(())
+        }
+    })
+    .await
+}
+
+/// Adds units `w00..` through `server` and waits until all run.
+pub async fn add_work(c: &Cluster, via: usize, count: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..count).map(|i| format!("w{i:02}")).collect();
+    let r = request(
+        &c.http(via),
+        "POST",
+        "/api/v2/work",
+        Some(&json!({ "work_ids": ids })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let server = c.http(0);
+    until("all units running", Duration::from_secs(10), || {
+        let server = server.clone();
+        async move {
+            let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
+            let list = r.body.as_array()?.clone();
+            (list.len() == count && list.iter().all(|u| u["state"] == "running")).then_some(())
+        }
+    })
+    .await;
+    ids
+}
+
+/// The units running on node `i`, as its own agent reports.
+pub async fn running_on(c: &Cluster, i: usize) -> Vec<String> {
+    let r = get(&c.http(i), "/api/v2/local").await;
+    r.body["running"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// TiCDC's drain request, exactly: `PUT /api/v1/captures/drain {"capture_id": id}`.
+pub async fn ticdc_drain(server: &str, id: &str) -> u64 {
+    let r = request_raw(
+        server,
+        "PUT",
+        "/api/v1/captures/drain",
+        &format!(r#"{{"capture_id":"{id}"}}"#),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, 202, "drain answered {}: {:?}", r.status, r.body);
+    r.body["current_table_count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no current_table_count in {:?}", r.body))
+}
+
+pub fn read_trace(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// When the agent of `epoch` first told the coordinator it is Stopping (trace time).
+pub fn stopping_reported_at(trace: &[Value], epoch: u64) -> Option<u64> {
+    trace
+        .iter()
+        .filter(|r| r["role"] == "agent" && r["epoch"] == epoch)
+        .find(|r| {
+            r["outputs"].as_array().unwrap().iter().any(|o| {
+                o["Send"]["msg"]["Heartbeat"]["liveness"] == "stopping"
+                    || o["Send"]["msg"]["SetLivenessResponse"]["liveness"] == "stopping"
+            })
+        })
+        .map(|r| r["ts_us"].as_u64().unwrap())
+}
+
+/// Afterwards every unit runs on exactly one of the surviving nodes.
+pub async fn assert_units_once(c: &Cluster, survivors: &[usize], ids: &[String]) {
+    let server = c.http(0);
+    until("the work list to settle", Duration::from_secs(10), || {
+        let server = server.clone();
+        async move {
+            let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
+            r.body
+                .as_array()?
+                .iter()
+                .all(|u| u["state"] == "running" && u["node"] != "n3")
+                .then_some(())
+        }
+    })
+    .await;
+    let mut seen = Vec::new();
+    for &i in survivors {
+        seen.extend(running_on(c, i).await);
+    }
+    seen.sort();
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "a unit runs twice: {seen:?}");
+    assert_eq!(seen, ids, "every unit runs on a surviving node");
+}
+
