@@ -6,6 +6,7 @@ mod support;
 use ebbtide::client::{request, request_raw, Reply};
 use serde_json::{json, Value};
 use std::process::Command;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::nodes::*;
 
@@ -152,6 +153,7 @@ async fn sigkill_and_restart_mid_drain_needs_the_new_incarnation_drained() {
         "the first incarnation was killed before it stopped"
     );
     assert_units_once(&c, &[0, 1], &ids).await;
+    assert_no_unit_ran_twice(&c, &BTreeMap::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,4 +509,30 @@ fn bad_flags_are_named_and_exit_2() {
     let (code, err) = run(&["status", "--server", "127.0.0.1:1"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("error"), "{err}");
+}
+
+/// The work-log judge bites: two processes whose records overlap for one unit.
+#[test]
+#[should_panic(expected = "unit w1 ran twice")]
+fn the_work_log_judge_catches_a_unit_that_ran_twice() {
+    let c = Cluster::new("judge", 2);
+    let line = |pid: u32, event: &str, ts: u64| {
+        format!(r#"{{"ts_us":{ts},"node":"n{pid}","pid":{pid},"event":"{event}","unit":"w1"}}"#)
+    };
+    std::fs::write(c.work_log_path(0), [line(1, "start", 10), line(1, "stop", 30)].join("\n")).unwrap();
+    std::fs::write(c.work_log_path(1), [line(2, "start", 20)].join("\n")).unwrap();
+    assert_no_unit_ran_twice(&c, &BTreeMap::new());
+}
+
+/// ...and accepts a move: the stop before the start elsewhere.
+#[test]
+fn the_work_log_judge_accepts_a_move() {
+    let c = Cluster::new("judge-ok", 2);
+    let line = |pid: u32, event: &str, ts: u64| {
+        format!(r#"{{"ts_us":{ts},"node":"n{pid}","pid":{pid},"event":"{event}","unit":"w1"}}"#)
+    };
+    std::fs::write(c.work_log_path(0), [line(1, "start", 10), line(1, "stop", 20)].join("\n")).unwrap();
+    std::fs::write(c.work_log_path(1), [line(2, "start", 21)].join("\n")).unwrap();
+    let runs = assert_no_unit_ran_twice(&c, &BTreeMap::new());
+    assert_eq!(running_now(&runs).get("w1").map(String::as_str), Some("n2"));
 }

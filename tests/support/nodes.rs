@@ -3,7 +3,7 @@
 
 use ebbtide::client::{request, request_raw, Reply};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -48,6 +48,9 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub nodes: Vec<NodeProc>,
     pub membership: Membership,
+    /// When each process that ended did (pid → µs on the machine's clock): whatever it
+    /// ran stopped then at the latest.
+    pub ended: BTreeMap<u32, u64>,
 }
 
 impl Cluster {
@@ -79,6 +82,7 @@ impl Cluster {
             dir,
             nodes,
             membership: Membership::Static,
+            ended: BTreeMap::new(),
         }
     }
 
@@ -196,6 +200,7 @@ impl Cluster {
         if let Some(mut c) = self.nodes[i].child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            self.ended.insert(c.id(), now_us());
         }
     }
 
@@ -205,7 +210,9 @@ impl Cluster {
         let child = self.nodes[i].child.as_mut().expect("running");
         loop {
             if let Some(status) = child.try_wait().unwrap() {
+                let pid = child.id();
                 self.nodes[i].child = None;
+                self.ended.insert(pid, now_us());
                 return status;
             }
             assert!(
@@ -371,3 +378,78 @@ pub async fn assert_units_once(c: &Cluster, survivors: &[usize], ids: &[String])
     assert_eq!(seen, ids, "every unit runs on a surviving node");
 }
 
+
+/// One stretch of time a unit ran in one process, from the work logs.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub node: String,
+    pub pid: u32,
+    pub unit: String,
+    pub from: u64,
+    /// `None` while it still runs.
+    pub to: Option<u64>,
+}
+
+/// Every stretch any unit ran, from every node's `--work-log`. A start with no stop in
+/// a process that ended is cut at its end (`c.ended`), or at `cut[pid]` when the test
+/// knows it stopped running earlier (it was frozen).
+pub fn work_runs(c: &Cluster, cut: &BTreeMap<u32, u64>) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for i in 0..c.nodes.len() {
+        let Ok(text) = std::fs::read_to_string(c.work_log_path(i)) else {
+            continue;
+        };
+        let mut open: BTreeMap<(u32, String), Run> = BTreeMap::new();
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let pid = v["pid"].as_u64().unwrap() as u32;
+            let unit = v["unit"].as_str().unwrap().to_owned();
+            let ts = v["ts_us"].as_u64().unwrap();
+            if v["event"] == "start" {
+                let run = Run {
+                    node: v["node"].as_str().unwrap().to_owned(),
+                    pid,
+                    unit: unit.clone(),
+                    from: ts,
+                    to: None,
+                };
+                assert!(open.insert((pid, unit), run).is_none(), "started twice in one process: {line}");
+            } else if let Some(mut run) = open.remove(&(pid, unit)) {
+                run.to = Some(ts);
+                runs.push(run);
+            }
+        }
+        for (_, mut run) in open {
+            run.to = cut.get(&run.pid).or(c.ended.get(&run.pid)).copied();
+            runs.push(run);
+        }
+    }
+    runs
+}
+
+/// No unit ever ran in two processes at once, judged from the workloads' own records
+/// on one machine clock (not from samples of the nodes' state).
+pub fn assert_no_unit_ran_twice(c: &Cluster, cut: &BTreeMap<u32, u64>) -> Vec<Run> {
+    let mut runs = work_runs(c, cut);
+    runs.sort_by(|a, b| (&a.unit, a.from).cmp(&(&b.unit, b.from)));
+    for pair in runs.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if a.unit == b.unit {
+            let overlap = a.to.is_none_or(|to| to > b.from);
+            assert!(
+                !overlap,
+                "unit {} ran twice: on {} (pid {}) from {} to {:?} and on {} (pid {}) from {}; logs in {}",
+                a.unit, a.node, a.pid, a.from, a.to, b.node, b.pid, b.from, c.dir.display()
+            );
+        }
+    }
+    runs
+}
+
+/// The units running now (open stretches), each with the node it runs on.
+pub fn running_now(runs: &[Run]) -> BTreeMap<String, String> {
+    runs.iter()
+        .filter(|r| r.to.is_none())
+        .map(|r| (r.unit.clone(), r.node.clone()))
+        .collect()
+}
