@@ -56,8 +56,17 @@ struct Proc {
     rx: mpsc::Receiver<Event>,
 }
 
+/// The service's warnings (skipped records, broken streams) on the test's output.
+fn log_warnings() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_test_writer()
+        .try_init();
+}
+
 /// Connects, registers `node` (pid `pid`, floor 0) and starts the tasks.
 async fn join(etcd: &Etcd, cluster: &str, node: &str, pid: u32, ttl: Duration) -> Proc {
+    log_warnings();
     let m = EtcdMembership::connect(config(etcd, cluster, ttl))
         .await
         .expect("connect");
@@ -394,6 +403,35 @@ async fn lease_is_lost_within_the_ttl_when_etcd_is_down_longer() {
     );
     // Nothing after LeaseLost: the channel closes, also once etcd is back.
     etcd.start_again();
+    assert_eq!(
+        timeout(SOON, a.rx.recv()).await,
+        Ok(None),
+        "events after LeaseLost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_is_lost_within_the_ttl_when_etcd_hangs() {
+    // A frozen etcd keeps its connections open and answers nothing: only the local
+    // deadline can tell.
+    let etcd = etcd_or_skip!();
+    let mut a = join(&etcd, "c", "a", 1, TTL).await;
+    wait_for(&mut a.rx, "a's snapshot", SOON, |e| {
+        matches!(e, Event::Snapshot(_))
+    })
+    .await;
+    let frozen = Instant::now();
+    etcd.freeze();
+    wait_for(&mut a.rx, "LeaseLost", TTL + Duration::from_secs(1), |e| {
+        *e == Event::LeaseLost
+    })
+    .await;
+    let after = frozen.elapsed();
+    etcd.resume();
+    assert!(
+        after <= TTL + Duration::from_secs(1),
+        "LeaseLost {after:?} after etcd froze"
+    );
     assert_eq!(
         timeout(SOON, a.rx.recv()).await,
         Ok(None),

@@ -140,6 +140,27 @@ impl Etcd {
         let _ = child.wait();
     }
 
+    /// Freezes etcd (SIGSTOP): its sockets stay open and answer nothing, as a hung host
+    /// or a cut network would. [`Self::resume`] thaws it.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a frozen etcd (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.pid().expect("etcd is running");
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill {sig} {pid} failed");
+    }
+
     /// Starts etcd again on the same data dir and ports (after [`Self::stop`]). Retries
     /// while a port is still taken (by the previous process's sockets, or another).
     pub fn start_again(&mut self) {
@@ -246,7 +267,7 @@ fn healthy(addr: SocketAddr) -> bool {
 impl Drop for Etcd {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            let _ = child.kill(); // SIGKILL works on a frozen process too
             let _ = child.wait();
         }
         if std::thread::panicking() {

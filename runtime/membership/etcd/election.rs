@@ -18,7 +18,7 @@
 //! on the observation is only a late report of an earlier leader, never a reason.
 
 use super::super::{Event, MembershipError};
-use super::shared::{is_lease_not_found, Campaign, Shared};
+use super::shared::{is_lease_not_found, Campaign, Failures, Shared};
 use ebbtide_model::Term;
 use etcd_client::{EventType, WatchOptions};
 use std::sync::Arc;
@@ -45,6 +45,7 @@ pub(super) fn campaign(shared: &Arc<Shared>) {
 /// Waits in etcd's `Campaign` (retrying while etcd is unreachable) and reports the win.
 async fn run_campaign(shared: Arc<Shared>, lease: i64, node: String) {
     let name = shared.keys.election();
+    let mut failures = Failures::new("campaign");
     loop {
         let mut client = shared.client.election_client();
         match client.campaign(name.clone(), node.clone(), lease).await {
@@ -78,7 +79,7 @@ async fn run_campaign(shared: Arc<Shared>, lease: i64, node: String) {
             // The lease is gone: the keep-alive task fences; nothing to win any more.
             Err(e) if is_lease_not_found(&e) => return,
             Err(e) => {
-                tracing::warn!(error = %e, "campaign failed; campaigning again");
+                failures.failed(&e);
                 sleep(shared.retry_pause()).await;
             }
         }
@@ -163,36 +164,32 @@ fn depose_if(shared: &Shared, term: Term) {
 pub(super) async fn observe(shared: Arc<Shared>) {
     let name = shared.keys.election();
     let mut last: Option<Term> = None;
+    let mut failures = Failures::new("election observation");
     loop {
         let mut client = shared.client.election_client();
-        match shared
-            .rpc("observe the election", client.observe(name.clone()))
-            .await
-        {
-            Err(e) => tracing::warn!(error = %e, "cannot observe the election; retrying"),
+        // No request bound: etcd answers an observation only once there is a leader,
+        // which may take any time. HTTP/2 pings find a dead connection.
+        let error = match client.observe(name.clone()).await {
+            Err(e) => e.to_string(),
             Ok(mut stream) => loop {
                 match stream.message().await {
                     Ok(Some(answer)) => {
+                        failures.succeeded();
                         let Some(kv) = answer.kv() else { continue };
                         let term = kv.create_revision() as Term;
                         if last == Some(term) {
-                            continue; // the same leader proclaimed again
+                            continue; // the same leader, reported again
                         }
                         last = Some(term);
                         let node = String::from_utf8_lossy(kv.value()).into_owned();
                         leader_seen(&shared, term, node);
                     }
-                    Ok(None) => {
-                        tracing::warn!("etcd closed the election observation; observing again");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "election observation broke; observing again");
-                        break;
-                    }
+                    Ok(None) => break "etcd closed the election observation".to_string(),
+                    Err(e) => break e.to_string(),
                 }
             },
-        }
+        };
+        failures.failed(&error);
         sleep(shared.retry_pause()).await;
     }
 }

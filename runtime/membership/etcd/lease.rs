@@ -13,7 +13,7 @@
 //! Answers on the keep-alive stream come in request order, so each answer is matched to
 //! the oldest request still waiting (a queue of send times).
 
-use super::shared::{is_lease_not_found, Shared};
+use super::shared::{is_lease_not_found, Failures, Shared};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +39,9 @@ pub(super) async fn keep_alive(
 ) {
     let period = ttl / 3;
     let mut deadline = granted_at + ttl;
+    let mut failures = Failures::new("lease keep-alive");
     loop {
-        match stream(&shared, lease, ttl, period, &mut deadline).await {
+        match stream(&shared, lease, ttl, period, &mut deadline, &mut failures).await {
             End::Expired => {
                 return shared.fence(&format!(
                     "no keep-alive succeeded for the lease TTL ({ttl:?}): etcd may have expired the lease"
@@ -48,7 +49,7 @@ pub(super) async fn keep_alive(
             }
             End::Gone => return shared.fence("etcd answered that the lease is gone"),
             End::Broken(e) => {
-                tracing::warn!(error = %e, lease = format_args!("{lease:x}"), "lease keep-alive stream broke; reopening");
+                failures.failed(&e);
                 tokio::select! {
                     biased;
                     _ = sleep_until(deadline) => {}
@@ -67,6 +68,7 @@ async fn stream(
     ttl: Duration,
     period: Duration,
     deadline: &mut Instant,
+    failures: &mut Failures,
 ) -> End {
     if Instant::now() >= *deadline {
         return End::Expired;
@@ -81,6 +83,7 @@ async fn stream(
         Ok(Ok(opened)) => opened,
     };
     let (mut keeper, mut answers) = opened;
+    failures.succeeded();
     *deadline = (*deadline).max(sent + ttl);
     let mut waiting: VecDeque<Instant> = VecDeque::new();
     let mut next = sent + period;

@@ -12,7 +12,7 @@
 //! the process fences itself.
 
 use super::super::{Event, Member};
-use super::shared::Shared;
+use super::shared::{Failures, Shared};
 use super::units::read_prefix;
 use ebbtide_model::Epoch;
 use etcd_client::{EventType, KeyValue, WatchOptions};
@@ -46,6 +46,7 @@ enum End {
 /// Reports the members until aborted or fenced.
 pub(super) async fn watch_members(shared: Arc<Shared>) {
     let mut resume: Option<(i64, Known)> = None;
+    let mut failures = Failures::new("member watch");
     loop {
         let (next, known) = match resume.take() {
             Some(r) => r,
@@ -53,19 +54,19 @@ pub(super) async fn watch_members(shared: Arc<Shared>) {
                 Ok(Some(s)) => s,
                 Ok(None) => return, // fenced
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the members; retrying");
+                    failures.failed(&e);
                     sleep(shared.retry_pause()).await;
                     continue;
                 }
             },
         };
-        match follow(&shared, next, known).await {
+        match follow(&shared, next, known, &mut failures).await {
             End::Fenced => return,
             End::Cancelled(why) => {
                 tracing::warn!(reason = %why, "etcd cancelled the member watch; taking a fresh snapshot");
             }
             End::Broken { next, known, error } => {
-                tracing::warn!(error = %error, "member watch broke; resuming");
+                failures.failed(&error);
                 sleep(shared.retry_pause()).await;
                 resume = Some((next, known));
             }
@@ -108,7 +109,7 @@ async fn snapshot(shared: &Shared) -> Result<Option<(i64, Known)>, super::super:
 }
 
 /// Follows the watch from revision `next`.
-async fn follow(shared: &Shared, mut next: i64, mut known: Known) -> End {
+async fn follow(shared: &Shared, mut next: i64, mut known: Known, failures: &mut Failures) -> End {
     let prefix = shared.keys.members_prefix();
     let options = WatchOptions::new().with_prefix().with_start_revision(next);
     let mut client = shared.client.watch_client();
@@ -130,7 +131,10 @@ async fn follow(shared: &Shared, mut next: i64, mut known: Known) -> End {
     };
     loop {
         let response = match stream.message().await {
-            Ok(Some(r)) => r,
+            Ok(Some(r)) => {
+                failures.succeeded();
+                r
+            }
             Ok(None) => {
                 return End::Broken {
                     next,

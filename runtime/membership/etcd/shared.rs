@@ -314,3 +314,35 @@ pub(super) fn is_lease_not_found(e: &etcd_client::Error) -> bool {
         _ => false,
     }
 }
+
+/// The failures of one retry loop, logged so that an etcd outage is one warning per task
+/// (and one line when it recovers), not one per retry.
+#[derive(Debug)]
+pub(super) struct Failures {
+    task: &'static str,
+    run: u32,
+}
+
+impl Failures {
+    pub(super) fn new(task: &'static str) -> Self {
+        Failures { task, run: 0 }
+    }
+
+    /// One more failure; `error` says what.
+    pub(super) fn failed(&mut self, error: &dyn std::fmt::Display) {
+        if self.run == 0 {
+            tracing::warn!(task = self.task, error = %error, "etcd request failed; retrying");
+        } else {
+            tracing::debug!(task = self.task, error = %error, attempt = self.run + 1, "etcd request failed again");
+        }
+        self.run += 1;
+    }
+
+    /// A success: ends the run of failures.
+    pub(super) fn succeeded(&mut self) {
+        if self.run > 0 {
+            tracing::info!(task = self.task, failures = self.run, "etcd answers again");
+            self.run = 0;
+        }
+    }
+}
