@@ -12,7 +12,7 @@
 //! stops its coordinator; every decision about them (whom to follow, whether to
 //! campaign) is the core's.
 
-// pub mod etcd;  (the etcd service: added with runtime/membership/etcd.rs)
+pub mod etcd;
 
 use ebbtide_model::{Epoch, Term};
 

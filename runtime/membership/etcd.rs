@@ -1,0 +1,432 @@
+//! The etcd membership service: registration under a lease, a member watch, an
+//! election, and the desired work units, all in one etcd cluster shared by any number of
+//! ebbtide clusters (each under its own `/<cluster>` prefix).
+//!
+//! # Key layout
+//!
+//! | key | value | lease | written by |
+//! | --- | --- | --- | --- |
+//! | `/<cluster>/members/<id>` | JSON of [`Member`] (epoch + [`Registration`]) | the process's | [`EtcdMembership::register`] |
+//! | `/<cluster>/epochs/<id>` | the last epoch given to `<id>`, in decimal | none: it outlives every process | [`EtcdMembership::register`] |
+//! | `/<cluster>/election/<lease hex>` | the candidate's node id | the process's | etcd's election API ([`EtcdMembership::campaign`]) |
+//! | `/<cluster>/work/<unit>` | empty | none | [`EtcdMembership::add_units`] |
+//!
+//! One lease per process holds its registration and its candidacy, so both vanish
+//! together when the process leaves ([`EtcdMembership::leave`] revokes the lease) or dies
+//! (etcd expires the lease a TTL after the last keep-alive).
+//!
+//! # The epoch rule
+//!
+//! Each registration of a node id gets an epoch larger than every earlier one of that id,
+//! so that peers can tell a restarted node from its previous incarnation. `register`
+//! reads the counter `/<cluster>/epochs/<id>` and, in one transaction that succeeds only
+//! if the counter was not modified since (compare on its mod revision) and no live
+//! registration of the id exists, writes `max(counter, floor) + 1` to both the counter
+//! and the registration. The counter is never under a lease, so it survives the process
+//! and its data dir; `floor` (the data dir's last epoch) covers a wiped etcd. Two
+//! processes racing for one id: one transaction wins, the other sees the winner's
+//! registration and gets [`MembershipError::IdTaken`].
+//!
+//! # The term rule
+//!
+//! A leader's term is the create revision of its candidate key. etcd's revision is one
+//! counter for the whole store and the leader is always the oldest candidate key, so
+//! each new leader's term is larger than every earlier leader's (the argument is in the
+//! `election` submodule).
+//!
+//! # When etcd is down
+//!
+//! Nothing here decides anything; the node does, from the events:
+//! - The keep-alive keeps a **local lease deadline**: TTL after the send time of the last
+//!   keep-alive that etcd confirmed. etcd cannot expire the lease before that moment, so
+//!   when the deadline passes without a newer confirmation the service sends `Deposed`
+//!   (if this process leads) and `LeaseLost` *no later than* etcd could expire it, even
+//!   if etcd is unreachable, or this process was paused or SIGSTOPped. After `LeaseLost`
+//!   nothing more is sent: the node fences itself and exits.
+//! - An outage shorter than the TTL costs nothing: the streams reconnect (retrying every
+//!   `TTL / 10`, 50–500 ms), a keep-alive gets through, and the member watch resumes
+//!   after the last revision it delivered, missing nothing.
+//! - Requests ([`EtcdMembership::register`], [`EtcdMembership::units`], ...) fail with
+//!   [`MembershipError::Unreachable`] after a bound (the larger of the connect timeout
+//!   and the lease TTL) instead of hanging.
+//!
+//! # Tasks and events
+//!
+//! The keep-alive starts in `register` (so the lease cannot lapse before `start`); the
+//! member watch and the leader observation start in `start`; a campaign task runs from
+//! `campaign` until it wins. All events go through one gate, in the order the tasks
+//! learned them; events from before `start` wait for it. The tasks stop on `LeaseLost`,
+//! on `leave`, and when the last clone of the handle is dropped (then the lease simply
+//! expires, as if the process had died).
+
+mod election;
+mod lease;
+mod members;
+mod shared;
+mod units;
+
+use super::{Event, Member, MembershipError, Registration};
+use ebbtide_model::Epoch;
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
+};
+use shared::{map_error, Keys, Session, Shared};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Where the etcd cluster is and how this process uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcdConfig {
+    /// Client URLs (`http://host:port`, or `host:port`). No TLS.
+    pub endpoints: Vec<String>,
+    /// The ebbtide cluster's name: every key lives under `/<cluster>/`. No `/` in it.
+    pub cluster: String,
+    /// The membership lease's TTL: how long a process that stopped keeping alive stays a
+    /// member, and how long an etcd outage a process survives. etcd counts whole seconds
+    /// (rounded up here) and may grant more; the local deadline uses the smaller one.
+    pub lease_ttl: Duration,
+    /// How long `connect` tries before it answers `Unreachable`.
+    pub connect_timeout: Duration,
+}
+
+/// A handle on this process's membership in etcd. Cloning is cheap; the background tasks
+/// stop when the last clone is dropped.
+#[derive(Clone)]
+pub struct EtcdMembership {
+    handle: Arc<Handle>,
+}
+
+/// The owner of the tasks: dropping the last handle stops them.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.close_quietly(false);
+    }
+}
+
+impl std::fmt::Debug for EtcdMembership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.handle.shared;
+        f.debug_struct("EtcdMembership")
+            .field("keys", &s.keys)
+            .field("session", &s.session.get())
+            .finish()
+    }
+}
+
+/// Attempts of `register`'s transaction when the epoch counter moves under it.
+const REGISTER_ATTEMPTS: usize = 16;
+
+impl EtcdMembership {
+    /// Connects; [`MembershipError::Unreachable`] within `cfg.connect_timeout` when no
+    /// endpoint answers (it never hangs). Connecting proves that etcd serves reads: the
+    /// client itself connects lazily.
+    pub async fn connect(cfg: EtcdConfig) -> Result<Self, MembershipError> {
+        if cfg.cluster.is_empty() || cfg.cluster.contains('/') {
+            return Err(MembershipError::Failed(format!(
+                "the cluster name must be non-empty and contain no '/' (got {:?})",
+                cfg.cluster
+            )));
+        }
+        if cfg.lease_ttl.is_zero() {
+            return Err(MembershipError::Failed(
+                "the lease TTL must be positive".into(),
+            ));
+        }
+        let options = ConnectOptions::new()
+            .with_connect_timeout(cfg.connect_timeout)
+            // HTTP/2 pings find a dead connection (a crashed host, a cut network) that
+            // would otherwise hang a stream; etcd refuses pings closer than 5 s apart.
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        let deadline = Instant::now() + cfg.connect_timeout;
+        let unreachable = |why: String| {
+            MembershipError::Unreachable(format!(
+                "no etcd endpoint of {:?} answered within {:?}: {why}",
+                cfg.endpoints, cfg.connect_timeout
+            ))
+        };
+        let client =
+            match tokio::time::timeout_at(deadline, Client::connect(&cfg.endpoints, Some(options)))
+                .await
+            {
+                Err(_) => return Err(unreachable("timed out".into())),
+                Ok(Err(e)) => return Err(map_error("connect to etcd", e)),
+                Ok(Ok(c)) => c,
+            };
+        // Probe until one endpoint answers: with several endpoints a request may go to a
+        // dead one first.
+        let probe_key = format!("/{}/", cfg.cluster);
+        let mut last = String::from("timed out");
+        loop {
+            let mut kv = client.kv_client();
+            let probe = kv.get(
+                probe_key.clone(),
+                Some(etcd_client::GetOptions::new().with_count_only()),
+            );
+            match tokio::time::timeout_at(deadline, probe).await {
+                Err(_) => return Err(unreachable(last)),
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => last = e.to_string(),
+            }
+            if tokio::time::timeout_at(deadline, tokio::time::sleep(Duration::from_millis(100)))
+                .await
+                .is_err()
+            {
+                return Err(unreachable(last));
+            }
+        }
+        let rpc_timeout = cfg.connect_timeout.max(cfg.lease_ttl);
+        let shared = Shared::new(client, Keys::new(&cfg.cluster), cfg.lease_ttl, rpc_timeout);
+        Ok(EtcdMembership {
+            handle: Arc::new(Handle {
+                shared: Arc::new(shared),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// Grants this process's lease, then in one transaction takes the next epoch of
+    /// `reg.node` and registers `/<cluster>/members/<id>` under the lease (see the epoch
+    /// rule above: the epoch exceeds every earlier epoch of the id in etcd, and `floor`).
+    /// [`MembershipError::IdTaken`] names the live holder when the id is registered.
+    /// Starts the lease keep-alive. Call it once per handle.
+    pub async fn register(
+        &self,
+        reg: Registration,
+        floor: Epoch,
+    ) -> Result<Member, MembershipError> {
+        let shared = self.shared();
+        if reg.node.is_empty() || reg.node.contains('/') {
+            return Err(MembershipError::Failed(format!(
+                "a node id must be non-empty and contain no '/' (got {:?})",
+                reg.node
+            )));
+        }
+        if shared.session.get().is_some() {
+            return Err(MembershipError::Failed(
+                "this handle is already registered".into(),
+            ));
+        }
+        let ttl_secs = shared.lease_ttl.as_secs() + u64::from(shared.lease_ttl.subsec_nanos() > 0);
+        let granted_at = Instant::now();
+        let mut lease_client = shared.client.lease_client();
+        let grant = shared
+            .rpc("grant a lease", lease_client.grant(ttl_secs as i64, None))
+            .await?;
+        let lease = grant.id();
+        // The local deadline's length: never longer than what etcd granted, so that it
+        // never falls after etcd's own expiry.
+        let ttl = shared
+            .lease_ttl
+            .min(Duration::from_secs(grant.ttl().max(0) as u64));
+        match self.take_epoch(&reg, floor, lease).await {
+            Ok((member, created)) => {
+                let session = Session {
+                    node: reg.node.clone(),
+                    lease,
+                    member_key: shared.keys.member(&reg.node),
+                    created,
+                };
+                if shared.session.set(session).is_err() {
+                    // Another register on a clone won the race; ours must not linger.
+                    let _ = shared
+                        .rpc("revoke a lease", lease_client.revoke(lease))
+                        .await;
+                    return Err(MembershipError::Failed(
+                        "this handle is already registered".into(),
+                    ));
+                }
+                // The grant request counts as the first keep-alive, sent at `granted_at`.
+                shared.spawn(lease::keep_alive(shared.clone(), lease, ttl, granted_at));
+                Ok(member)
+            }
+            Err(e) => {
+                // Best effort: an unrevoked lease holds nothing and expires by itself.
+                let _ = shared
+                    .rpc("revoke a lease", lease_client.revoke(lease))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The epoch transaction: answers the member and the revision that created its key.
+    async fn take_epoch(
+        &self,
+        reg: &Registration,
+        floor: Epoch,
+        lease: i64,
+    ) -> Result<(Member, i64), MembershipError> {
+        let shared = self.shared();
+        let member_key = shared.keys.member(&reg.node);
+        let counter_key = shared.keys.epoch(&reg.node);
+        let mut kv = shared.client.kv_client();
+        for _ in 0..REGISTER_ATTEMPTS {
+            let got = shared
+                .rpc("read the epoch counter", kv.get(counter_key.clone(), None))
+                .await?;
+            let (last, counter_rev) = match got.kvs().first() {
+                None => (0, 0), // a missing key's mod revision compares as 0
+                Some(c) => {
+                    let last = std::str::from_utf8(c.value())
+                        .ok()
+                        .and_then(|v| v.trim().parse::<Epoch>().ok())
+                        .ok_or_else(|| MembershipError::Malformed {
+                            key: counter_key.clone(),
+                            error: format!(
+                                "not an epoch: {:?}",
+                                String::from_utf8_lossy(c.value())
+                            ),
+                        })?;
+                    (last, c.mod_revision())
+                }
+            };
+            let epoch = last.max(floor).checked_add(1).ok_or_else(|| {
+                MembershipError::Failed(format!("epoch overflow for {}", reg.node))
+            })?;
+            let member = Member {
+                epoch,
+                registration: reg.clone(),
+            };
+            let json =
+                serde_json::to_vec(&member).map_err(|e| MembershipError::Failed(e.to_string()))?;
+            let txn = Txn::new()
+                .when([
+                    Compare::create_revision(member_key.clone(), CompareOp::Equal, 0),
+                    Compare::mod_revision(counter_key.clone(), CompareOp::Equal, counter_rev),
+                ])
+                .and_then([
+                    TxnOp::put(counter_key.clone(), epoch.to_string(), None),
+                    TxnOp::put(
+                        member_key.clone(),
+                        json,
+                        Some(PutOptions::new().with_lease(lease)),
+                    ),
+                ])
+                .or_else([TxnOp::get(member_key.clone(), None)]);
+            let answer = shared.rpc("register", kv.txn(txn)).await?;
+            if answer.succeeded() {
+                let created = answer.header().map(|h| h.revision()).unwrap_or_default();
+                return Ok((member, created));
+            }
+            let holder = answer.op_responses().into_iter().find_map(|r| match r {
+                TxnOpResponse::Get(g) => g.kvs().first().cloned(),
+                _ => None,
+            });
+            if let Some(h) = holder {
+                return Err(match serde_json::from_slice::<Member>(h.value()) {
+                    Ok(m) => MembershipError::IdTaken {
+                        node: reg.node.clone(),
+                        holder: m.registration,
+                    },
+                    Err(e) => MembershipError::Malformed {
+                        key: member_key.clone(),
+                        error: e.to_string(),
+                    },
+                });
+            }
+            // The counter moved (another registration of this id, since gone): again.
+        }
+        Err(MembershipError::Failed(format!(
+            "the epoch counter {counter_key} kept changing during {REGISTER_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Starts the member watch and the leader observation, and delivers every event (the
+    /// keep-alive's included) to `tx` in order. Call it once, after [`Self::register`];
+    /// needs a tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// When called before `register`: the events would be about nobody.
+    pub fn start(&self, tx: mpsc::Sender<Event>) {
+        let shared = self.shared();
+        assert!(
+            shared.session.get().is_some(),
+            "EtcdMembership::start called before register"
+        );
+        let queue = {
+            let mut tasks = shared.tasks();
+            if tasks.started {
+                tracing::warn!("EtcdMembership::start called twice: ignored");
+                return;
+            }
+            tasks.started = true;
+            tasks.queue.take()
+        };
+        let Some(mut queue) = queue else { return };
+        let forwarder = tokio::spawn(async move {
+            while let Some(event) = queue.recv().await {
+                if tx.send(event).await.is_err() {
+                    return; // the node dropped its receiver
+                }
+            }
+        });
+        shared.tasks().forwarder = Some(forwarder);
+        shared.spawn(members::watch_members(shared.clone()));
+        shared.spawn(election::observe(shared.clone()));
+    }
+
+    /// Campaigns in the background (idempotent while a campaign is pending or won); sends
+    /// `Event::Elected { term }` when won. The candidate key is under this process's
+    /// lease, so it vanishes with the lease. Needs `register` first (else logs an error).
+    pub fn campaign(&self) {
+        election::campaign(self.shared());
+    }
+
+    /// Withdraws the candidacy, and gives up the leadership if held (then sends
+    /// `Event::Deposed`, before the key is deleted). Idempotent.
+    pub async fn resign(&self) -> Result<(), MembershipError> {
+        election::resign(self.shared()).await
+    }
+
+    /// Graceful leave: sends `Deposed` if this process leads, stops the background tasks
+    /// without `LeaseLost`, and revokes the lease, so the registration and any candidacy
+    /// vanish at once. If etcd cannot be reached the error says so, and the lease expires
+    /// by itself a TTL later. Idempotent. Events queued before the leave are still
+    /// delivered (for at most the request bound, should the node not read them).
+    pub async fn leave(&self) -> Result<(), MembershipError> {
+        let shared = self.shared();
+        shared.close_quietly(true);
+        let forwarder = shared.tasks().forwarder.take();
+        if let Some(f) = forwarder {
+            let abort = f.abort_handle();
+            if tokio::time::timeout(shared.rpc_timeout, f).await.is_err() {
+                abort.abort();
+            }
+        }
+        let Some(session) = shared.session.get() else {
+            return Ok(());
+        };
+        let mut lease_client = shared.client.lease_client();
+        match shared
+            .rpc("revoke the lease", lease_client.revoke(session.lease))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Revoked already (a second leave) or expired: the registration is gone.
+            Err(MembershipError::Failed(m)) if m.contains("requested lease not found") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The desired work units (`/<cluster>/work/<unit>`), read 1,000 keys a page at one
+    /// revision, so each request stays small however many units there are.
+    pub async fn units(&self) -> Result<Vec<String>, MembershipError> {
+        units::units(self.shared()).await
+    }
+
+    /// Adds desired work units (64 a transaction; duplicates count once); answers how
+    /// many were new.
+    pub async fn add_units(&self, units: &[String]) -> Result<usize, MembershipError> {
+        units::add_units(self.shared(), units).await
+    }
+}

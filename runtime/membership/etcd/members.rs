@@ -1,0 +1,229 @@
+//! The member watch: a snapshot of `/<cluster>/members/`, then every change after it.
+//!
+//! The snapshot is read at one revision `R` (paged), and the watch starts at `R + 1`:
+//! etcd replays every change after the snapshot, so none falls between the two. When
+//! the stream breaks, the watch resumes after the last revision it delivered (again
+//! nothing is missed, and no new snapshot is needed). When etcd cancels the watch (its
+//! start revision was compacted away, or any other reason), the task reads a fresh
+//! snapshot and sends it: members missing from it have left.
+//!
+//! The same watch notices the end of our own registration: a delete of our key after
+//! the revision that created it means the lease is gone (or someone removed us), and
+//! the process fences itself.
+
+use super::super::{Event, Member};
+use super::shared::{Failures, Shared};
+use super::units::read_prefix;
+use ebbtide_model::Epoch;
+use etcd_client::{EventType, KeyValue, WatchOptions};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::time::sleep;
+
+/// The incarnations this task has reported, by key.
+type Known = HashMap<String, Incarnation>;
+
+#[derive(Clone, Debug)]
+struct Incarnation {
+    node: String,
+    epoch: Epoch,
+}
+
+/// Why following the watch stopped.
+enum End {
+    /// etcd cancelled the watch: take a fresh snapshot.
+    Cancelled(String),
+    /// The stream broke: resume at `next` with what we know.
+    Broken {
+        next: i64,
+        known: Known,
+        error: String,
+    },
+    /// Our own registration is gone: fenced.
+    Fenced,
+}
+
+/// Reports the members until aborted or fenced.
+pub(super) async fn watch_members(shared: Arc<Shared>) {
+    let mut resume: Option<(i64, Known)> = None;
+    let mut failures = Failures::new("member watch");
+    loop {
+        let (next, known) = match resume.take() {
+            Some(r) => r,
+            None => match snapshot(&shared).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return, // fenced
+                Err(e) => {
+                    failures.failed(&e);
+                    sleep(shared.retry_pause()).await;
+                    continue;
+                }
+            },
+        };
+        match follow(&shared, next, known, &mut failures).await {
+            End::Fenced => return,
+            End::Cancelled(why) => {
+                tracing::warn!(reason = %why, "etcd cancelled the member watch; taking a fresh snapshot");
+            }
+            End::Broken { next, known, error } => {
+                failures.failed(&error);
+                sleep(shared.retry_pause()).await;
+                resume = Some((next, known));
+            }
+        }
+    }
+}
+
+/// Reads every member, sends `Snapshot`, and answers where the watch starts. `None`:
+/// our own registration is missing, and the process fenced itself.
+async fn snapshot(shared: &Shared) -> Result<Option<(i64, Known)>, super::super::MembershipError> {
+    let prefix = shared.keys.members_prefix();
+    let mut members = Vec::new();
+    let mut known = Known::new();
+    let mut ours_present = false;
+    let own = shared.session.get();
+    let revision = read_prefix(shared, &prefix, false, |kv| {
+        if let Some(s) = own {
+            if kv.key() == s.member_key.as_bytes() && kv.create_revision() == s.created {
+                ours_present = true;
+            }
+        }
+        if let Some((key, member)) = parse(&prefix, &kv) {
+            known.insert(
+                key,
+                Incarnation {
+                    node: member.node().to_string(),
+                    epoch: member.epoch,
+                },
+            );
+            members.push(member);
+        }
+    })
+    .await?;
+    if own.is_some() && !ours_present {
+        shared.fence("our registration is no longer in etcd");
+        return Ok(None);
+    }
+    shared.emit(Event::Snapshot(members));
+    Ok(Some((revision + 1, known)))
+}
+
+/// Follows the watch from revision `next`.
+async fn follow(shared: &Shared, mut next: i64, mut known: Known, failures: &mut Failures) -> End {
+    let prefix = shared.keys.members_prefix();
+    let options = WatchOptions::new().with_prefix().with_start_revision(next);
+    let mut client = shared.client.watch_client();
+    let mut stream = match shared
+        .rpc(
+            "watch the members",
+            client.watch(prefix.clone(), Some(options)),
+        )
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return End::Broken {
+                next,
+                known,
+                error: e.to_string(),
+            }
+        }
+    };
+    loop {
+        let response = match stream.message().await {
+            Ok(Some(r)) => {
+                failures.succeeded();
+                r
+            }
+            Ok(None) => {
+                return End::Broken {
+                    next,
+                    known,
+                    error: "etcd closed the watch stream".into(),
+                }
+            }
+            Err(e) => {
+                return End::Broken {
+                    next,
+                    known,
+                    error: e.to_string(),
+                }
+            }
+        };
+        if response.canceled() {
+            let why = match response.compact_revision() {
+                0 => format!("cancelled: {}", response.cancel_reason()),
+                c => format!("revision {next} was compacted (oldest kept: {c})"),
+            };
+            return End::Cancelled(why);
+        }
+        for event in response.events() {
+            let Some(kv) = event.kv() else { continue };
+            next = next.max(kv.mod_revision() + 1);
+            let Ok(key) = std::str::from_utf8(kv.key()) else {
+                tracing::warn!(key = ?kv.key(), "skipping a member key that is not UTF-8");
+                continue;
+            };
+            match event.event_type() {
+                EventType::Put => {
+                    let parsed = parse(&prefix, kv);
+                    let same = match (&parsed, known.get(key)) {
+                        (Some((_, m)), Some(old)) => m.epoch == old.epoch,
+                        _ => false,
+                    };
+                    if same {
+                        continue; // the same incarnation written again
+                    }
+                    if let Some(old) = known.remove(key) {
+                        shared.emit(Event::Left {
+                            node: old.node,
+                            epoch: old.epoch,
+                        });
+                    }
+                    if let Some((key, member)) = parsed {
+                        known.insert(
+                            key,
+                            Incarnation {
+                                node: member.node().to_string(),
+                                epoch: member.epoch,
+                            },
+                        );
+                        shared.emit(Event::Joined(member));
+                    }
+                }
+                EventType::Delete => {
+                    if let Some(old) = known.remove(key) {
+                        shared.emit(Event::Left {
+                            node: old.node,
+                            epoch: old.epoch,
+                        });
+                    }
+                    if let Some(s) = shared.session.get() {
+                        if key == s.member_key && kv.mod_revision() > s.created {
+                            shared.fence("our registration was deleted from etcd");
+                            return End::Fenced;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A member record, or `None` (logged) when it does not parse or names another node
+/// than its key.
+fn parse(prefix: &str, kv: &KeyValue) -> Option<(String, Member)> {
+    let key = String::from_utf8_lossy(kv.key()).into_owned();
+    let id = key.strip_prefix(prefix).unwrap_or(&key);
+    match serde_json::from_slice::<Member>(kv.value()) {
+        Ok(m) if m.node() == id => Some((key, m)),
+        Ok(m) => {
+            tracing::warn!(key = %key, node = %m.node(), "skipping a member record whose node id is not its key's");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(key = %key, error = %e, "skipping a member record that does not parse");
+            None
+        }
+    }
+}

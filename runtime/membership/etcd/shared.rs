@@ -1,0 +1,348 @@
+//! What the handle and its background tasks share: the etcd client, the key layout,
+//! this process's session (lease and registration) and the event gate.
+//!
+//! Every event goes through the [`Gate`], under one lock, into an unbounded queue that a
+//! forwarder task empties into the node's channel in order. The gate is where the rules
+//! that span tasks live: `Elected` only while a campaign is pending, `Deposed` exactly
+//! once per won term, `Deposed` before `LeaseLost`, and nothing after `LeaseLost` or a
+//! graceful leave. Events pushed before `start` wait in the queue.
+
+use super::super::{Event, MembershipError};
+use ebbtide_model::Term;
+use etcd_client::Client;
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// The keys of one cluster (see the module header for the layout).
+#[derive(Clone, Debug)]
+pub(super) struct Keys {
+    root: String,
+}
+
+impl Keys {
+    pub(super) fn new(cluster: &str) -> Self {
+        Keys {
+            root: format!("/{cluster}"),
+        }
+    }
+
+    /// `/<cluster>/members/`: one key per live incarnation.
+    pub(super) fn members_prefix(&self) -> String {
+        format!("{}/members/", self.root)
+    }
+
+    pub(super) fn member(&self, node: &str) -> String {
+        format!("{}/members/{node}", self.root)
+    }
+
+    /// `/<cluster>/epochs/<id>`: the last epoch handed to `id`; never under a lease.
+    pub(super) fn epoch(&self, node: &str) -> String {
+        format!("{}/epochs/{node}", self.root)
+    }
+
+    /// The election's name, as etcd's election API takes it.
+    pub(super) fn election(&self) -> String {
+        format!("{}/election", self.root)
+    }
+
+    /// The candidate key etcd's election API writes for `lease`: `<name>/<lease in hex>`
+    /// (etcd's `concurrency.Election` names it so; `campaign` checks it).
+    pub(super) fn candidate(&self, lease: i64) -> String {
+        format!("{}/election/{lease:x}", self.root)
+    }
+
+    /// `/<cluster>/work/`: one key per desired work unit.
+    pub(super) fn work_prefix(&self) -> String {
+        format!("{}/work/", self.root)
+    }
+
+    pub(super) fn unit(&self, unit: &str) -> String {
+        format!("{}/work/{unit}", self.root)
+    }
+}
+
+/// This process's registration, fixed by `register`.
+#[derive(Clone, Debug)]
+pub(super) struct Session {
+    /// The node id.
+    pub(super) node: String,
+    /// The lease that holds the registration and the candidacy.
+    pub(super) lease: i64,
+    /// `/<cluster>/members/<id>`.
+    pub(super) member_key: String,
+    /// The revision that created our registration key: a delete after it is ours.
+    pub(super) created: i64,
+}
+
+/// Where this process stands in the election.
+#[derive(Debug, Default)]
+pub(super) enum Campaign {
+    /// Not a candidate.
+    #[default]
+    Idle,
+    /// A candidate: the task waits in etcd's `Campaign` call.
+    Pending(AbortHandle),
+    /// The leader of `term`; `watch` follows our leader key to see it vanish.
+    Won {
+        term: Term,
+        watch: Option<AbortHandle>,
+    },
+}
+
+/// The event gate (see the module docs).
+#[derive(Debug)]
+pub(super) struct Gate {
+    /// `None` once closed (after `LeaseLost`, a leave, or the last handle dropped).
+    queue: Option<mpsc::UnboundedSender<Event>>,
+    pub(super) campaign: Campaign,
+}
+
+impl Gate {
+    pub(super) fn is_closed(&self) -> bool {
+        self.queue.is_none()
+    }
+
+    /// Queues `event` unless the gate is closed.
+    pub(super) fn push(&mut self, event: Event) {
+        if let Some(q) = &self.queue {
+            // The forwarder is gone only when the node dropped its receiver: then nobody
+            // listens, and dropping the event is all there is to do.
+            let _ = q.send(event);
+        }
+    }
+
+    /// Gives up a won leadership (sends `Deposed`) or a pending candidacy (aborts it).
+    pub(super) fn withdraw(&mut self) {
+        match std::mem::take(&mut self.campaign) {
+            Campaign::Idle => {}
+            Campaign::Pending(task) => task.abort(),
+            Campaign::Won { watch, .. } => {
+                if let Some(w) = watch {
+                    w.abort();
+                }
+                self.push(Event::Deposed);
+            }
+        }
+    }
+
+    /// Closes the gate: nothing is queued after this.
+    fn close(&mut self) {
+        self.queue = None;
+    }
+}
+
+/// The background tasks, and the queue's receiving end until `start` takes it.
+#[derive(Debug, Default)]
+pub(super) struct Tasks {
+    pub(super) running: Vec<AbortHandle>,
+    pub(super) queue: Option<mpsc::UnboundedReceiver<Event>>,
+    pub(super) forwarder: Option<JoinHandle<()>>,
+    /// `start` ran.
+    pub(super) started: bool,
+    /// The tasks were stopped: a task spawned after that is aborted at once.
+    pub(super) stopped: bool,
+}
+
+/// Everything one `EtcdMembership` and its tasks share.
+pub(super) struct Shared {
+    pub(super) client: Client,
+    pub(super) keys: Keys,
+    /// The configured lease TTL.
+    pub(super) lease_ttl: Duration,
+    /// The bound on one unary request (see `EtcdMembership::connect`).
+    pub(super) rpc_timeout: Duration,
+    pub(super) session: OnceLock<Session>,
+    pub(super) gate: Mutex<Gate>,
+    pub(super) tasks: Mutex<Tasks>,
+}
+
+impl Shared {
+    pub(super) fn new(
+        client: Client,
+        keys: Keys,
+        lease_ttl: Duration,
+        rpc_timeout: Duration,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Shared {
+            client,
+            keys,
+            lease_ttl,
+            rpc_timeout,
+            session: OnceLock::new(),
+            gate: Mutex::new(Gate {
+                queue: Some(tx),
+                campaign: Campaign::Idle,
+            }),
+            tasks: Mutex::new(Tasks {
+                queue: Some(rx),
+                ..Tasks::default()
+            }),
+        }
+    }
+
+    /// The gate, locked. A panic elsewhere while holding it cannot leave it half
+    /// updated (every update is a single assignment), so a poisoned lock is taken as is.
+    pub(super) fn gate(&self) -> MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn tasks(&self) -> MutexGuard<'_, Tasks> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `event` unless the gate is closed.
+    pub(super) fn emit(&self, event: Event) {
+        self.gate().push(event);
+    }
+
+    /// Spawns a background task that stops with the others.
+    pub(super) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> AbortHandle {
+        let handle = tokio::spawn(task).abort_handle();
+        let mut tasks = self.tasks();
+        if tasks.stopped {
+            handle.abort();
+        } else {
+            tasks.running.retain(|t| !t.is_finished());
+            tasks.running.push(handle.clone());
+        }
+        handle
+    }
+
+    /// The lease is lost (`why` says how): `Deposed` if we lead, then `LeaseLost`, then
+    /// nothing more; every background task stops.
+    pub(super) fn fence(&self, why: &str) {
+        {
+            let mut gate = self.gate();
+            if gate.is_closed() {
+                return;
+            }
+            tracing::error!(
+                reason = why,
+                "membership lease lost: this process must fence itself"
+            );
+            gate.withdraw();
+            gate.push(Event::LeaseLost);
+            gate.close();
+        }
+        self.stop_tasks();
+    }
+
+    /// Closes the gate without `LeaseLost` (a graceful leave, or the last handle
+    /// dropped) and stops the tasks. With `depose`, a won leadership is given up first.
+    pub(super) fn close_quietly(&self, depose: bool) {
+        {
+            let mut gate = self.gate();
+            if depose {
+                gate.withdraw();
+            } else if let Campaign::Pending(task) = std::mem::take(&mut gate.campaign) {
+                task.abort();
+            }
+            gate.close();
+        }
+        self.stop_tasks();
+    }
+
+    /// Aborts every background task but the forwarder, which ends by itself once it
+    /// has delivered what the closed gate let through.
+    fn stop_tasks(&self) {
+        let running = {
+            let mut tasks = self.tasks();
+            tasks.stopped = true;
+            std::mem::take(&mut tasks.running)
+        };
+        for t in running {
+            t.abort();
+        }
+    }
+
+    /// A pause between retries of a failed stream: short against the TTL, so that a
+    /// keep-alive gets through soon after etcd is back.
+    pub(super) fn retry_pause(&self) -> Duration {
+        (self.lease_ttl / 10).clamp(Duration::from_millis(50), Duration::from_millis(500))
+    }
+
+    /// Runs one unary request with the request bound, mapping its error.
+    pub(super) async fn rpc<T>(
+        &self,
+        what: &str,
+        request: impl Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, MembershipError> {
+        match tokio::time::timeout(self.rpc_timeout, request).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(map_error(what, e)),
+            Err(_) => Err(MembershipError::Unreachable(format!(
+                "{what}: etcd did not answer within {:?}",
+                self.rpc_timeout
+            ))),
+        }
+    }
+}
+
+/// An etcd client error as a [`MembershipError`]: transport trouble and gRPC's
+/// "unavailable" or "deadline exceeded" are `Unreachable` (try again later), the rest
+/// `Failed`.
+pub(super) fn map_error(what: &str, e: etcd_client::Error) -> MembershipError {
+    use etcd_client::Error as E;
+    use tonic::Code;
+    match &e {
+        E::TransportError(_) | E::IoError(_) => {
+            MembershipError::Unreachable(format!("{what}: {e}"))
+        }
+        E::GRpcStatus(s)
+            if matches!(
+                s.code(),
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
+            ) =>
+        {
+            MembershipError::Unreachable(format!("{what}: {e}"))
+        }
+        _ => MembershipError::Failed(format!("{what}: {e}")),
+    }
+}
+
+/// Whether etcd answered that the lease does not exist (expired or revoked).
+pub(super) fn is_lease_not_found(e: &etcd_client::Error) -> bool {
+    use etcd_client::Error as E;
+    match e {
+        // etcd-client's own check of the first keep-alive answer (TTL <= 0).
+        E::LeaseKeepAliveError(m) => m.contains("lease not found"),
+        E::GRpcStatus(s) => s.message().contains("requested lease not found"),
+        _ => false,
+    }
+}
+
+/// The failures of one retry loop, logged so that an etcd outage is one warning per task
+/// (and one line when it recovers), not one per retry.
+#[derive(Debug)]
+pub(super) struct Failures {
+    task: &'static str,
+    run: u32,
+}
+
+impl Failures {
+    pub(super) fn new(task: &'static str) -> Self {
+        Failures { task, run: 0 }
+    }
+
+    /// One more failure; `error` says what.
+    pub(super) fn failed(&mut self, error: &dyn std::fmt::Display) {
+        if self.run == 0 {
+            tracing::warn!(task = self.task, error = %error, "etcd request failed; retrying");
+        } else {
+            tracing::debug!(task = self.task, error = %error, attempt = self.run + 1, "etcd request failed again");
+        }
+        self.run += 1;
+    }
+
+    /// A success: ends the run of failures.
+    pub(super) fn succeeded(&mut self) {
+        if self.run > 0 {
+            tracing::info!(task = self.task, failures = self.run, "etcd answers again");
+            self.run = 0;
+        }
+    }
+}

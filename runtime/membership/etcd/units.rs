@@ -1,0 +1,136 @@
+//! Desired work units under `/<cluster>/work/`, and the paged prefix read the member
+//! snapshot shares.
+
+use super::super::MembershipError;
+use super::shared::Shared;
+use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
+use std::collections::BTreeSet;
+
+/// Keys per page of a prefix read: each request and answer stays small (a few hundred
+/// KiB at most) however many keys the prefix holds.
+pub(super) const PAGE: i64 = 1_000;
+
+/// Units per `add_units` transaction. Each unit is a nested transaction ("create the
+/// key if it does not exist") of one compare and one put, so its outcome can be told
+/// apart. etcd limits a transaction to `--max-txn-ops` (default 128) operations per
+/// branch, and a nested transaction gets only what its parent's branch leaves over:
+/// `n` units use `n` of the outer branch and need 1 more inside, so `n` must stay under
+/// 128. 64 leaves room for a cluster configured with half the default.
+pub(super) const UNITS_PER_TXN: usize = 64;
+
+/// Calls `each` with every key-value under `prefix`, `PAGE` at a time, all read at the
+/// revision of the first page (one consistent view, as if read at once). Answers that
+/// revision.
+pub(super) async fn read_prefix(
+    shared: &Shared,
+    prefix: &str,
+    keys_only: bool,
+    mut each: impl FnMut(KeyValue),
+) -> Result<i64, MembershipError> {
+    let end = prefix_end(prefix.as_bytes());
+    let mut from = prefix.as_bytes().to_vec();
+    let mut revision = 0;
+    loop {
+        let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+        if keys_only {
+            options = options.with_keys_only();
+        }
+        if revision > 0 {
+            options = options.with_revision(revision);
+        }
+        let mut kv = shared.client.kv_client();
+        let mut page = shared
+            .rpc(
+                &format!("read {prefix}"),
+                kv.get(from.clone(), Some(options)),
+            )
+            .await?;
+        if revision == 0 {
+            revision = page.header().map(|h| h.revision()).unwrap_or_default();
+        }
+        let more = page.more();
+        let kvs = page.take_kvs();
+        let last = kvs.last().map(|kv| kv.key().to_vec());
+        kvs.into_iter().for_each(&mut each);
+        match (more, last) {
+            (true, Some(mut key)) => {
+                key.push(0); // the smallest key after the last one read
+                from = key;
+            }
+            _ => return Ok(revision),
+        }
+    }
+}
+
+/// The end of the key range of every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0] // all keys
+}
+
+/// Every desired unit's name.
+pub(super) async fn units(shared: &Shared) -> Result<Vec<String>, MembershipError> {
+    let prefix = shared.keys.work_prefix();
+    let mut units = Vec::new();
+    read_prefix(shared, &prefix, true, |kv| {
+        match std::str::from_utf8(kv.key()) {
+            Ok(key) => units.push(key[prefix.len()..].to_string()),
+            Err(_) => tracing::warn!(key = ?kv.key(), "skipping a work unit key that is not UTF-8"),
+        }
+    })
+    .await?;
+    Ok(units)
+}
+
+/// Adds the units that do not exist yet; answers how many did not.
+pub(super) async fn add_units(shared: &Shared, units: &[String]) -> Result<usize, MembershipError> {
+    if let Some(bad) = units.iter().find(|u| u.is_empty()) {
+        return Err(MembershipError::Failed(format!(
+            "a work unit name must not be empty (got {bad:?})"
+        )));
+    }
+    // etcd refuses a transaction that writes one key twice; a duplicate is one unit anyway.
+    let unique: Vec<&String> = units.iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let mut added = 0;
+    for batch in unique.chunks(UNITS_PER_TXN) {
+        let ops: Vec<TxnOp> = batch
+            .iter()
+            .map(|unit| {
+                let key = shared.keys.unit(unit);
+                TxnOp::txn(
+                    Txn::new()
+                        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                        .and_then([TxnOp::put(key, "", None)]),
+                )
+            })
+            .collect();
+        let mut kv = shared.client.kv_client();
+        let answer = shared
+            .rpc("add work units", kv.txn(Txn::new().and_then(ops)))
+            .await?;
+        added += answer
+            .op_responses()
+            .iter()
+            .filter(|r| matches!(r, TxnOpResponse::Txn(t) if t.succeeded()))
+            .count();
+    }
+    Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_the_next_key_after_every_key_with_the_prefix() {
+        assert_eq!(prefix_end(b"/c/work/"), b"/c/work0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+}
