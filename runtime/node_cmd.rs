@@ -25,13 +25,20 @@ pub fn init_logging(log: &LogArgs) {
 fn config(args: NodeArgs) -> Result<NodeConfig, String> {
     if !args.etcd.is_empty() {
         if args.coordinator.is_some() {
-            return Err("--coordinator cannot be used with --etcd: the coordinator is elected".into());
+            return Err(
+                "--coordinator cannot be used with --etcd: the coordinator is elected".into(),
+            );
         }
         if !args.peers.is_empty() || !args.peer_http.is_empty() {
-            return Err("--peer/--peer-http cannot be used with --etcd: members register in etcd".into());
+            return Err(
+                "--peer/--peer-http cannot be used with --etcd: members register in etcd".into(),
+            );
         }
     } else if args.coordinator.is_none() {
-        return Err("--coordinator ID is required with static membership (or give --etcd URL to elect one)".into());
+        return Err(
+            "--coordinator ID is required with static membership (or give --etcd URL to elect one)"
+                .into(),
+        );
     }
     let mut cfg = NodeConfig::new(
         args.id,

@@ -5,8 +5,8 @@ mod support;
 
 use ebbtide::client::{request, request_raw, Reply};
 use serde_json::{json, Value};
-use std::process::Command;
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::nodes::*;
 
@@ -519,7 +519,11 @@ fn the_work_log_judge_catches_a_unit_that_ran_twice() {
     let line = |pid: u32, event: &str, ts: u64| {
         format!(r#"{{"ts_us":{ts},"node":"n{pid}","pid":{pid},"event":"{event}","unit":"w1"}}"#)
     };
-    std::fs::write(c.work_log_path(0), [line(1, "start", 10), line(1, "stop", 30)].join("\n")).unwrap();
+    std::fs::write(
+        c.work_log_path(0),
+        [line(1, "start", 10), line(1, "stop", 30)].join("\n"),
+    )
+    .unwrap();
     std::fs::write(c.work_log_path(1), [line(2, "start", 20)].join("\n")).unwrap();
     assert_no_unit_ran_twice(&c, &BTreeMap::new());
 }
@@ -531,7 +535,11 @@ fn the_work_log_judge_accepts_a_move() {
     let line = |pid: u32, event: &str, ts: u64| {
         format!(r#"{{"ts_us":{ts},"node":"n{pid}","pid":{pid},"event":"{event}","unit":"w1"}}"#)
     };
-    std::fs::write(c.work_log_path(0), [line(1, "start", 10), line(1, "stop", 20)].join("\n")).unwrap();
+    std::fs::write(
+        c.work_log_path(0),
+        [line(1, "start", 10), line(1, "stop", 20)].join("\n"),
+    )
+    .unwrap();
     std::fs::write(c.work_log_path(1), [line(2, "start", 21)].join("\n")).unwrap();
     let runs = assert_no_unit_ran_twice(&c, &BTreeMap::new());
     assert_eq!(running_now(&runs).get("w1").map(String::as_str), Some("n2"));

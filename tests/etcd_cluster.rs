@@ -37,7 +37,9 @@ fn etcd_cluster(name: &str, n: usize, etcd: &Etcd, extra: &[&str]) -> Cluster {
 
 /// The nodes the capture list names, as `(id, is_owner, address)`, asked of node `via`.
 async fn captures(c: &Cluster, via: usize) -> Option<Vec<(String, bool, String)>> {
-    let r = request(&c.http(via), "GET", "/api/v1/captures", None).await.ok()?;
+    let r = request(&c.http(via), "GET", "/api/v1/captures", None)
+        .await
+        .ok()?;
     if r.status != 200 {
         return None;
     }
@@ -60,32 +62,41 @@ async fn captures(c: &Cluster, via: usize) -> Option<Vec<(String, bool, String)>
 /// owner's index.
 async fn wait_ready(c: &Cluster, via: usize, n: usize) -> usize {
     let server = c.http(via);
-    let owner = until("every node alive with an owner", Duration::from_secs(30), || {
-        let server = server.clone();
-        async move {
-            let r = request(&server, "GET", "/api/v2/nodes", None).await.ok()?;
-            let list = r.body.as_array()?.clone();
-            if list.len() != n || !list.iter().all(|x| x["liveness"] == "alive") {
-                return None;
+    let owner = until(
+        "every node alive with an owner",
+        Duration::from_secs(30),
+        || {
+            let server = server.clone();
+            async move {
+                let r = request(&server, "GET", "/api/v2/nodes", None).await.ok()?;
+                let list = r.body.as_array()?.clone();
+                if list.len() != n || !list.iter().all(|x| x["liveness"] == "alive") {
+                    return None;
+                }
+                list.iter()
+                    .find(|x| x["is_coordinator"] == true)
+                    .and_then(|x| x["id"].as_str().map(str::to_owned))
             }
-            list.iter()
-                .find(|x| x["is_coordinator"] == true)
-                .and_then(|x| x["id"].as_str().map(str::to_owned))
-        }
-    })
+        },
+    )
     .await;
     index_of(c, &owner)
 }
 
 fn index_of(c: &Cluster, id: &str) -> usize {
-    c.nodes.iter().position(|n| n.id == id).expect("a known node")
+    c.nodes
+        .iter()
+        .position(|n| n.id == id)
+        .expect("a known node")
 }
 
 /// Adds units `w00..` through node `via` and waits until all run.
 async fn add_units(c: &Cluster, via: usize, count: usize) -> Vec<String> {
     let ids: Vec<String> = (0..count).map(|i| format!("w{i:02}")).collect();
     let body = serde_json::json!({ "work_ids": ids });
-    let r = request(&c.http(via), "POST", "/api/v2/work", Some(&body)).await.unwrap();
+    let r = request(&c.http(via), "POST", "/api/v2/work", Some(&body))
+        .await
+        .unwrap();
     assert_eq!(r.status, 200, "{:?}", r.body);
     wait_units_running(c, via, count).await;
     ids
@@ -106,11 +117,15 @@ async fn wait_units_running(c: &Cluster, via: usize, count: usize) {
 
 /// Resigns the coordinator through node `via` and waits until another owns.
 async fn resign(c: &Cluster, via: usize, old: &str) -> usize {
-    let r = request(&c.http(via), "POST", "/api/v1/owner/resign", None).await.unwrap();
+    let r = request(&c.http(via), "POST", "/api/v1/owner/resign", None)
+        .await
+        .unwrap();
     assert_eq!(r.status, 200, "resign: {:?}", r.body);
     let owner = until("another owner", Duration::from_secs(20), || async {
         let list = captures(c, via).await?;
-        list.into_iter().find(|(id, owner, _)| *owner && id != old).map(|(id, ..)| id)
+        list.into_iter()
+            .find(|(id, owner, _)| *owner && id != old)
+            .map(|(id, ..)| id)
     })
     .await;
     index_of(c, &owner)
@@ -138,15 +153,22 @@ async fn drain_to_zero(c: &Cluster, via: usize, target: &str) -> (Vec<u64>, u64)
                 return (replies, at);
             }
         }
-        assert!(Instant::now() < deadline, "drain of {target} did not finish: {replies:?}, last {r:?}");
+        assert!(
+            Instant::now() < deadline,
+            "drain of {target} did not finish: {replies:?}, last {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// The epoch node `i` reports itself.
 async fn epoch_of(c: &Cluster, i: usize) -> Option<u64> {
-    let r: Reply = request(&c.http(i), "GET", "/api/v1/status", None).await.ok()?;
-    (r.status == 200 && r.body["liveness"] == 0).then(|| r.body["epoch"].as_u64()).flatten()
+    let r: Reply = request(&c.http(i), "GET", "/api/v1/status", None)
+        .await
+        .ok()?;
+    (r.status == 200 && r.body["liveness"] == 0)
+        .then(|| r.body["epoch"].as_u64())
+        .flatten()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,17 +196,26 @@ async fn rolling_upgrade_coordinator_included() {
         }
         let before = epoch_of(&c, i).await.expect("alive before its upgrade");
         let (replies, zero_at) = drain_to_zero(&c, via, &id).await;
-        assert!(replies[..replies.len() - 1].iter().all(|r| *r >= 1), "{replies:?}");
+        assert!(
+            replies[..replies.len() - 1].iter().all(|r| *r >= 1),
+            "{replies:?}"
+        );
         let trace = read_trace(&c.trace_path(i));
         let stopping = stopping_reported_at(&trace, before).expect("reported Stopping");
-        assert!(stopping < zero_at, "0 at {zero_at} before Stopping at {stopping}");
+        assert!(
+            stopping < zero_at,
+            "0 at {zero_at} before Stopping at {stopping}"
+        );
         // Stop it (a graceful leave: the drain is done, it leaves at once), restart it
         // on the same data dir, and wait until it is back Alive as a new incarnation.
         c.signal(i, "TERM");
         let status = c.wait_exit(i, Duration::from_secs(20));
         assert!(status.success(), "{id} exited with {status}");
         c.spawn(i, &[]);
-        let after = until("the node back alive", Duration::from_secs(20), || epoch_of(&c, i)).await;
+        let after = until("the node back alive", Duration::from_secs(20), || {
+            epoch_of(&c, i)
+        })
+        .await;
         assert!(after > before, "{id}: epoch {before} then {after}");
         wait_ready(&c, via, 3).await;
     }
@@ -196,7 +227,12 @@ async fn rolling_upgrade_coordinator_included() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinator_sigkill_mid_drain_fails_over_and_the_drain_continues() {
     let Some(etcd) = Etcd::start() else { return };
-    let mut c = etcd_cluster("failover", 3, &etcd, &["--drain-batch", "1", "--work-stop-delay", "100ms"]);
+    let mut c = etcd_cluster(
+        "failover",
+        3,
+        &etcd,
+        &["--drain-batch", "1", "--work-stop-delay", "100ms"],
+    );
     let owner = wait_ready(&c, 0, 3).await;
     let target = (owner + 1) % 3;
     let other = (owner + 2) % 3;
@@ -208,44 +244,69 @@ async fn coordinator_sigkill_mid_drain_fails_over_and_the_drain_continues() {
     let first = ticdc_drain(&c.http(other), &tid).await;
     assert!(first >= 1);
     let server = c.http(target);
-    until("target draining with work moving", Duration::from_secs(20), || {
-        let server = server.clone();
-        async move {
-            let r = request(&server, "GET", "/api/v2/local", None).await.ok()?;
-            (r.body["liveness"] == "draining" && r.body["running"].as_array()?.len() < on_target)
-                .then_some(())
-        }
-    })
+    until(
+        "target draining with work moving",
+        Duration::from_secs(20),
+        || {
+            let server = server.clone();
+            async move {
+                let r = request(&server, "GET", "/api/v2/local", None).await.ok()?;
+                (r.body["liveness"] == "draining"
+                    && r.body["running"].as_array()?.len() < on_target)
+                    .then_some(())
+            }
+        },
+    )
     .await;
     let killed_at = Instant::now();
     c.kill(owner);
     // A new coordinator serves within the lease TTL plus a few seconds.
     let server = c.http(other);
-    until("a new coordinator serving", LEASE_TTL + Duration::from_secs(8), || {
-        let server = server.clone();
-        async move {
-            let r = request(&server, "GET", "/api/v2/nodes", None).await.ok()?;
-            (r.status == 200).then_some(())
-        }
-    })
+    until(
+        "a new coordinator serving",
+        LEASE_TTL + Duration::from_secs(8),
+        || {
+            let server = server.clone();
+            async move {
+                let r = request(&server, "GET", "/api/v2/nodes", None).await.ok()?;
+                (r.status == 200).then_some(())
+            }
+        },
+    )
     .await;
-    eprintln!("failover: a new coordinator answered {:?} after the SIGKILL", killed_at.elapsed());
+    eprintln!(
+        "failover: a new coordinator answered {:?} after the SIGKILL",
+        killed_at.elapsed()
+    );
     // No new PUT: the new coordinator continues the drain it inherited (rule 15).
-    let zero_at = until("the inherited drain to complete", Duration::from_secs(60), || {
-        let server = server.clone();
-        let tid = tid.clone();
-        async move {
-            let r = request(&server, "GET", &format!("/api/v2/drain/{tid}"), None).await.ok()?;
-            (r.status == 200 && r.body["remaining"] == 0).then(now_us)
-        }
-    })
+    let zero_at = until(
+        "the inherited drain to complete",
+        Duration::from_secs(60),
+        || {
+            let server = server.clone();
+            let tid = tid.clone();
+            async move {
+                let r = request(&server, "GET", &format!("/api/v2/drain/{tid}"), None)
+                    .await
+                    .ok()?;
+                (r.status == 200 && r.body["remaining"] == 0).then(now_us)
+            }
+        },
+    )
     .await;
     let trace = read_trace(&c.trace_path(target));
     let stopping = stopping_reported_at(&trace, 1).expect("the target reported Stopping");
-    assert!(stopping < zero_at, "0 at {zero_at} before Stopping at {stopping}");
+    assert!(
+        stopping < zero_at,
+        "0 at {zero_at} before Stopping at {stopping}"
+    );
     let runs = assert_no_unit_ran_twice(&c, &BTreeMap::new());
     let now = running_now(&runs);
-    assert_eq!(now.keys().cloned().collect::<Vec<_>>(), ids, "every unit runs once");
+    assert_eq!(
+        now.keys().cloned().collect::<Vec<_>>(),
+        ids,
+        "every unit runs once"
+    );
     assert!(now.values().all(|n| *n == c.nodes[other].id), "{now:?}");
 }
 
@@ -263,17 +324,23 @@ async fn a_node_frozen_past_its_lease_fences_itself_on_resume() {
     // Its units move while it is frozen.
     let server = c.http(owner);
     let fid = c.nodes[frozen].id.clone();
-    until("the frozen node's units moved", LEASE_TTL * 4 + Duration::from_secs(5), || {
-        let server = server.clone();
-        let fid = fid.clone();
-        async move {
-            let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
-            let list = r.body.as_array()?.clone();
-            (list.len() == 12
-                && list.iter().all(|u| u["state"] == "running" && u["node"] != Value::String(fid.clone())))
-            .then_some(())
-        }
-    })
+    until(
+        "the frozen node's units moved",
+        LEASE_TTL * 4 + Duration::from_secs(5),
+        || {
+            let server = server.clone();
+            let fid = fid.clone();
+            async move {
+                let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
+                let list = r.body.as_array()?.clone();
+                (list.len() == 12
+                    && list.iter().all(|u| {
+                        u["state"] == "running" && u["node"] != Value::String(fid.clone())
+                    }))
+                .then_some(())
+            }
+        },
+    )
     .await;
     c.signal(frozen, "CONT");
     let resumed_at = now_us();
@@ -285,11 +352,24 @@ async fn a_node_frozen_past_its_lease_fences_itself_on_resume() {
     let runs = assert_no_unit_ran_twice(&c, &cut);
     let all = work_runs(&c, &BTreeMap::new());
     assert!(
-        all.iter().filter(|r| r.pid == pid).all(|r| r.from < frozen_at && r.to.is_some()),
+        all.iter()
+            .filter(|r| r.pid == pid)
+            .all(|r| r.from < frozen_at && r.to.is_some()),
         "the frozen process started something or never stopped: {:?}",
         all.iter().filter(|r| r.pid == pid).collect::<Vec<_>>()
     );
-    assert!(all.iter().filter(|r| r.pid == pid).all(|r| r.to.unwrap() >= resumed_at));
+    // ...and it stopped them at once on resume, before anything else.
+    let stops: Vec<u64> = all
+        .iter()
+        .filter(|r| r.pid == pid)
+        .map(|r| r.to.unwrap())
+        .collect();
+    assert!(
+        stops
+            .iter()
+            .all(|&t| t >= resumed_at && t < resumed_at + 1_000_000),
+        "stops {stops:?}, resumed at {resumed_at}"
+    );
     assert_eq!(running_now(&runs).keys().cloned().collect::<Vec<_>>(), ids);
 }
 
@@ -300,7 +380,15 @@ async fn the_same_id_or_data_dir_twice_is_refused() {
     wait_ready(&c, 0, 2).await;
     let run = |id: &str, dir: &std::path::Path| {
         let out = Command::new(BIN)
-            .args(["node", "--id", id, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args([
+                "node",
+                "--id",
+                id,
+                "--listen",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ])
             .arg("--data-dir")
             .arg(dir)
             .args(["--etcd", &etcd.endpoint(), "--cluster"])
@@ -310,17 +398,26 @@ async fn the_same_id_or_data_dir_twice_is_refused() {
             })
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     // Same id, another data dir: etcd refuses the registration, naming the holder.
     let (code, err) = run("n2", &c.dir.join("elsewhere"));
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("node id n2 is already registered"), "{err}");
-    assert!(err.contains(&c.nodes[1].http.to_string()), "names the holder's address: {err}");
+    assert!(
+        err.contains(&c.nodes[1].http.to_string()),
+        "names the holder's address: {err}"
+    );
     // Another id, the same data dir: the lock refuses it.
     let (code, err) = run("n9", &c.dir.join("n2"));
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("already in use by another ebbtide process"), "{err}");
+    assert!(
+        err.contains("already in use by another ebbtide process"),
+        "{err}"
+    );
     // The running n2 is undisturbed.
     wait_ready(&c, 0, 2).await;
     assert_eq!(epoch_of(&c, 1).await, Some(1));
@@ -328,7 +425,9 @@ async fn the_same_id_or_data_dir_twice_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_down_briefly_stops_nothing_and_down_long_fences_every_node() {
-    let Some(mut etcd) = Etcd::start() else { return };
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
     let mut c = etcd_cluster("etcd-down", 3, &etcd, &[]);
     wait_ready(&c, 0, 3).await;
     let ids = add_units(&c, 0, 9).await;
@@ -338,17 +437,27 @@ async fn etcd_down_briefly_stops_nothing_and_down_long_fences_every_node() {
     etcd.start_again();
     tokio::time::sleep(LEASE_TTL * 2).await;
     for i in 0..3 {
-        assert!(c.running(i), "n{} exited while etcd was down briefly", i + 1);
+        assert!(
+            c.running(i),
+            "n{} exited while etcd was down briefly",
+            i + 1
+        );
     }
     let runs = assert_no_unit_ran_twice(&c, &BTreeMap::new());
-    assert!(runs.iter().all(|r| r.to.is_none()), "a unit stopped: {runs:?}");
+    assert!(
+        runs.iter().all(|r| r.to.is_none()),
+        "a unit stopped: {runs:?}"
+    );
     // Down for longer: every node fences itself and exits 3.
     etcd.stop();
     for i in 0..3 {
         let status = c.wait_exit(i, LEASE_TTL * 3 + Duration::from_secs(5));
         assert_eq!(status.code(), Some(3), "n{}: {status}", i + 1);
     }
-    assert!(running_now(&work_runs(&c, &BTreeMap::new())).is_empty(), "every unit stopped");
+    assert!(
+        running_now(&work_runs(&c, &BTreeMap::new())).is_empty(),
+        "every unit stopped"
+    );
     // etcd back, nodes restarted: every unit runs exactly once.
     etcd.start_again();
     c.start_all();
@@ -372,7 +481,10 @@ async fn sigterm_of_the_coordinator_hands_over_and_drains_it() {
     assert!(status.success(), "the coordinator exited with {status}");
     let list = captures(&c, via).await.expect("a coordinator answers");
     assert!(list.iter().all(|(id, ..)| *id != oid), "it left: {list:?}");
-    assert!(list.iter().any(|(_, owner, _)| *owner), "another node owns: {list:?}");
+    assert!(
+        list.iter().any(|(_, owner, _)| *owner),
+        "another node owns: {list:?}"
+    );
     let runs = assert_no_unit_ran_twice(&c, &BTreeMap::new());
     let now = running_now(&runs);
     assert_eq!(now.keys().cloned().collect::<Vec<_>>(), ids);
@@ -385,7 +497,12 @@ async fn sigterm_of_the_coordinator_hands_over_and_drains_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_poller_gets_zero_after_the_target_exited() {
     let Some(etcd) = Etcd::start() else { return };
-    let mut c = etcd_cluster("slowpoll", 3, &etcd, &["--exit-when-drained", "--exit-linger", "100ms"]);
+    let mut c = etcd_cluster(
+        "slowpoll",
+        3,
+        &etcd,
+        &["--exit-when-drained", "--exit-linger", "100ms"],
+    );
     let owner = wait_ready(&c, 0, 3).await;
     let target = (owner + 1) % 3;
     let tid = c.nodes[target].id.clone();
@@ -399,20 +516,48 @@ async fn a_slow_poller_gets_zero_after_the_target_exited() {
 
 #[test]
 fn bad_etcd_input_is_named() {
-    let run = |args: &[&str]| {
+    let run = |args: &[String]| {
         let start = Instant::now();
         let out = Command::new(BIN).args(args).output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), start.elapsed())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            start.elapsed(),
+        )
     };
     let dir = std::env::temp_dir().join(format!("ebbtide-bad-etcd-{}", std::process::id()));
     let d = dir.display().to_string();
-    let base = ["node", "--id", "n1", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", &d];
-    let with = |more: &[&str]| base.iter().chain(more).copied().collect::<Vec<&str>>();
+    let base = [
+        "node",
+        "--id",
+        "n1",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--data-dir",
+        &d,
+    ];
+    let with =
+        |more: &[&str]| -> Vec<String> { base.iter().chain(more).map(|s| s.to_string()).collect() };
     // --etcd with --peer or --coordinator is a usage error.
-    let (code, err, _) = run(&with(&["--etcd", "http://127.0.0.1:1", "--coordinator", "n1"]));
+    let (code, err, _) = run(&with(&[
+        "--etcd",
+        "http://127.0.0.1:1",
+        "--coordinator",
+        "n1",
+    ]));
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--coordinator cannot be used with --etcd"), "{err}");
-    let (code, err, _) = run(&with(&["--etcd", "http://127.0.0.1:1", "--peer", "n2=127.0.0.1:2"]));
+    assert!(
+        err.contains("--coordinator cannot be used with --etcd"),
+        "{err}"
+    );
+    let (code, err, _) = run(&with(&[
+        "--etcd",
+        "http://127.0.0.1:1",
+        "--peer",
+        "n2=127.0.0.1:2",
+    ]));
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--peer"), "{err}");
     let (code, err, _) = run(&with(&[]));

@@ -46,6 +46,8 @@ fn registration(node: &str, pid: u32) -> Registration {
         http: format!("127.0.0.1:{}", 30_000 + pid),
         version: 1,
         pid,
+        host: String::new(),
+        data_dir: String::new(),
     }
 }
 

@@ -29,6 +29,13 @@ pub struct Registration {
     pub version: u32,
     /// Its process id, to name the holder when a second process claims the same id.
     pub pid: u32,
+    /// The machine it runs on and its data directory: a registration that names this
+    /// machine and a data dir whose lock this process holds belongs to a dead earlier
+    /// incarnation (its lease not yet expired), not to a live rival.
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub data_dir: String,
 }
 
 /// A member: one incarnation of a node, as the membership service lists it.
@@ -115,7 +122,8 @@ pub use fixed::StaticMembership;
 pub enum Service {
     /// `--peer`/`--coordinator`: fixed members, fixed coordinator.
     Static(StaticMembership),
-    // Etcd(etcd::EtcdMembership): added with the etcd service.
+    /// `--etcd`: registration under a lease, election, units in etcd.
+    Etcd(etcd::EtcdMembership),
 }
 
 impl Service {
@@ -123,15 +131,16 @@ impl Service {
     pub async fn units(&self) -> Result<Vec<String>, MembershipError> {
         match self {
             Service::Static(s) => s.units(),
+            Service::Etcd(e) => e.units().await,
         }
     }
 
     /// Durably adds work units before the coordinator is told of them; `all` is the
     /// whole desired set after the addition, `new` the units it did not have.
     pub async fn add_units(&self, all: &[&String], new: &[String]) -> Result<(), MembershipError> {
-        let _ = new;
         match self {
             Service::Static(s) => s.persist_units(all),
+            Service::Etcd(e) => e.add_units(new).await.map(drop),
         }
     }
 
@@ -139,6 +148,7 @@ impl Service {
     pub fn campaign(&self) {
         match self {
             Service::Static(_) => {}
+            Service::Etcd(e) => e.campaign(),
         }
     }
 
@@ -146,14 +156,13 @@ impl Service {
     pub async fn resign(&self) -> Result<(), MembershipError> {
         match self {
             Service::Static(_) => Ok(()),
+            Service::Etcd(e) => e.resign().await,
         }
     }
 
     /// Whether another node can take over when this one resigns.
     pub fn has_election(&self) -> bool {
-        match self {
-            Service::Static(_) => false,
-        }
+        matches!(self, Service::Etcd(_))
     }
 
     /// Leaves membership for good (this incarnation exits): the coordinator then
@@ -161,6 +170,11 @@ impl Service {
     pub async fn leave(&self, cluster: &crate::node::cluster::Cluster, epoch: Epoch) {
         match self {
             Service::Static(s) => s.announce(cluster, epoch, false).await,
+            Service::Etcd(e) => {
+                if let Err(err) = e.leave().await {
+                    tracing::warn!(error = %err, "cannot revoke the membership lease: the registration expires with it");
+                }
+            }
         }
     }
 }

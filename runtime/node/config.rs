@@ -119,11 +119,16 @@ impl NodeConfig {
         }
         for url in &self.etcd {
             if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-                return Err(format!("--etcd {url:?}: expected a URL such as http://127.0.0.1:2379"));
+                return Err(format!(
+                    "--etcd {url:?}: expected a URL such as http://127.0.0.1:2379"
+                ));
             }
         }
         if self.cluster.is_empty() || self.cluster.contains(['/', ' ']) {
-            return Err(format!("--cluster {:?}: must be non-empty, without '/' or spaces", self.cluster));
+            return Err(format!(
+                "--cluster {:?}: must be non-empty, without '/' or spaces",
+                self.cluster
+            ));
         }
         if self.lease_ttl < Duration::from_secs(1) {
             return Err("--lease-ttl must be at least 1s (etcd counts leases in seconds)".into());

@@ -31,7 +31,8 @@ pub use coordinator_task::{CoordHandle, CoordStats, DrainAnswer};
 pub use metrics::Metrics;
 pub use workload::{LogWorkload, WorkLog, Workload};
 
-use crate::membership::{Event, Registration, Service, StaticMembership};
+use crate::membership::etcd::{EtcdConfig, EtcdMembership};
+use crate::membership::{Event, MembershipError, Registration, Service, StaticMembership};
 use agent_task::AgentTask;
 use cluster::Address;
 use ebbtide_model::{Epoch, Guards, NodeAgent, PROTOCOL_VERSION};
@@ -147,6 +148,11 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         http: http_addr.to_string(),
         version: PROTOCOL_VERSION,
         pid: std::process::id(),
+        host: hostname(),
+        data_dir: std::fs::canonicalize(&cfg.data_dir)
+            .unwrap_or_else(|_| cfg.data_dir.clone())
+            .display()
+            .to_string(),
     };
     let (events_tx, events_rx) = mpsc::channel::<Event>(QUEUE);
     let (service, epoch) = join(&cfg, &data, registration, events_tx.clone()).await?;
@@ -307,7 +313,50 @@ async fn join(
     registration: Registration,
     events: mpsc::Sender<Event>,
 ) -> Result<(Service, Epoch), String> {
-    let _ = (&registration, &events);
-    let epoch = data.next_epoch()?;
-    Ok((Service::Static(StaticMembership::new(data.clone())), epoch))
+    if !cfg.uses_etcd() {
+        let epoch = data.next_epoch()?;
+        return Ok((Service::Static(StaticMembership::new(data.clone())), epoch));
+    }
+    let endpoints = cfg.etcd.join(",");
+    let etcd = EtcdMembership::connect(EtcdConfig {
+        endpoints: cfg.etcd.clone(),
+        cluster: cfg.cluster.clone(),
+        lease_ttl: cfg.lease_ttl,
+        connect_timeout: ETCD_CONNECT_TIMEOUT,
+    })
+    .await
+    .map_err(|e| format!("--etcd {endpoints}: {e}"))?;
+    // A registration of our id that names this machine and this data dir is a dead
+    // earlier incarnation (we hold the data dir's lock): wait for its lease to expire.
+    let patience = tokio::time::Instant::now() + cfg.lease_ttl + std::time::Duration::from_secs(2);
+    let member = loop {
+        match etcd
+            .register(registration.clone(), data.last_epoch()?)
+            .await
+        {
+            Ok(m) => break m,
+            Err(MembershipError::IdTaken { holder, .. })
+                if holder.host == registration.host
+                    && holder.data_dir == registration.data_dir
+                    && tokio::time::Instant::now() < patience =>
+            {
+                tracing::info!(node = %cfg.id, pid = holder.pid, "an earlier incarnation's registration is still live: waiting for its lease to expire");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(format!("--etcd {endpoints}: {e}")),
+        }
+    };
+    data.record_epoch(member.epoch)?;
+    etcd.start(events);
+    Ok((Service::Etcd(etcd), member.epoch))
+}
+
+/// How long a node waits for etcd at start before it gives up with an error.
+const ETCD_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// This machine's name, as the kernel has it ("" where unknown).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
 }

@@ -141,6 +141,8 @@ impl pb::peer_server::Peer for PeerService {
                     http: m.http_address,
                     version: PROTOCOL_VERSION,
                     pid: 0,
+                    host: String::new(),
+                    data_dir: String::new(),
                 },
             })
         } else {

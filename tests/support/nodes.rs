@@ -169,7 +169,12 @@ impl Cluster {
                 }
             }
             Membership::Etcd { endpoint, cluster } => {
-                args.extend(["--etcd".into(), endpoint.clone(), "--cluster".into(), cluster.clone()]);
+                args.extend([
+                    "--etcd".into(),
+                    endpoint.clone(),
+                    "--cluster".into(),
+                    cluster.clone(),
+                ]);
             }
         }
         args.extend(me.extra.iter().cloned());
@@ -378,7 +383,6 @@ pub async fn assert_units_once(c: &Cluster, survivors: &[usize], ids: &[String])
     assert_eq!(seen, ids, "every unit runs on a surviving node");
 }
 
-
 /// One stretch of time a unit ran in one process, from the work logs.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -391,8 +395,10 @@ pub struct Run {
 }
 
 /// Every stretch any unit ran, from every node's `--work-log`. A start with no stop in
-/// a process that ended is cut at its end (`c.ended`), or at `cut[pid]` when the test
-/// knows it stopped running earlier (it was frozen).
+/// a process that ended is cut at its end (`c.ended`). Every stretch of a process in
+/// `cut` ends at `cut[pid]` at the latest: the test froze it then (SIGSTOP), so it ran
+/// nothing after that, and the stop records it writes once resumed come late (the test
+/// checks separately that they come at once).
 pub fn work_runs(c: &Cluster, cut: &BTreeMap<u32, u64>) -> Vec<Run> {
     let mut runs = Vec::new();
     for i in 0..c.nodes.len() {
@@ -413,9 +419,12 @@ pub fn work_runs(c: &Cluster, cut: &BTreeMap<u32, u64>) -> Vec<Run> {
                     from: ts,
                     to: None,
                 };
-                assert!(open.insert((pid, unit), run).is_none(), "started twice in one process: {line}");
+                assert!(
+                    open.insert((pid, unit), run).is_none(),
+                    "started twice in one process: {line}"
+                );
             } else if let Some(mut run) = open.remove(&(pid, unit)) {
-                run.to = Some(ts);
+                run.to = Some(cut.get(&pid).map_or(ts, |&c| c.min(ts)));
                 runs.push(run);
             }
         }
