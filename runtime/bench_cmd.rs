@@ -19,6 +19,12 @@ impl Workload for Noop {
     fn stop(&self, _unit: &str) {}
 }
 
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
 fn free_addr() -> Result<SocketAddr, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -95,26 +101,44 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let ids: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
     let grpc: Vec<SocketAddr> = ids.iter().map(|_| free_addr()).collect::<Result<_, _>>()?;
     let mut nodes = Vec::new();
+    let cluster = format!("bench-{}-{}", std::process::id(), now_ms());
     for (i, id) in ids.iter().enumerate() {
         let mut cfg = NodeConfig::new(id.clone(), grpc[i], free_addr()?, dir.join(id), "n1");
-        for (j, other) in ids.iter().enumerate() {
-            if j != i {
-                cfg.peers.insert(other.clone(), grpc[j].to_string());
+        if args.etcd.is_empty() {
+            for (j, other) in ids.iter().enumerate() {
+                if j != i {
+                    cfg.peers.insert(other.clone(), grpc[j].to_string());
+                }
             }
+        } else {
+            cfg.coordinator.clear();
+            cfg.etcd = args.etcd.clone();
+            cfg.cluster = cluster.clone();
         }
         cfg.heartbeat = args.heartbeat_interval;
         cfg.liveness_ttl = args.liveness_ttl;
         cfg.resend = args.resend_interval;
         cfg.drain_batch = args.drain_batch;
         nodes.push(node::start(cfg, Arc::new(Noop)).await?);
+        if i == 0 {
+            // n1 coordinates: under etcd it campaigns first, so it wins.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while nodes[0].coordinator().is_none() {
+                if Instant::now() > deadline {
+                    return Err("n1 did not become coordinator within 10s".into());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
     let coord = nodes[0].coordinator().ok_or("n1 runs no coordinator")?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let ns = coord.nodes().await.map_err(|_| "the coordinator stopped")?;
-        if ns
-            .iter()
-            .all(|n| n.liveness == ebbtide_model::ViewLiveness::Alive)
+        if ns.len() == args.nodes
+            && ns
+                .iter()
+                .all(|n| n.liveness == ebbtide_model::ViewLiveness::Alive)
         {
             break;
         }
@@ -195,8 +219,9 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let floor = rtt * (4 * rounds + 4);
     let per_unit = |d: Duration| d.as_secs_f64() * 1e6 / on_target.max(1) as f64;
     println!(
-        "ebbtide bench drain: {} nodes, {} work units, batch {}, heartbeat {}, ttl {}, resend {}, poll {}",
+        "ebbtide bench drain: {} nodes ({} membership), {} work units, batch {}, heartbeat {}, ttl {}, resend {}, poll {}",
         args.nodes,
+        if args.etcd.is_empty() { "static" } else { "etcd" },
         args.work,
         args.drain_batch,
         fmt(args.heartbeat_interval),

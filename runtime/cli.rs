@@ -269,6 +269,10 @@ pub struct BenchDrainArgs {
     /// Time between the client's DrainNode polls.
     #[arg(long, default_value = "10ms", value_name = "DUR", value_parser = parse_dur)]
     pub poll_interval: std::time::Duration,
+    /// Use etcd membership at these endpoints (a fresh cluster name per run) instead
+    /// of static membership: the desired units are then written to etcd.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    pub etcd: Vec<String>,
     #[command(flatten)]
     pub log: LogArgs,
 }
