@@ -222,6 +222,13 @@ impl MembershipTask {
             }
             return;
         }
+        // This very process won: its own agent follows the new term at once (the
+        // core's `LeaderChanged` says so), before its coordinator's first Bootstrap.
+        self.cluster.set_leader(term, &self.cluster.id.clone());
+        self.agent(AgentInput::LeaderChanged {
+            term,
+            leader: self.cluster.id.clone(),
+        });
         match self.start_coordinator(term).await {
             Ok(r) => *running = Some(r),
             Err(e) => {

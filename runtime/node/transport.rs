@@ -175,7 +175,9 @@ impl Transport {
             let m = pb::NodeMessage::from_core(self.id.clone(), msg);
             peer.to_node.try_send((m, kind)).is_ok()
         } else {
-            tracing::warn!(to, kind, "no address for node: message dropped");
+            // Membership is still reaching this process (a peer's registration comes
+            // through the watch): lost, like any message; the coordinator resends.
+            tracing::debug!(to, kind, "no address for node yet: message dropped");
             false
         };
         if !queued {
@@ -199,7 +201,9 @@ impl Transport {
             let m = pb::CoordinatorMessage::from_core(self.id.clone(), msg);
             peer.to_coordinator.try_send((m, kind)).is_ok()
         } else {
-            tracing::warn!(to, kind, "no address for node: message dropped");
+            // Membership is still reaching this process (a peer's registration comes
+            // through the watch): lost, like any message; the coordinator resends.
+            tracing::debug!(to, kind, "no address for node yet: message dropped");
             false
         };
         if !queued {
