@@ -34,11 +34,19 @@ pub enum Command {
     /// Nothing is explored until you press "Run to completion" in the page (or
     /// `POST /.runtocompletion`).
     Explore(ExploreArgs),
-    /// Run a node: its agent, the coordinator if it is the named one, gRPC and HTTP.
+    /// Run a node: its agent, the coordinator when it leads, gRPC and HTTP.
     #[command(
-        after_help = "Example (a 3-node cluster on one machine, n1 coordinates):\n  \
+        after_help = "Membership is static (--peer, --coordinator: one machine, a fixed coordinator) \
+        or in etcd (--etcd: leases, an elected coordinator that fails over, units kept in etcd).\n\n\
+        Static (a 3-node cluster on one machine, n1 coordinates):\n  \
         ebbtide node --id n1 --listen 127.0.0.1:7001 --http 127.0.0.1:8001 --data-dir /tmp/n1 \\\n    \
-        --peer n2=127.0.0.1:7002 --peer n3=127.0.0.1:7003 --coordinator n1"
+        --peer n2=127.0.0.1:7002 --peer n3=127.0.0.1:7003 --coordinator n1\n\n\
+        etcd (run the same on every node, each with its own --id and addresses):\n  \
+        ebbtide node --id n1 --listen 10.0.0.1:7001 --http 10.0.0.1:8001 --data-dir /var/lib/ebbtide \\\n    \
+        --etcd http://10.0.0.9:2379\n\n\
+        Exit status: 0 drained (--exit-when-drained) or left gracefully after SIGTERM; 1 a start-up \
+        error or a SIGTERM leave that timed out; 2 bad flags; 3 the etcd lease was lost (the node \
+        fenced itself: restart it)."
     )]
     Node(Box<NodeArgs>),
     /// Add or list work units (against any node's HTTP address).

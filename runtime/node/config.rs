@@ -124,6 +124,15 @@ impl NodeConfig {
                 ));
             }
         }
+        for (flag, addr) in [("--listen", self.listen), ("--http", self.http)] {
+            if addr.ip().is_unspecified() {
+                return Err(format!(
+                    "{flag} {addr}: with --etcd the node registers this address for the others \
+                     to reach it at; give this machine's own address, not {}",
+                    addr.ip()
+                ));
+            }
+        }
         if self.cluster.is_empty() || self.cluster.contains(['/', ' ']) {
             return Err(format!(
                 "--cluster {:?}: must be non-empty, without '/' or spaces",
