@@ -32,7 +32,8 @@
 //! A leader's term is the create revision of its candidate key. etcd's revision is one
 //! counter for the whole store and the leader is always the oldest candidate key, so
 //! each new leader's term is larger than every earlier leader's (the argument is in the
-//! `election` submodule).
+//! `election` submodule). A wiped etcd starts its revisions, and so the terms, over
+//! from 1: unlike epochs, terms have no floor here.
 //!
 //! # When etcd is down
 //!
@@ -48,7 +49,9 @@
 //!   after the last revision it delivered, missing nothing.
 //! - Requests ([`EtcdMembership::register`], [`EtcdMembership::units`], ...) fail with
 //!   [`MembershipError::Unreachable`] after a bound (the larger of the connect timeout
-//!   and the lease TTL) instead of hanging.
+//!   and the lease TTL) instead of hanging. The streams (watches, the observation, a
+//!   pending campaign) have no such bound, as they wait for news by design; HTTP/2 pings
+//!   (every 10 s, 5 s to answer) break a connection to a host that went silent.
 //!
 //! # Tasks and events
 //!
