@@ -6,6 +6,11 @@
 //! that span tasks live: `Elected` only while a campaign is pending, `Deposed` exactly
 //! once per won term, `Deposed` before `LeaseLost`, and nothing after `LeaseLost` or a
 //! graceful leave. Events pushed before `start` wait in the queue.
+//!
+//! The queue is unbounded because the gate is a plain lock, taken by the tasks and by
+//! the synchronous `campaign`, never held across an await: a bounded send would have to
+//! wait under it. The events are few (membership and leadership changes, not requests),
+//! so the queue stays short even when the node is slow to read.
 
 use super::super::{Event, MembershipError};
 use ebbtide_model::Term;
