@@ -553,6 +553,42 @@ async fn a_short_etcd_outage_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_lease_is_lost_and_events_from_before_start_wait_for_it() {
+    // The keep-alive runs from `register`: etcd answers its next request (within TTL / 3)
+    // that the lease is gone. (Were it late, the member snapshot in `start` would also
+    // find the registration gone: either way LeaseLost, and only that.)
+    let etcd = etcd_or_skip!();
+    log_warnings();
+    let ttl = Duration::from_secs(3);
+    let m = EtcdMembership::connect(config(&etcd, "c", ttl))
+        .await
+        .unwrap();
+    m.register(registration("a", 1), 0).await.unwrap();
+    let mut raw = raw_client(&etcd).await;
+    let member = raw.get("/c/members/a", None).await.unwrap();
+    let lease = member.kvs()[0].lease();
+    raw.lease_revoke(lease).await.unwrap();
+    let revoked = Instant::now();
+    // One keep-alive period (TTL / 3) and some slack, still well inside the TTL.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (tx, mut rx) = mpsc::channel(8);
+    m.start(tx);
+    // The events from before `start` come first, and LeaseLost is the last of them.
+    let first = timeout(Duration::from_millis(300), rx.recv()).await;
+    assert_eq!(
+        first,
+        Ok(Some(Event::LeaseLost)),
+        "{:?} after the revoke",
+        revoked.elapsed()
+    );
+    assert_eq!(
+        timeout(SOON, rx.recv()).await,
+        Ok(None),
+        "events after LeaseLost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_our_registration_loses_the_lease() {
     let etcd = etcd_or_skip!();
     let mut a = join(&etcd, "c", "a", 1, TTL).await;
