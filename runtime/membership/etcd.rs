@@ -295,3 +295,18 @@ impl EtcdMembership {
         units::add_units(self.shared(), units).await
     }
 }
+
+/// The node spawns these: the handle is `Send + Sync` and every future it returns is
+/// `Send`. Never called; it fails to compile if that stops being true.
+#[allow(dead_code)]
+fn handle_and_futures_are_send(m: &EtcdMembership, cfg: EtcdConfig, reg: Registration) {
+    fn send<T: Send>(_: T) {}
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<EtcdMembership>();
+    send(EtcdMembership::connect(cfg));
+    send(m.register(reg, 0));
+    send(m.resign());
+    send(m.leave());
+    send(m.units());
+    send(m.add_units(&[]));
+}
