@@ -480,6 +480,17 @@ async fn lease_is_lost_within_the_ttl_when_etcd_is_down_longer() {
         after >= TTL * 2 / 3 - Duration::from_millis(100) && after <= TTL + Duration::from_secs(1),
         "LeaseLost {after:?} after etcd stopped"
     );
+    // Requests fail as Unreachable within their bound (here 2 s) while etcd is down.
+    let began = Instant::now();
+    let r = a.m.units().await;
+    assert!(matches!(r, Err(MembershipError::Unreachable(_))), "{r:?}");
+    let r = a.m.leave().await;
+    assert!(matches!(r, Err(MembershipError::Unreachable(_))), "{r:?}");
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
     // Nothing after LeaseLost: the channel closes, also once etcd is back.
     etcd.start_again();
     assert_eq!(

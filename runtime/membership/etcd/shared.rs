@@ -287,25 +287,27 @@ impl Shared {
     }
 }
 
-/// An etcd client error as a [`MembershipError`]: transport trouble and gRPC's
-/// "unavailable" or "deadline exceeded" are `Unreachable` (try again later), the rest
+/// An etcd client error as a [`MembershipError`]: transport trouble is `Unreachable`
+/// (try again later), and so are gRPC's "unavailable", "deadline exceeded" and
+/// "cancelled", and an "unknown" status that tonic made from a broken connection (it
+/// carries the transport error as its source; one etcd sent has none). The rest is
 /// `Failed`.
 pub(super) fn map_error(what: &str, e: etcd_client::Error) -> MembershipError {
     use etcd_client::Error as E;
     use tonic::Code;
-    match &e {
-        E::TransportError(_) | E::IoError(_) => {
-            MembershipError::Unreachable(format!("{what}: {e}"))
-        }
-        E::GRpcStatus(s)
-            if matches!(
-                s.code(),
-                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
-            ) =>
-        {
-            MembershipError::Unreachable(format!("{what}: {e}"))
-        }
-        _ => MembershipError::Failed(format!("{what}: {e}")),
+    let unreachable = match &e {
+        E::TransportError(_) | E::IoError(_) => true,
+        E::GRpcStatus(s) => match s.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => true,
+            Code::Unknown => std::error::Error::source(s).is_some(),
+            _ => false,
+        },
+        _ => false,
+    };
+    if unreachable {
+        MembershipError::Unreachable(format!("{what}: {e}"))
+    } else {
+        MembershipError::Failed(format!("{what}: {e}"))
     }
 }
 
