@@ -13,6 +13,7 @@ use ebbtide_model::{Epoch, Term};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::etcd::Etcd;
+use support::proxy::Proxy;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
@@ -597,6 +598,61 @@ async fn a_revoked_lease_is_lost_and_events_from_before_start_wait_for_it() {
         Ok(None),
         "events after LeaseLost"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_whose_revision_was_compacted_starts_over_with_a_snapshot() {
+    let etcd = etcd_or_skip!();
+    log_warnings();
+    let proxy = Proxy::start(etcd.endpoint().trim_start_matches("http://").to_string()).await;
+    let ttl = Duration::from_secs(5);
+    let cfg = EtcdConfig {
+        endpoints: vec![proxy.endpoint()],
+        ..config(&etcd, "c", ttl)
+    };
+    let m = EtcdMembership::connect(cfg).await.unwrap();
+    let me = m.register(registration("a", 1), 0).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    m.start(tx);
+    let first = wait_for(&mut rx, "a's snapshot", SOON, |e| {
+        matches!(e, Event::Snapshot(_))
+    })
+    .await;
+    assert_eq!(first, Event::Snapshot(vec![me.clone()]));
+
+    // Cut a off; meanwhile x joins and etcd compacts away the revisions a's watch needs.
+    proxy.cut();
+    let mut raw = raw_client(&etcd).await;
+    let x = Member {
+        epoch: 1,
+        registration: registration("x", 9),
+    };
+    raw.put("/c/members/x", serde_json::to_string(&x).unwrap(), None)
+        .await
+        .unwrap();
+    let rev = raw
+        .put("/elsewhere", "", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    raw.compact(rev, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.restore();
+
+    // a cannot replay what it missed: it says so with a fresh snapshot, then goes on.
+    let again = wait_for(&mut rx, "a fresh snapshot", SOON, |e| {
+        matches!(e, Event::Snapshot(_) | Event::Joined(_) | Event::LeaseLost)
+    })
+    .await;
+    let Event::Snapshot(mut members) = again else {
+        panic!("expected a Snapshot, got {again:?}")
+    };
+    members.sort_by(|p, q| p.node().cmp(q.node()));
+    assert_eq!(members, vec![me, x]);
+    raw.delete("/c/members/x", None).await.unwrap();
+    wait_for(&mut rx, "x left", SOON, left("x", 1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
