@@ -533,6 +533,28 @@ async fn lease_is_lost_within_the_ttl_when_etcd_hangs() {
     );
 }
 
+/// One thread runs every task of the service here, so blocking it stalls them all, as
+/// a SIGSTOP (or a long GC-like pause) of the process would.
+#[tokio::test(flavor = "current_thread")]
+async fn a_process_paused_past_the_ttl_fences_as_soon_as_it_resumes() {
+    let etcd = etcd_or_skip!();
+    let mut a = join(&etcd, "c", "a", 1, TTL).await;
+    wait_for(&mut a.rx, "a's snapshot", SOON, |e| {
+        matches!(e, Event::Snapshot(_))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    std::thread::sleep(TTL + Duration::from_millis(500)); // no task runs meanwhile
+    let resumed = Instant::now();
+    wait_for(&mut a.rx, "LeaseLost", SOON, |e| *e == Event::LeaseLost).await;
+    let after = resumed.elapsed();
+    assert!(
+        after < Duration::from_millis(300),
+        "LeaseLost {after:?} after the pause ended"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_etcd_outage_loses_nothing() {
     let mut etcd = etcd_or_skip!();
