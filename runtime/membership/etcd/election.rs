@@ -89,6 +89,7 @@ async fn run_campaign(shared: Arc<Shared>, lease: i64, node: String) {
 /// After a win: reports `Deposed` when our leader key of `term` is deleted.
 async fn watch_leader_key(shared: Arc<Shared>, key: Vec<u8>, term: Term) {
     let mut next = term as i64 + 1;
+    let mut failures = Failures::new("leader key watch");
     loop {
         let mut client = shared.client.watch_client();
         let options = WatchOptions::new().with_start_revision(next);
@@ -106,6 +107,7 @@ async fn watch_leader_key(shared: Arc<Shared>, key: Vec<u8>, term: Term) {
                         break Err(format!("watch cancelled: {}", r.cancel_reason()))
                     }
                     Ok(Some(r)) => {
+                        failures.succeeded();
                         if let Some(e) = r
                             .events()
                             .iter()
@@ -129,7 +131,7 @@ async fn watch_leader_key(shared: Arc<Shared>, key: Vec<u8>, term: Term) {
             }
             Err(e) => {
                 // Compacted or broken: look at the key itself before watching again.
-                tracing::warn!(error = %e, "leader key watch broke; checking the key");
+                failures.failed(&e);
                 sleep(shared.retry_pause()).await;
                 let mut kv = shared.client.kv_client();
                 match shared
@@ -142,7 +144,7 @@ async fn watch_leader_key(shared: Arc<Shared>, key: Vec<u8>, term: Term) {
                         }
                         _ => return depose_if(&shared, term),
                     },
-                    Err(e) => tracing::warn!(error = %e, "cannot read the leader key"),
+                    Err(e) => failures.failed(&e),
                 }
             }
         }
