@@ -20,7 +20,7 @@
 use super::super::{Event, MembershipError};
 use super::shared::{is_lease_not_found, Campaign, Failures, Shared};
 use ebbtide_model::Term;
-use etcd_client::{EventType, WatchOptions};
+use etcd_client::{Compare, CompareOp, EventType, Txn, TxnOp, WatchOptions};
 use std::sync::Arc;
 use tokio::time::sleep;
 
@@ -89,6 +89,7 @@ async fn run_campaign(shared: Arc<Shared>, lease: i64, node: String) {
 /// After a win: reports `Deposed` when our leader key of `term` is deleted.
 async fn watch_leader_key(shared: Arc<Shared>, key: Vec<u8>, term: Term) {
     let mut next = term as i64 + 1;
+    let mut failures = Failures::new("leader key watch");
     loop {
         let mut client = shared.client.watch_client();
         let options = WatchOptions::new().with_start_revision(next);
@@ -106,6 +107,7 @@ async fn watch_leader_key(shared: Arc<Shared>, key: Vec<u8>, term: Term) {
                         break Err(format!("watch cancelled: {}", r.cancel_reason()))
                     }
                     Ok(Some(r)) => {
+                        failures.succeeded();
                         if let Some(e) = r
                             .events()
                             .iter()
@@ -129,7 +131,7 @@ async fn watch_leader_key(shared: Arc<Shared>, key: Vec<u8>, term: Term) {
             }
             Err(e) => {
                 // Compacted or broken: look at the key itself before watching again.
-                tracing::warn!(error = %e, "leader key watch broke; checking the key");
+                failures.failed(&e);
                 sleep(shared.retry_pause()).await;
                 let mut kv = shared.client.kv_client();
                 match shared
@@ -142,7 +144,7 @@ async fn watch_leader_key(shared: Arc<Shared>, key: Vec<u8>, term: Term) {
                         }
                         _ => return depose_if(&shared, term),
                     },
-                    Err(e) => tracing::warn!(error = %e, "cannot read the leader key"),
+                    Err(e) => failures.failed(&e),
                 }
             }
         }
@@ -182,7 +184,9 @@ pub(super) async fn observe(shared: Arc<Shared>) {
                         }
                         last = Some(term);
                         let node = String::from_utf8_lossy(kv.value()).into_owned();
-                        leader_seen(&shared, term, node);
+                        if leader_seen(&shared, term, node, kv.key()) {
+                            remove_stale_candidacy(&shared, kv.key(), term).await;
+                        }
                     }
                     Ok(None) => break "etcd closed the election observation".to_string(),
                     Err(e) => break e.to_string(),
@@ -195,12 +199,41 @@ pub(super) async fn observe(shared: Arc<Shared>) {
 }
 
 /// Reports a leader; a winner that sees a leader of a larger term is deposed first.
-fn leader_seen(shared: &Shared, term: Term, node: String) {
+/// Answers whether the leader key is a stale candidacy of ours: our key while we are
+/// not a candidate. That happens when a resign aborts a campaign whose request reached
+/// etcd only after the resign deleted the key (etcd cancels such a campaign, but one
+/// that won at once has nothing left to cancel).
+fn leader_seen(shared: &Shared, term: Term, node: String, key: &[u8]) -> bool {
     let mut gate = shared.gate();
     if matches!(gate.campaign, Campaign::Won { term: ours, .. } if term > ours) {
         gate.withdraw();
     }
     gate.push(Event::Leader { term, node });
+    let ours = shared
+        .session
+        .get()
+        .is_some_and(|s| key == shared.keys.candidate(s.lease).as_bytes());
+    ours && !gate.is_closed() && matches!(gate.campaign, Campaign::Idle)
+}
+
+/// Deletes our candidate key of `term`, unless it was created again since (by a new
+/// campaign, which must keep it).
+async fn remove_stale_candidacy(shared: &Shared, key: &[u8], term: Term) {
+    tracing::warn!(
+        term,
+        "our candidate key leads while we are no candidate; deleting it"
+    );
+    let txn = Txn::new()
+        .when([Compare::create_revision(
+            key.to_vec(),
+            CompareOp::Equal,
+            term as i64,
+        )])
+        .and_then([TxnOp::delete(key.to_vec(), None)]);
+    let mut kv = shared.client.kv_client();
+    if let Err(e) = shared.rpc("delete a stale candidacy", kv.txn(txn)).await {
+        tracing::warn!(error = %e, "cannot delete our stale candidate key");
+    }
 }
 
 /// Withdraws the candidacy and gives up a won leadership (`Deposed` first, so the node

@@ -6,6 +6,11 @@
 //! that span tasks live: `Elected` only while a campaign is pending, `Deposed` exactly
 //! once per won term, `Deposed` before `LeaseLost`, and nothing after `LeaseLost` or a
 //! graceful leave. Events pushed before `start` wait in the queue.
+//!
+//! The queue is unbounded because the gate is a plain lock, taken by the tasks and by
+//! the synchronous `campaign`, never held across an await: a bounded send would have to
+//! wait under it. The events are few (membership and leadership changes, not requests),
+//! so the queue stays short even when the node is slow to read.
 
 use super::super::{Event, MembershipError};
 use ebbtide_model::Term;
@@ -282,25 +287,27 @@ impl Shared {
     }
 }
 
-/// An etcd client error as a [`MembershipError`]: transport trouble and gRPC's
-/// "unavailable" or "deadline exceeded" are `Unreachable` (try again later), the rest
+/// An etcd client error as a [`MembershipError`]: transport trouble is `Unreachable`
+/// (try again later), and so are gRPC's "unavailable", "deadline exceeded" and
+/// "cancelled", and an "unknown" status that tonic made from a broken connection (it
+/// carries the transport error as its source; one etcd sent has none). The rest is
 /// `Failed`.
 pub(super) fn map_error(what: &str, e: etcd_client::Error) -> MembershipError {
     use etcd_client::Error as E;
     use tonic::Code;
-    match &e {
-        E::TransportError(_) | E::IoError(_) => {
-            MembershipError::Unreachable(format!("{what}: {e}"))
-        }
-        E::GRpcStatus(s)
-            if matches!(
-                s.code(),
-                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
-            ) =>
-        {
-            MembershipError::Unreachable(format!("{what}: {e}"))
-        }
-        _ => MembershipError::Failed(format!("{what}: {e}")),
+    let unreachable = match &e {
+        E::TransportError(_) | E::IoError(_) => true,
+        E::GRpcStatus(s) => match s.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => true,
+            Code::Unknown => std::error::Error::source(s).is_some(),
+            _ => false,
+        },
+        _ => false,
+    };
+    if unreachable {
+        MembershipError::Unreachable(format!("{what}: {e}"))
+    } else {
+        MembershipError::Failed(format!("{what}: {e}"))
     }
 }
 
