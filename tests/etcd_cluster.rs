@@ -321,6 +321,16 @@ async fn a_node_frozen_past_its_lease_fences_itself_on_resume() {
     let pid = c.pid(frozen);
     c.signal(frozen, "STOP");
     let frozen_at = now_us();
+    // Units added at once are placed on it too (it still looks fresh): their AddWork
+    // waits in its socket while it is frozen, and those units then move elsewhere.
+    // On resume it must fence itself before it applies them.
+    let more: Vec<String> = (12..24).map(|i| format!("w{i:02}")).collect();
+    let body = serde_json::json!({ "work_ids": more });
+    let r = request(&c.http(owner), "POST", "/api/v2/work", Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let ids: Vec<String> = ids.into_iter().chain(more).collect();
     // Its units move while it is frozen.
     let server = c.http(owner);
     let fid = c.nodes[frozen].id.clone();
@@ -333,7 +343,7 @@ async fn a_node_frozen_past_its_lease_fences_itself_on_resume() {
             async move {
                 let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
                 let list = r.body.as_array()?.clone();
-                (list.len() == 12
+                (list.len() == 24
                     && list.iter().all(|u| {
                         u["state"] == "running" && u["node"] != Value::String(fid.clone())
                     }))
@@ -342,8 +352,8 @@ async fn a_node_frozen_past_its_lease_fences_itself_on_resume() {
         },
     )
     .await;
-    c.signal(frozen, "CONT");
     let resumed_at = now_us();
+    c.signal(frozen, "CONT");
     let status = c.wait_exit(frozen, Duration::from_secs(10));
     assert_eq!(status.code(), Some(3), "a fenced node exits 3: {status}");
     // While frozen it ran nothing; after it resumed it started nothing, and it stopped

@@ -240,6 +240,13 @@ impl EtcdMembership {
         shared.spawn(election::observe(shared.clone()));
     }
 
+    /// The local lease deadline: until then etcd cannot have expired this process's
+    /// lease. `None` before `register`. Past it, the process must not act as a member
+    /// (the keep-alive task is about to report `LeaseLost`, or has).
+    pub fn lease_deadline(&self) -> Option<Instant> {
+        self.handle.shared.deadline()
+    }
+
     /// Campaigns in the background (idempotent while a campaign is pending or won); sends
     /// `Event::Elected { term }` when won. The candidate key is under this process's
     /// lease, so it vanishes with the lease. Needs `register` first (else logs an error).

@@ -160,6 +160,20 @@ impl Service {
         }
     }
 
+    /// Whether this process still holds its place: always under static membership;
+    /// under etcd, until the local lease deadline (after which etcd may already have
+    /// expired the lease and the cluster moved this node's work). The node's tasks ask
+    /// before every step: a process resumed after a pause past its deadline must fence
+    /// itself before it acts on anything that waited meanwhile.
+    pub fn holds_lease(&self) -> bool {
+        match self {
+            Service::Static(_) => true,
+            Service::Etcd(e) => e
+                .lease_deadline()
+                .is_none_or(|d| tokio::time::Instant::now() < d),
+        }
+    }
+
     /// Whether another node can take over when this one resigns.
     pub fn has_election(&self) -> bool {
         matches!(self, Service::Etcd(_))

@@ -8,6 +8,7 @@ use super::trace::{self, Tracer};
 use super::transport::Transport;
 use super::workload::Workload;
 use super::ExitReason;
+use crate::membership::Service;
 use ebbtide_model::protocol::agent::Leader;
 use ebbtide_model::{AgentInput, AgentOutput, Epoch, Liveness, NodeAgent};
 use serde_json::json;
@@ -81,6 +82,11 @@ pub(crate) struct AgentTask {
     pub exit: watch::Sender<Option<ExitReason>>,
     /// The core's `may_campaign` after every step, for the membership task.
     pub campaign: watch::Sender<bool>,
+    /// The membership service, asked before every step whether this process still
+    /// holds its lease (the lease clock).
+    pub service: Service,
+    /// The lease clock already turned into `LeaseLost`.
+    pub lease_lost: bool,
 }
 
 impl AgentTask {
@@ -138,7 +144,22 @@ impl AgentTask {
         }
     }
 
+    /// One core step. First, the lease clock: once the local lease deadline has passed
+    /// (the process may have been paused past it, and the cluster may have moved its
+    /// work), the agent gets `LeaseLost` before anything else, so that it fences itself
+    /// before it acts on an input that waited meanwhile. This is the shell turning a
+    /// clock into a core input, as with the heartbeat timer; the membership task's
+    /// `LeaseLost` (from the same deadline) follows and changes nothing more.
     fn step(&mut self, input: AgentInput<String, String>, hb: &mut Option<Instant>) {
+        if !self.lease_lost && !self.service.holds_lease() {
+            self.lease_lost = true;
+            tracing::error!(node = %self.id, "lease deadline passed: fencing before the next input");
+            self.step_core(AgentInput::LeaseLost, hb);
+        }
+        self.step_core(input, hb);
+    }
+
+    fn step_core(&mut self, input: AgentInput<String, String>, hb: &mut Option<Instant>) {
         let before = self.agent.liveness();
         let traced = self.tracer.enabled().then(|| trace::agent_input(&input));
         let mut out = Vec::new();

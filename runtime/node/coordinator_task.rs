@@ -162,6 +162,7 @@ impl CoordTask {
                 biased;
                 msg = rx.recv() => match msg {
                     None | Some(CoordMsg::Stop) => return CoordExit::Stopped,
+                    Some(_) if self.lease_gone() => return CoordExit::Stopped,
                     Some(msg) => {
                         if !self.on_msg(msg).await {
                             return CoordExit::Resigned;
@@ -169,6 +170,9 @@ impl CoordTask {
                     }
                 },
                 _ = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                    if self.lease_gone() {
+                        return CoordExit::Stopped;
+                    }
                     let now = Instant::now();
                     let mut due: Vec<(Instant, CoordTimer<String>)> = self
                         .timers
@@ -186,6 +190,18 @@ impl CoordTask {
                 }
             }
         }
+    }
+
+    /// Whether this process's membership lease may already have expired (the local
+    /// deadline passed, say while the process was paused): then its leadership may
+    /// have passed to another node, and this coordinator must not act again, not even
+    /// on what waited in its queue or its timers meanwhile. It stops as if deposed.
+    fn lease_gone(&self) -> bool {
+        let gone = !self.service.holds_lease();
+        if gone {
+            tracing::warn!(node = %self.id, term = self.coordinator.term(), "lease deadline passed: the coordinator stops");
+        }
+        gone
     }
 
     /// Handles one message; false once the coordinator resigned.

@@ -207,6 +207,8 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         linger: cfg.exit_when_drained.then_some(cfg.exit_linger),
         exit: exit_tx.clone(),
         campaign: campaign_tx,
+        service: service.clone(),
+        lease_lost: false,
     };
 
     let membership = MembershipTask {

@@ -39,6 +39,7 @@ pub(super) async fn keep_alive(
 ) {
     let period = ttl / 3;
     let mut deadline = granted_at + ttl;
+    shared.set_deadline(deadline);
     let mut failures = Failures::new("lease keep-alive");
     loop {
         match stream(&shared, lease, ttl, period, &mut deadline, &mut failures).await {
@@ -85,6 +86,7 @@ async fn stream(
     let (mut keeper, mut answers) = opened;
     failures.succeeded();
     *deadline = (*deadline).max(sent + ttl);
+    shared.set_deadline(*deadline);
     let mut waiting: VecDeque<Instant> = VecDeque::new();
     let mut next = sent + period;
     loop {
@@ -105,6 +107,7 @@ async fn stream(
                         return End::Gone;
                     }
                     *deadline = (*deadline).max(sent + ttl);
+                    shared.set_deadline(*deadline);
                 }
                 Ok(None) => return End::Broken("etcd closed the keep-alive stream".into()),
                 Err(e) => return End::Broken(e.to_string()),

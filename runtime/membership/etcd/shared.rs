@@ -162,6 +162,9 @@ pub(super) struct Shared {
     pub(super) session: OnceLock<Session>,
     pub(super) gate: Mutex<Gate>,
     pub(super) tasks: Mutex<Tasks>,
+    /// The local lease deadline (see `lease`), for the node's tasks to read before
+    /// they act: once it has passed, this process may no longer act as a member.
+    pub(super) deadline: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Shared {
@@ -178,6 +181,7 @@ impl Shared {
             lease_ttl,
             rpc_timeout,
             session: OnceLock::new(),
+            deadline: Mutex::new(None),
             gate: Mutex::new(Gate {
                 queue: Some(tx),
                 campaign: Campaign::Idle,
@@ -219,6 +223,19 @@ impl Shared {
 
     /// The lease is lost (`why` says how): `Deposed` if we lead, then `LeaseLost`, then
     /// nothing more; every background task stops.
+    /// Publishes the local lease deadline (it only moves forward).
+    pub(super) fn set_deadline(&self, at: tokio::time::Instant) {
+        let mut d = self.deadline.lock().unwrap_or_else(|e| e.into_inner());
+        if d.is_none_or(|old| old < at) {
+            *d = Some(at);
+        }
+    }
+
+    /// The local lease deadline, once a lease was granted.
+    pub(super) fn deadline(&self) -> Option<tokio::time::Instant> {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(super) fn fence(&self, why: &str) {
         {
             let mut gate = self.gate();
