@@ -38,12 +38,14 @@ pub fn check(args: CheckArgs) -> ExitCode {
         ..RunOptions::default()
     };
     eprintln!(
-        "checking {} nodes, {} work units, {} node crash(es), {} failover(s), {} message loss(es), {:?}; {} search on {} thread(s)",
+        "checking {} nodes, {} work units, {} node crash(es), {} failover(s), {} lease loss(es), {} message loss(es), {} stray term(s), {:?}; {} search on {} thread(s)",
         cfg.nodes,
         cfg.work,
         cfg.node_crashes,
         cfg.failovers,
+        cfg.lease_losses,
         cfg.losses.map_or("unlimited".to_string(), |l| l.to_string()),
+        cfg.stray_terms,
         cfg.guards,
         if opts.search == Search::Dfs { "depth-first" } else { "breadth-first" },
         threads

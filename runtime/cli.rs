@@ -262,6 +262,10 @@ pub struct ModelArgs {
     /// or "unlimited".
     #[arg(long, default_value = "1", value_name = "E", value_parser = parse_losses)]
     pub ttl_expiries: Losses,
+    /// Stray terms: bootstrap requests of terms the election never issued (its largest
+    /// term + 1, + 2 …) may reach any node from any other, at any time (0-4).
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub stray_terms: u8,
     /// Keep permanently inert messages in the network (slower; the verdicts are the
     /// same: this exists to show that).
     #[arg(long)]
@@ -328,6 +332,7 @@ impl ModelArgs {
                 InheritedArg::Continue => InheritedDrain::Continue,
                 InheritedArg::Freeze => InheritedDrain::Freeze,
             },
+            stray_terms: self.stray_terms,
             gc: !self.no_gc,
             guards,
         };

@@ -22,12 +22,14 @@ const EXPECTED: &[(Guard, &str)] = &[
     (Guard::RejectWhileStopping, "S4"),
     (Guard::BootstrapBeforeServing, "S5"),
     (Guard::CampaignOnlyAlive, "S7"),
+    (Guard::ElectedTermsOnly, "S9"),
     (Guard::RefuseOwnNode, "S7"),
     (Guard::Resend, "L1"),
 ];
 
 /// Two nodes, one work unit, one of each fault (lease losses included: one guard,
-/// `reject-while-stopping`, needs them). Every guard bites here, in seconds.
+/// `reject-while-stopping`, needs them; one stray term, as by default: one guard,
+/// `elected-terms-only`, needs it). Every guard bites here, in seconds.
 fn config_without(guard: Guard) -> ModelConfig {
     ModelConfig {
         nodes: 2,
@@ -93,6 +95,7 @@ guard_tests! {
     without_reject_while_stopping: Guard::RejectWhileStopping;
     without_bootstrap_before_serving: Guard::BootstrapBeforeServing;
     without_campaign_only_alive: Guard::CampaignOnlyAlive;
+    without_elected_terms_only: Guard::ElectedTermsOnly;
     without_refuse_own_node: Guard::RefuseOwnNode;
     without_resend: Guard::Resend;
 }

@@ -154,7 +154,10 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
     let (exit_tx, exit_rx) = watch::channel(false);
     let agent = AgentTask {
         id: cfg.id.clone(),
-        agent: NodeAgent::new(epoch, leader, Guards::ALL_ON),
+        // Static membership: no election service; the configured coordinator's bootstrap
+        // teaches each newer term.
+        agent: NodeAgent::new(epoch, leader, Guards::ALL_ON)
+            .with_fixed_coordinator(cfg.coordinator.clone()),
         transport,
         data,
         workload,

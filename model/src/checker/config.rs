@@ -30,6 +30,11 @@ pub struct ModelConfig {
     /// How many times in one run a coordinator's liveness TTL may expire (a node's
     /// reports arriving too late); `None` for no limit.
     pub ttl_expiries: Option<u8>,
+    /// Stray terms: how many distinct terms the election never issues (the largest
+    /// issued term + 1, + 2 …) may appear in stray bootstrap requests, from any node to
+    /// any other, at any time (a misconfigured or corrupted process). Each stray
+    /// message, like every message, may come any number of times.
+    pub stray_terms: u8,
     /// Remove permanently inert messages from the network (see `checker::gc`). Off only
     /// to check that collection changes no verdict.
     pub gc: bool,
@@ -56,6 +61,7 @@ impl Default for ModelConfig {
             ttl_expiries: Some(1),
             drain_batch: 1,
             inherited_drain: InheritedDrain::Continue,
+            stray_terms: 1,
             gc: true,
             guards: Guards::default(),
         }
@@ -95,6 +101,12 @@ impl ModelConfig {
                 self.failovers
             ));
         }
+        if self.stray_terms > 4 {
+            return Err(format!(
+                "--stray-terms must be at most 4 (got {})",
+                self.stray_terms
+            ));
+        }
         if self.drain_batch == 0 {
             return Err("--drain-batch must be at least 1".to_string());
         }
@@ -121,5 +133,11 @@ impl ModelConfig {
             + self.node_crashes as u64
             + self.lease_losses as u64
             + self.nodes as u64
+    }
+
+    /// The stray terms: terms the election never issues.
+    pub fn stray_term_values(&self) -> impl Iterator<Item = u64> {
+        let max = self.max_term();
+        (1..=self.stray_terms as u64).map(move |k| max + k)
     }
 }

@@ -85,6 +85,10 @@ pub fn action(a: &Action) -> String {
         Action::Leave(n) => format!("{n}'s membership lease expires: it leaves"),
         Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes ({n} stays up)"),
         Action::Elect(n) => format!("{n} is elected coordinator"),
+        Action::Watch(n) => format!("{n}'s election watch reports the latest leader"),
+        Action::Stray { src, dst, term } => format!(
+            "a stray Bootstrap(term {term}) from {src} reaches the network to {dst} (a term the election never issued)"
+        ),
         Action::Poll => "client calls DrainNode".to_string(),
     }
 }

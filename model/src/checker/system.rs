@@ -34,6 +34,8 @@ pub type SysState = ActorModelState<NodeActor, History>;
 pub struct History {
     /// The last term the election oracle handed out.
     pub term: Term,
+    /// The node that won it: what every election watch reports now.
+    pub leader: NodeIx,
     pub crashes: u8,
     pub failovers: u8,
     /// Lease losses so far.
@@ -103,6 +105,16 @@ pub enum Action {
     CoordinatorCrash(NodeIx),
     /// The election oracle makes an Alive node coordinator of the next term.
     Elect(NodeIx),
+    /// A node's election watch reports the latest (term, leader) to its agent: each
+    /// member learns of an election on its own, late, skipping the terms it missed.
+    Watch(NodeIx),
+    /// A stray bootstrap request of a term the election never issued arrives on the
+    /// network, as if `src` had sent it to `dst` (a fault; `--stray-terms`).
+    Stray {
+        src: NodeIx,
+        dst: NodeIx,
+        term: Term,
+    },
     /// The client calls DrainNode(target).
     Poll,
 }
@@ -118,12 +130,14 @@ impl Action {
             | Action::Restart(_)
             | Action::Leave(_)
             | Action::Elect(_)
+            | Action::Watch(_)
             | Action::Poll => true,
             Action::Timer { timer, .. } => !matches!(timer, NodeTimer::Ttl(_)),
             Action::Drop { .. }
             | Action::Crash(_)
             | Action::Exit(_)
             | Action::LeaseLoss(_)
+            | Action::Stray { .. }
             | Action::CoordinatorCrash(_) => false,
         }
     }
@@ -400,6 +414,16 @@ impl DrainModel {
         Self::crashed_last(state, node) || state.history.crashes < self.cfg.node_crashes
     }
 
+    /// Whether `node`'s election watch has something to tell its agent: it is an up
+    /// member whose agent follows an older term than the last one elected. (An agent
+    /// that follows the last term has nothing to learn from the watch, however it
+    /// learnt it; the watch only ever reports the latest.)
+    pub fn watch_pending(&self, state: &SysState, node: NodeIx) -> bool {
+        Self::is_up(state, node)
+            && state.history.is_member(node)
+            && Self::node(state, node).agent.term_floor() < state.history.term
+    }
+
     fn target_mid_drain(&self, state: &SysState) -> bool {
         let t = self.cfg.target();
         let h = &state.history;
@@ -424,6 +448,7 @@ impl Model for DrainModel {
             crashed: vec![false; n],
             history: History {
                 term: 1,
+                leader: NodeIx(0),
                 crashes: 0,
                 failovers: 0,
                 lease_losses: 0,
@@ -510,12 +535,22 @@ impl Model for DrainModel {
                 {
                     actions.push(Action::Exit(node));
                 }
+                if self.watch_pending(state, node) {
+                    actions.push(Action::Watch(node));
+                }
             } else {
                 if self.may_restart(state, node) {
                     actions.push(Action::Restart(node));
                 }
                 if h.is_member(node) {
                     actions.push(Action::Leave(node));
+                }
+            }
+        }
+        for term in self.cfg.stray_term_values() {
+            for src in self.nodes() {
+                for dst in self.nodes().filter(|d| *d != src) {
+                    actions.push(Action::Stray { src, dst, term });
                 }
             }
         }
@@ -626,22 +661,12 @@ impl DrainModel {
                 next.crashed[i] = false;
                 next.actor_states[i] = Arc::new(s);
                 self.apply_commands(&mut next, node, out);
-                // A new process takes a new membership lease and reads the election key.
+                // A new process takes a new membership lease; it learns the leader from
+                // its election watch later, in a step of its own (`Action::Watch`).
                 if !next.history.is_member(node) {
                     next.history.members |= 1 << node.0;
                     let epoch = Self::node(&next, node).agent.epoch();
                     self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
-                }
-                if let Some((host, c)) = Self::coordinator(&next) {
-                    let input = crate::protocol::AgentInput::LeaderChanged {
-                        term: c.term(),
-                        leader: host,
-                    };
-                    if let Some(s) = self.run_node(&next, node, None, None, |a, st, o| {
-                        a.agent_step(st, input, o)
-                    }) {
-                        next = s;
-                    }
                 }
                 Some(next)
             }
@@ -695,6 +720,38 @@ impl DrainModel {
                     a.become_coordinator(node, st, term, members, o)
                 })?;
                 next.history.term = term;
+                next.history.leader = node;
+                Some(next)
+            }
+            Action::Watch(node) => {
+                if !self.watch_pending(state, node) {
+                    return None;
+                }
+                let input = crate::protocol::AgentInput::LeaderChanged {
+                    term: state.history.term,
+                    leader: state.history.leader,
+                };
+                self.run_node(state, node, None, None, |a, st, o| {
+                    a.agent_step(st, input, o)
+                })
+            }
+            Action::Stray { src, dst, term } => {
+                let env = Envelope {
+                    src: src.id(),
+                    dst: dst.id(),
+                    msg: Msg::ToNode(ToNode::Bootstrap { term }),
+                };
+                let Network::UnorderedDuplicating(set, _) = &state.network else {
+                    return None;
+                };
+                if set.contains(&env) || (self.cfg.gc && super::gc::inert(self, state, &env)) {
+                    // Already there, or collected at once: no new state.
+                    return None;
+                }
+                let mut next = state.clone();
+                if let Network::UnorderedDuplicating(set, _) = &mut next.network {
+                    set.insert(env);
+                }
                 Some(next)
             }
             Action::Poll => {
