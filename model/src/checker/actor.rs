@@ -201,7 +201,9 @@ impl NodeActor {
         // fed to the agent before the coordinator starts), so that no command of an older
         // coordinator, still in flight, can change this node's liveness from now on. Every
         // other member learns it from its election watch, later (`Action::Watch`).
-        self.agent_step(state, AgentInput::LeaderChanged { term, leader: id }, o);
+        if !self.cfg.winner_learns_late {
+            self.agent_step(state, AgentInput::LeaderChanged { term, leader: id }, o);
+        }
         let mut out = Vec::new();
         let units = (0..self.cfg.work).map(UnitIx);
         let coord = Coord::new(

@@ -40,6 +40,10 @@ pub struct History {
     pub failovers: u8,
     /// Lease losses so far.
     pub lease_losses: u8,
+    /// Operator resignations so far.
+    pub resigns: u8,
+    /// Graceful leaves of the target so far.
+    pub leaves: u8,
     /// Planned exits of Stopping processes so far.
     pub exits: u8,
     /// Messages lost so far.
@@ -103,6 +107,11 @@ pub enum Action {
     Leave(NodeIx),
     /// The coordinator process dies; its node lives on (a fault; bounded).
     CoordinatorCrash(NodeIx),
+    /// An operator makes the coordinator on this node resign (bounded).
+    Resign(NodeIx),
+    /// The drain target is asked to leave (SIGTERM; bounded): it never campaigns again
+    /// in this incarnation, and resigns if it coordinates.
+    GracefulLeave(NodeIx),
     /// The election oracle makes an Alive node coordinator of the next term.
     Elect(NodeIx),
     /// A node's election watch reports the latest (term, leader) to its agent: each
@@ -138,6 +147,8 @@ impl Action {
             | Action::Exit(_)
             | Action::LeaseLoss(_)
             | Action::Stray { .. }
+            | Action::Resign(_)
+            | Action::GracefulLeave(_)
             | Action::CoordinatorCrash(_) => false,
         }
     }
@@ -452,6 +463,8 @@ impl Model for DrainModel {
                 crashes: 0,
                 failovers: 0,
                 lease_losses: 0,
+                resigns: 0,
+                leaves: 0,
                 exits: 0,
                 losses: 0,
                 expiries: 0,
@@ -538,6 +551,12 @@ impl Model for DrainModel {
                 if self.watch_pending(state, node) {
                     actions.push(Action::Watch(node));
                 }
+                if node == self.cfg.target()
+                    && h.leaves < self.cfg.leaves
+                    && !Self::node(state, node).agent.leaving()
+                {
+                    actions.push(Action::GracefulLeave(node));
+                }
             } else {
                 if self.may_restart(state, node) {
                     actions.push(Action::Restart(node));
@@ -558,6 +577,9 @@ impl Model for DrainModel {
             Some(host) => {
                 if h.failovers < self.cfg.failovers {
                     actions.push(Action::CoordinatorCrash(host));
+                }
+                if h.resigns < self.cfg.resigns {
+                    actions.push(Action::Resign(host));
                 }
                 let gave_up = self.cfg.client_gives_up && h.term > 1;
                 if !h.zero && !gave_up {
@@ -708,6 +730,21 @@ impl DrainModel {
                 self.actor.cancel_coordinator_timers(&mut out);
                 next.actor_states[host.ix()] = Arc::new(st.into_owned());
                 self.apply_commands(&mut next, host, out);
+                Some(next)
+            }
+            Action::Resign(host) => {
+                let mut next = self.run_node(state, host, None, None, |a, st, o| {
+                    a.coord_step(st, CoordInput::Resign, o)
+                })?;
+                next.history.resigns += 1;
+                Some(next)
+            }
+            Action::GracefulLeave(node) => {
+                let mut next = self.run_node(state, node, None, None, |a, st, o| {
+                    a.agent_step(st, crate::protocol::AgentInput::Leave, o);
+                    a.coord_step(st, CoordInput::Resign, o);
+                })?;
+                next.history.leaves += 1;
                 Some(next)
             }
             Action::Elect(node) => {
