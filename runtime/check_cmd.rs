@@ -51,7 +51,12 @@ pub fn check(args: CheckArgs) -> ExitCode {
             if i > 0 {
                 println!();
             }
-            println!("== configuration {} of {}: {}", i + 1, configs.len(), flags(cfg));
+            println!(
+                "== configuration {} of {}: {}",
+                i + 1,
+                configs.len(),
+                flags(cfg)
+            );
         }
         let report = check_one(cfg.clone(), &opts, threads, tty);
         if args.format == Format::Text {

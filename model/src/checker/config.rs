@@ -133,7 +133,10 @@ impl ModelConfig {
             ));
         }
         if self.resigns > 4 {
-            return Err(format!("--resigns must be at most 4 (got {})", self.resigns));
+            return Err(format!(
+                "--resigns must be at most 4 (got {})",
+                self.resigns
+            ));
         }
         if self.leaves > 4 {
             return Err(format!("--leaves must be at most 4 (got {})", self.leaves));
