@@ -3,7 +3,7 @@
 //!
 //! Step properties (S1, S2, S3, S4, S6) are judged by the step that could break them,
 //! with its inputs and outputs in hand, and remembered in the history; state properties
-//! (S5, S7, S8) are judged on every state. L1 is judged on quiescent states; L2 are
+//! (S5, S7, S8, S9) are judged on every state. L1 is judged on quiescent states; L2 are
 //! reachability witnesses.
 
 use super::ids::{NodeIx, UnitIx};

@@ -1,6 +1,7 @@
 //! The system model: node actors over stateright's unordered, duplicating (and
 //! optionally lossy) network, plus the environment: crashes and restarts, coordinator
-//! failover through an election oracle, membership, and a client that drains a node.
+//! failover through an election oracle (each member learns its result from its own
+//! watch, late), membership, operators, and a client that drains a node.
 //!
 //! It implements [`stateright::Model`] directly over [`ActorModelState`] (rather than
 //! through `ActorModel`) so that the environment's actions can sit beside the actors'
