@@ -2,7 +2,7 @@
 
 use crate::cli::{self, CheckArgs, ExploreArgs, Format, SearchArg};
 use ebbtide_model::checker::run::{self, CheckReport, Progress, RunOptions, Search, Status};
-use ebbtide_model::checker::DrainModel;
+use ebbtide_model::checker::{DrainModel, ModelConfig};
 use ebbtide_model::Guard;
 use stateright::Model;
 use std::io::{IsTerminal, Write};
@@ -21,6 +21,14 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Ok(cfg) => cfg,
         Err(msg) => return cli::bad_usage(&msg),
     };
+    let configs = if args.ci {
+        if cfg != ModelConfig::default() {
+            return cli::bad_usage("--ci checks fixed configurations: drop the model options");
+        }
+        ModelConfig::ci()
+    } else {
+        vec![cfg]
+    };
     let threads = match cli::threads(args.threads) {
         Ok(t) => t,
         Err(msg) => return cli::bad_usage(&msg),
@@ -37,33 +45,80 @@ pub fn check(args: CheckArgs) -> ExitCode {
         stop_at_first_failure: args.stop_at_first_failure,
         ..RunOptions::default()
     };
-    eprintln!(
-        "checking {} nodes, {} work units, {} node crash(es), {} failover(s), {} message loss(es), {:?}; {} search on {} thread(s)",
-        cfg.nodes,
-        cfg.work,
-        cfg.node_crashes,
-        cfg.failovers,
-        cfg.losses.map_or("unlimited".to_string(), |l| l.to_string()),
-        cfg.guards,
-        if opts.search == Search::Dfs { "depth-first" } else { "breadth-first" },
-        threads
-    );
-    let report = run::run(cfg, &opts, |p: Progress| print_progress(p, tty));
-    if tty {
-        eprintln!();
+    let mut reports = Vec::new();
+    for (i, cfg) in configs.iter().enumerate() {
+        if configs.len() > 1 && args.format == Format::Text {
+            if i > 0 {
+                println!();
+            }
+            println!(
+                "== configuration {} of {}: {}",
+                i + 1,
+                configs.len(),
+                flags(cfg)
+            );
+        }
+        let report = check_one(cfg.clone(), &opts, threads, tty);
+        if args.format == Format::Text {
+            print_text(&report);
+        }
+        reports.push(report);
     }
-    match args.format {
-        Format::Text => print_text(&report),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("the report serializes")
-        ),
+    if args.format == Format::Json {
+        let json = if reports.len() == 1 {
+            serde_json::to_string_pretty(&reports[0])
+        } else {
+            serde_json::to_string_pretty(&reports)
+        };
+        println!("{}", json.expect("the report serializes"));
     }
-    if report.has_violation() {
+    if reports.iter().any(CheckReport::has_violation) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The `ebbtide check` options that select `cfg`, for the --ci headings.
+fn flags(cfg: &ModelConfig) -> String {
+    let d = ModelConfig::default();
+    let mut f = vec!["ebbtide check".to_string()];
+    let mut opt = |name: &str, v: u8, dv: u8| {
+        if v != dv {
+            f.push(format!("--{name} {v}"));
+        }
+    };
+    opt("nodes", cfg.nodes, d.nodes);
+    opt("work", cfg.work, d.work);
+    opt("node-crashes", cfg.node_crashes, d.node_crashes);
+    opt("failovers", cfg.failovers, d.failovers);
+    opt("lease-losses", cfg.lease_losses, d.lease_losses);
+    opt("drain-batch", cfg.drain_batch, d.drain_batch);
+    opt("stray-terms", cfg.stray_terms, d.stray_terms);
+    opt("resigns", cfg.resigns, d.resigns);
+    opt("leaves", cfg.leaves, d.leaves);
+    f.join(" ")
+}
+
+fn check_one(cfg: ModelConfig, opts: &RunOptions, threads: usize, tty: bool) -> CheckReport {
+    eprintln!(
+        "checking {} nodes, {} work units, {} node crash(es), {} failover(s), {} lease loss(es), {} message loss(es), {} stray term(s), {:?}; {} search on {} thread(s)",
+        cfg.nodes,
+        cfg.work,
+        cfg.node_crashes,
+        cfg.failovers,
+        cfg.lease_losses,
+        cfg.losses.map_or("unlimited".to_string(), |l| l.to_string()),
+        cfg.stray_terms,
+        cfg.guards,
+        if opts.search == Search::Dfs { "depth-first" } else { "breadth-first" },
+        threads
+    );
+    let report = run::run(cfg, opts, |p: Progress| print_progress(p, tty));
+    if tty {
+        eprintln!();
+    }
+    report
 }
 
 fn print_progress(p: Progress, tty: bool) {

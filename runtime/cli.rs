@@ -23,7 +23,8 @@ pub enum Command {
     /// drains the last node. Exit status: 0 when every property holds, 1 when one is
     /// violated, 2 on bad usage.
     #[command(after_help = "Examples:\n  \
-        ebbtide check                          # the default configuration (what CI checks)\n  \
+        ebbtide check                          # the default configuration\n  \
+        ebbtide check --ci                     # what CI checks: the default, then a lease loss\n  \
         ebbtide check --nodes 4 --work 2       # a larger configuration\n  \
         ebbtide check --without epoch-fencing  # show why a guard matters\n  \
         ebbtide check --list-guards")]
@@ -312,6 +313,10 @@ pub struct ModelArgs {
     /// or "unlimited".
     #[arg(long, default_value = "1", value_name = "E", value_parser = parse_losses)]
     pub ttl_expiries: Losses,
+    /// Stray terms: bootstrap requests of terms the election never issued (its largest
+    /// term + 1, + 2 …) may reach any node from any other, at any time (0-4).
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub stray_terms: u8,
     /// Keep permanently inert messages in the network (slower; the verdicts are the
     /// same: this exists to show that).
     #[arg(long)]
@@ -326,6 +331,18 @@ pub struct ModelArgs {
     /// that the target ends Stopping and empty (see specs/decisions.md, rule 15).
     #[arg(long)]
     pub client_gives_up: bool,
+    /// Operator resignations of the current coordinator (0-4): it resigns, and the
+    /// election picks a node that may campaign.
+    #[arg(long, default_value_t = 0, value_name = "R")]
+    pub resigns: u8,
+    /// Graceful leaves of the drain target (SIGTERM, 0-4): it stops campaigning, and
+    /// resigns if it coordinates.
+    #[arg(long, default_value_t = 0, value_name = "G")]
+    pub leaves: u8,
+    /// Checker-only variant: the winner of an election learns its term from its watch,
+    /// late, like the other members, instead of when it wins (see specs/decisions.md).
+    #[arg(long)]
+    pub winner_learns_late: bool,
     /// Switch a protocol guard off (checker only; repeatable; see --list-guards).
     #[arg(long, value_name = "GUARD", value_parser = parse_guard)]
     pub without: Vec<Guard>,
@@ -370,7 +387,10 @@ impl ModelArgs {
             node_crashes: self.node_crashes,
             failovers: self.failovers,
             lease_losses: self.lease_losses,
+            resigns: self.resigns,
+            leaves: self.leaves,
             client_gives_up: self.client_gives_up,
+            winner_learns_late: self.winner_learns_late,
             losses: self.losses.0,
             ttl_expiries: self.ttl_expiries.0,
             drain_batch: self.drain_batch,
@@ -378,6 +398,7 @@ impl ModelArgs {
                 InheritedArg::Continue => InheritedDrain::Continue,
                 InheritedArg::Freeze => InheritedDrain::Freeze,
             },
+            stray_terms: self.stray_terms,
             gc: !self.no_gc,
             guards,
         };
@@ -405,6 +426,11 @@ pub struct CheckArgs {
     /// Print the guards that --without accepts, one a line, and exit.
     #[arg(long)]
     pub list_guards: bool,
+    /// Check CI's configurations one after the other: the default one, then a smaller
+    /// one with a lease loss (2 nodes, 2 units, drain batch 2, 1 lease loss). Takes no
+    /// model options. Exit status 1 if a property is violated in either.
+    #[arg(long)]
+    pub ci: bool,
 }
 
 #[derive(Args, Debug)]

@@ -187,6 +187,19 @@ fn without_drop_stale_reports() {
 }
 
 #[test]
+fn without_elected_terms_only() {
+    without(Guard::ElectedTermsOnly, small(0, 1, 0));
+}
+
+#[test]
+fn two_stray_terms() {
+    same_with_and_without_gc(ModelConfig {
+        stray_terms: 2,
+        ..small(0, 1, 0)
+    });
+}
+
+#[test]
 fn without_drop_regressing_reports() {
     without(Guard::DropRegressingReports, small(0, 1, 0));
 }

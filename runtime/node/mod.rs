@@ -193,7 +193,14 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
     let mut tasks = Vec::new();
 
     let (exit_tx, exit_rx) = watch::channel(None);
-    let agent_core = NodeAgent::new(epoch, leader, Guards::ALL_ON);
+    let agent_core = match &service {
+        // Static membership has no election service: the configured coordinator's
+        // bootstrap is what teaches each newer term (its epoch).
+        Service::Static(_) => NodeAgent::new(epoch, leader, Guards::ALL_ON)
+            .with_fixed_coordinator(cfg.coordinator.clone()),
+        // etcd: a newer term is followed only once the election shows it.
+        Service::Etcd(_) => NodeAgent::new(epoch, leader, Guards::ALL_ON),
+    };
     let (campaign_tx, campaign_rx) = watch::channel(agent_core.may_campaign());
     let agent = AgentTask {
         id: cfg.id.clone(),

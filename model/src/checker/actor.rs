@@ -197,9 +197,13 @@ impl NodeActor {
         members: Vec<NodeIx>,
         o: &mut Cmds,
     ) {
-        // The agent learns the new term in the same step, so that no command of an
-        // older coordinator can change this node's liveness from now on.
-        self.agent_step(state, AgentInput::LeaderChanged { term, leader: id }, o);
+        // The winner's agent learns its term in the step it wins (the campaign's result,
+        // fed to the agent before the coordinator starts), so that no command of an older
+        // coordinator, still in flight, can change this node's liveness from now on. Every
+        // other member learns it from its election watch, later (`Action::Watch`).
+        if !self.cfg.winner_learns_late {
+            self.agent_step(state, AgentInput::LeaderChanged { term, leader: id }, o);
+        }
         let mut out = Vec::new();
         let units = (0..self.cfg.work).map(UnitIx);
         let coord = Coord::new(

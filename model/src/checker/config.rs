@@ -20,6 +20,16 @@ pub struct ModelConfig {
     /// out, or lost its connection). L1 then asks only that the target ends up Stopping
     /// and empty: the decision of PROTOCOL.md rule 15 rests on this variant.
     pub client_gives_up: bool,
+    /// Operator resignations: an operator makes the current coordinator resign
+    /// (`CoordInput::Resign`); the election then picks a node that may campaign.
+    pub resigns: u8,
+    /// Graceful leaves of the drain target (SIGTERM, `AgentInput::Leave`): it never
+    /// campaigns again in that incarnation, and its coordinator, if it runs one, resigns.
+    pub leaves: u8,
+    /// Checker-only variant: the winner of an election learns its term from its
+    /// election watch, late, like every other member, instead of in the step it wins.
+    /// `specs/decisions.md` shows why the runtime must not do this.
+    pub winner_learns_late: bool,
     /// How many messages the network may lose in one run (every copy of each); `None`
     /// for no limit. It always duplicates and reorders without limit.
     pub losses: Option<u8>,
@@ -30,6 +40,11 @@ pub struct ModelConfig {
     /// How many times in one run a coordinator's liveness TTL may expire (a node's
     /// reports arriving too late); `None` for no limit.
     pub ttl_expiries: Option<u8>,
+    /// Stray terms: how many distinct terms the election never issues (the largest
+    /// issued term + 1, + 2 …) may appear in stray bootstrap requests, from any node to
+    /// any other, at any time (a misconfigured or corrupted process). Each stray
+    /// message, like every message, may come any number of times.
+    pub stray_terms: u8,
     /// Remove permanently inert messages from the network (see `checker::gc`). Off only
     /// to check that collection changes no verdict.
     pub gc: bool,
@@ -51,11 +66,15 @@ impl Default for ModelConfig {
             node_crashes: 1,
             failovers: 1,
             lease_losses: 0,
+            resigns: 0,
+            leaves: 0,
             client_gives_up: false,
+            winner_learns_late: false,
             losses: Some(1),
             ttl_expiries: Some(1),
             drain_batch: 1,
             inherited_drain: InheritedDrain::Continue,
+            stray_terms: 1,
             gc: true,
             guards: Guards::default(),
         }
@@ -63,6 +82,24 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// CI's second configuration, checked after the default one (`ebbtide check --ci`):
+    /// smaller, with a lease loss, so that what only lease losses exercise (a node that
+    /// fences itself, `reject-while-stopping`) is checked exhaustively on every run.
+    pub fn lease_loss() -> Self {
+        ModelConfig {
+            nodes: 2,
+            work: 2,
+            lease_losses: 1,
+            drain_batch: 2,
+            ..ModelConfig::default()
+        }
+    }
+
+    /// The configurations `ebbtide check --ci` checks, in order.
+    pub fn ci() -> Vec<ModelConfig> {
+        vec![ModelConfig::default(), ModelConfig::lease_loss()]
+    }
+
     /// Checks the bounds; the message names the setting and what is wrong with it.
     pub fn validate(&self) -> Result<(), String> {
         if !(2..=8).contains(&self.nodes) {
@@ -95,6 +132,21 @@ impl ModelConfig {
                 self.failovers
             ));
         }
+        if self.resigns > 4 {
+            return Err(format!(
+                "--resigns must be at most 4 (got {})",
+                self.resigns
+            ));
+        }
+        if self.leaves > 4 {
+            return Err(format!("--leaves must be at most 4 (got {})", self.leaves));
+        }
+        if self.stray_terms > 4 {
+            return Err(format!(
+                "--stray-terms must be at most 4 (got {})",
+                self.stray_terms
+            ));
+        }
         if self.drain_batch == 0 {
             return Err("--drain-batch must be at least 1".to_string());
         }
@@ -115,11 +167,20 @@ impl ModelConfig {
     }
 
     /// The largest term the election oracle hands out: the first, one per failover and
-    /// per crash, and one per resignation (at most one per node).
+    /// per crash, one per operator resignation or leave, and one per resignation of a
+    /// coordinator whose node stopped being Alive (at most one per node).
     pub fn max_term(&self) -> u64 {
         1 + self.failovers as u64
             + self.node_crashes as u64
             + self.lease_losses as u64
+            + self.resigns as u64
+            + self.leaves as u64
             + self.nodes as u64
+    }
+
+    /// The stray terms: terms the election never issues.
+    pub fn stray_term_values(&self) -> impl Iterator<Item = u64> {
+        let max = self.max_term();
+        (1..=self.stray_terms as u64).map(move |k| max + k)
     }
 }

@@ -85,6 +85,14 @@ pub fn action(a: &Action) -> String {
         Action::Leave(n) => format!("{n}'s membership lease expires: it leaves"),
         Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes ({n} stays up)"),
         Action::Elect(n) => format!("{n} is elected coordinator"),
+        Action::Resign(n) => format!("an operator makes the coordinator on {n} resign"),
+        Action::GracefulLeave(n) => format!(
+            "{n} is asked to leave (SIGTERM): it stops campaigning, and resigns if it coordinates"
+        ),
+        Action::Watch(n) => format!("{n}'s election watch reports the latest leader"),
+        Action::Stray { src, dst, term } => format!(
+            "a stray Bootstrap(term {term}) from {src} reaches the network to {dst} (a term the election never issued)"
+        ),
         Action::Poll => "client calls DrainNode".to_string(),
     }
 }

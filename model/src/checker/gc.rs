@@ -82,10 +82,14 @@ pub fn inert(m: &DrainModel, s: &SysState, e: &Envelope<Msg>) -> bool {
                 // its answer is wanted only by the coordinator of that term while it waits
                 // for this node, and that wait never starts again. (With term fencing off
                 // an older term is answered too, and the same holds for the answer.)
+                // With elected-terms-only, a node follows only terms the election issues,
+                // so a bootstrap request of a term the election never issues (a stray
+                // one) is ignored by every node, now and later.
                 ToNode::Bootstrap { term } => {
-                    *term <= floor
-                        && !coordinator_on(s, src)
-                            .is_some_and(|c| c.term() == *term && c.awaits(&dst))
+                    (g.on(Guard::ElectedTermsOnly) && *term > m.cfg.max_term())
+                        || *term <= floor
+                            && !coordinator_on(s, src)
+                                .is_some_and(|c| c.term() == *term && c.awaits(&dst))
                 }
                 // Rule 1: a command of a term below the floor is ignored, and the floor
                 // survives restarts.

@@ -3,7 +3,7 @@
 //!
 //! Step properties (S1, S2, S3, S4, S6) are judged by the step that could break them,
 //! with its inputs and outputs in hand, and remembered in the history; state properties
-//! (S5, S7, S8) are judged on every state. L1 is judged on quiescent states; L2 are
+//! (S5, S7, S8, S9) are judged on every state. L1 is judged on quiescent states; L2 are
 //! reachability witnesses.
 
 use super::ids::{NodeIx, UnitIx};
@@ -83,6 +83,12 @@ pub fn catalogue() -> Vec<PropertyInfo> {
             condition: no_lost_work,
         },
         PropertyInfo {
+            name: "S9",
+            expectation: Always,
+            statement: "a node follows only an elected coordinator: no node's term floor (live or persisted) exceeds the largest term the election issued",
+            condition: floors_elected,
+        },
+        PropertyInfo {
             name: "L1",
             expectation: Always,
             statement: "a requested drain reaches 0: no quiescent state leaves it unanswered while another node is Alive (with a client that gives up at failover: leaves a Draining target short of Stopping and empty)",
@@ -138,6 +144,19 @@ fn coordinator_alive(_: &DrainModel, s: &SysState) -> bool {
         Some((host, _)) => DrainModel::node(s, host).agent.liveness() == Liveness::Alive,
         None => true,
     }
+}
+
+/// S9.
+fn floors_elected(model: &DrainModel, s: &SysState) -> bool {
+    let issued = s.history.term;
+    (0..model.cfg.nodes).map(NodeIx).all(|n| {
+        let live = DrainModel::is_up(s, n) && DrainModel::node(s, n).agent.term_floor() > issued;
+        let persisted = s.actor_storages[n.ix()]
+            .as_ref()
+            .and_then(|st| st.leader.as_ref())
+            .is_some_and(|l| l.term > issued);
+        !live && !persisted
+    })
 }
 
 /// Whether the incarnation `epoch` of `node` is dead and ended in a crash: the

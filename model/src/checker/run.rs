@@ -306,6 +306,10 @@ fn annotate(model: &DrainModel, state: &SysState, action: &Action) -> Option<Str
                 Err(e) => format!("DrainNode({}) → error {e:?}", model.cfg.target()),
             })
         }
+        Action::Watch(_) => Some(format!(
+            "term {}, leader {}",
+            state.history.term, state.history.leader
+        )),
         Action::Crash(n) | Action::Exit(n) | Action::LeaseLoss(n) => {
             let s = DrainModel::node(state, *n);
             Some(format!(

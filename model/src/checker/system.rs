@@ -1,6 +1,7 @@
 //! The system model: node actors over stateright's unordered, duplicating (and
 //! optionally lossy) network, plus the environment: crashes and restarts, coordinator
-//! failover through an election oracle, membership, and a client that drains a node.
+//! failover through an election oracle (each member learns its result from its own
+//! watch, late), membership, operators, and a client that drains a node.
 //!
 //! It implements [`stateright::Model`] directly over [`ActorModelState`] (rather than
 //! through `ActorModel`) so that the environment's actions can sit beside the actors'
@@ -34,10 +35,16 @@ pub type SysState = ActorModelState<NodeActor, History>;
 pub struct History {
     /// The last term the election oracle handed out.
     pub term: Term,
+    /// The node that won it: what every election watch reports now.
+    pub leader: NodeIx,
     pub crashes: u8,
     pub failovers: u8,
     /// Lease losses so far.
     pub lease_losses: u8,
+    /// Operator resignations so far.
+    pub resigns: u8,
+    /// Graceful leaves of the target so far.
+    pub leaves: u8,
     /// Planned exits of Stopping processes so far.
     pub exits: u8,
     /// Messages lost so far.
@@ -101,8 +108,23 @@ pub enum Action {
     Leave(NodeIx),
     /// The coordinator process dies; its node lives on (a fault; bounded).
     CoordinatorCrash(NodeIx),
+    /// An operator makes the coordinator on this node resign (bounded).
+    Resign(NodeIx),
+    /// The drain target is asked to leave (SIGTERM; bounded): it never campaigns again
+    /// in this incarnation, and resigns if it coordinates.
+    GracefulLeave(NodeIx),
     /// The election oracle makes an Alive node coordinator of the next term.
     Elect(NodeIx),
+    /// A node's election watch reports the latest (term, leader) to its agent: each
+    /// member learns of an election on its own, late, skipping the terms it missed.
+    Watch(NodeIx),
+    /// A stray bootstrap request of a term the election never issued arrives on the
+    /// network, as if `src` had sent it to `dst` (a fault; `--stray-terms`).
+    Stray {
+        src: NodeIx,
+        dst: NodeIx,
+        term: Term,
+    },
     /// The client calls DrainNode(target).
     Poll,
 }
@@ -118,12 +140,16 @@ impl Action {
             | Action::Restart(_)
             | Action::Leave(_)
             | Action::Elect(_)
+            | Action::Watch(_)
             | Action::Poll => true,
             Action::Timer { timer, .. } => !matches!(timer, NodeTimer::Ttl(_)),
             Action::Drop { .. }
             | Action::Crash(_)
             | Action::Exit(_)
             | Action::LeaseLoss(_)
+            | Action::Stray { .. }
+            | Action::Resign(_)
+            | Action::GracefulLeave(_)
             | Action::CoordinatorCrash(_) => false,
         }
     }
@@ -400,6 +426,16 @@ impl DrainModel {
         Self::crashed_last(state, node) || state.history.crashes < self.cfg.node_crashes
     }
 
+    /// Whether `node`'s election watch has something to tell its agent: it is an up
+    /// member whose agent follows an older term than the last one elected. (An agent
+    /// that follows the last term has nothing to learn from the watch, however it
+    /// learnt it; the watch only ever reports the latest.)
+    pub fn watch_pending(&self, state: &SysState, node: NodeIx) -> bool {
+        Self::is_up(state, node)
+            && state.history.is_member(node)
+            && Self::node(state, node).agent.term_floor() < state.history.term
+    }
+
     fn target_mid_drain(&self, state: &SysState) -> bool {
         let t = self.cfg.target();
         let h = &state.history;
@@ -424,9 +460,12 @@ impl Model for DrainModel {
             crashed: vec![false; n],
             history: History {
                 term: 1,
+                leader: NodeIx(0),
                 crashes: 0,
                 failovers: 0,
                 lease_losses: 0,
+                resigns: 0,
+                leaves: 0,
                 exits: 0,
                 losses: 0,
                 expiries: 0,
@@ -510,6 +549,15 @@ impl Model for DrainModel {
                 {
                     actions.push(Action::Exit(node));
                 }
+                if self.watch_pending(state, node) {
+                    actions.push(Action::Watch(node));
+                }
+                if node == self.cfg.target()
+                    && h.leaves < self.cfg.leaves
+                    && !Self::node(state, node).agent.leaving()
+                {
+                    actions.push(Action::GracefulLeave(node));
+                }
             } else {
                 if self.may_restart(state, node) {
                     actions.push(Action::Restart(node));
@@ -519,10 +567,20 @@ impl Model for DrainModel {
                 }
             }
         }
+        for term in self.cfg.stray_term_values() {
+            for src in self.nodes() {
+                for dst in self.nodes().filter(|d| *d != src) {
+                    actions.push(Action::Stray { src, dst, term });
+                }
+            }
+        }
         match coordinator {
             Some(host) => {
                 if h.failovers < self.cfg.failovers {
                     actions.push(Action::CoordinatorCrash(host));
+                }
+                if h.resigns < self.cfg.resigns {
+                    actions.push(Action::Resign(host));
                 }
                 let gave_up = self.cfg.client_gives_up && h.term > 1;
                 if !h.zero && !gave_up {
@@ -626,22 +684,12 @@ impl DrainModel {
                 next.crashed[i] = false;
                 next.actor_states[i] = Arc::new(s);
                 self.apply_commands(&mut next, node, out);
-                // A new process takes a new membership lease and reads the election key.
+                // A new process takes a new membership lease; it learns the leader from
+                // its election watch later, in a step of its own (`Action::Watch`).
                 if !next.history.is_member(node) {
                     next.history.members |= 1 << node.0;
                     let epoch = Self::node(&next, node).agent.epoch();
                     self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
-                }
-                if let Some((host, c)) = Self::coordinator(&next) {
-                    let input = crate::protocol::AgentInput::LeaderChanged {
-                        term: c.term(),
-                        leader: host,
-                    };
-                    if let Some(s) = self.run_node(&next, node, None, None, |a, st, o| {
-                        a.agent_step(st, input, o)
-                    }) {
-                        next = s;
-                    }
                 }
                 Some(next)
             }
@@ -685,6 +733,21 @@ impl DrainModel {
                 self.apply_commands(&mut next, host, out);
                 Some(next)
             }
+            Action::Resign(host) => {
+                let mut next = self.run_node(state, host, None, None, |a, st, o| {
+                    a.coord_step(st, CoordInput::Resign, o)
+                })?;
+                next.history.resigns += 1;
+                Some(next)
+            }
+            Action::GracefulLeave(node) => {
+                let mut next = self.run_node(state, node, None, None, |a, st, o| {
+                    a.agent_step(st, crate::protocol::AgentInput::Leave, o);
+                    a.coord_step(st, CoordInput::Resign, o);
+                })?;
+                next.history.leaves += 1;
+                Some(next)
+            }
             Action::Elect(node) => {
                 let term = state.history.term + 1;
                 let members: Vec<NodeIx> = self
@@ -695,6 +758,38 @@ impl DrainModel {
                     a.become_coordinator(node, st, term, members, o)
                 })?;
                 next.history.term = term;
+                next.history.leader = node;
+                Some(next)
+            }
+            Action::Watch(node) => {
+                if !self.watch_pending(state, node) {
+                    return None;
+                }
+                let input = crate::protocol::AgentInput::LeaderChanged {
+                    term: state.history.term,
+                    leader: state.history.leader,
+                };
+                self.run_node(state, node, None, None, |a, st, o| {
+                    a.agent_step(st, input, o)
+                })
+            }
+            Action::Stray { src, dst, term } => {
+                let env = Envelope {
+                    src: src.id(),
+                    dst: dst.id(),
+                    msg: Msg::ToNode(ToNode::Bootstrap { term }),
+                };
+                let Network::UnorderedDuplicating(set, _) = &state.network else {
+                    return None;
+                };
+                if set.contains(&env) || (self.cfg.gc && super::gc::inert(self, state, &env)) {
+                    // Already there, or collected at once: no new state.
+                    return None;
+                }
+                let mut next = state.clone();
+                if let Network::UnorderedDuplicating(set, _) = &mut next.network {
+                    set.insert(env);
+                }
                 Some(next)
             }
             Action::Poll => {

@@ -13,8 +13,15 @@ pub enum AgentInput<N, W> {
     Message { from: N, msg: ToNode<W> },
     /// The heartbeat timer fired.
     HeartbeatTimer,
-    /// The election service says `leader` is coordinator for `term` (a watch event, or
-    /// this very process winning the election).
+    /// The election service says `leader` is coordinator for `term`: an event of this
+    /// process's election watch, or this very process winning the election. Under
+    /// [`Guard::ElectedTermsOnly`] (always on in the runtime), it is the only way a node
+    /// with an election service comes to follow a newer term. A process that wins must
+    /// feed its own win to its agent *before* it starts its [`Coordinator`]: otherwise a
+    /// command of the deposed coordinator, still in flight, can drain the node that now
+    /// coordinates (`specs/decisions.md`, "The winner learns its term when it wins").
+    ///
+    /// [`Coordinator`]: crate::protocol::Coordinator
     LeaderChanged { term: Term, leader: N },
     /// This node lost its membership lease: the coordinator may already have moved its
     /// work, so it fences itself (§4.6).
@@ -68,6 +75,9 @@ pub struct NodeAgent<N, W> {
     units: BTreeMap<W, UnitRecord>,
     /// Asked to leave ([`AgentInput::Leave`]): never campaigns again.
     leaving: bool,
+    /// Static membership: the one configured coordinator, whose bootstrap requests teach
+    /// newer terms (there is no election service). `None`: an election service does.
+    fixed_coordinator: Option<N>,
     guards: Guards,
 }
 
@@ -82,8 +92,24 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
             leader,
             units: BTreeMap::new(),
             leaving: false,
+            fixed_coordinator: None,
             guards,
         }
+    }
+
+    /// For static membership, where no election service exists: `node` is the one
+    /// configured coordinator, and a newer term is accepted only from its bootstrap
+    /// request (or from [`AgentInput::LeaderChanged`] naming it). Without this, the
+    /// agent expects an election service: only [`AgentInput::LeaderChanged`] teaches a
+    /// newer term, and every message of a term above the floor is ignored until then.
+    pub fn with_fixed_coordinator(mut self, node: N) -> Self {
+        self.fixed_coordinator = Some(node);
+        self
+    }
+
+    /// The configured coordinator under static membership, if any.
+    pub fn fixed_coordinator(&self) -> Option<&N> {
+        self.fixed_coordinator.as_ref()
     }
 
     /// This incarnation's epoch.
@@ -174,7 +200,11 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
                 out.push(AgentOutput::ArmHeartbeat);
             }
             AgentInput::LeaderChanged { term, leader } => {
-                if term > self.term_floor() {
+                let fixed_elsewhere = self
+                    .fixed_coordinator
+                    .as_ref()
+                    .is_some_and(|f| *f != leader);
+                if term > self.term_floor() && !fixed_elsewhere {
                     self.learn_leader(term, leader, out);
                     self.heartbeat(out);
                 }
@@ -191,6 +221,17 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
                     return;
                 }
                 if term > self.term_floor() {
+                    // A term nobody told this node about: with an election service, a
+                    // node follows a newer coordinator only once its watch shows that
+                    // term (the coordinator asks again after that); with a fixed
+                    // coordinator, only that node's bootstrap teaches a newer term.
+                    let trusted = match &self.fixed_coordinator {
+                        Some(f) => *f == from,
+                        None => false,
+                    };
+                    if !trusted && self.guards.on(Guard::ElectedTermsOnly) {
+                        return;
+                    }
                     self.learn_leader(term, from.clone(), out);
                 }
                 let msg = ToCoordinator::BootstrapResponse {
@@ -207,8 +248,9 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
                 epoch,
                 term,
             } => {
-                // Rule 1: a coordinator older than the current one is ignored.
-                if !self.current_term(term) {
+                // Rule 1: a coordinator older than the current one is ignored (and, with
+                // elected-terms-only, a newer one this node does not follow yet).
+                if !self.current_term(term) || !self.followed_term(term) {
                     return;
                 }
                 // Rule 2: a command for another incarnation changes nothing, but is answered
@@ -249,7 +291,7 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
         add: bool,
         out: &mut Vec<AgentOutput<N, W>>,
     ) {
-        if !self.current_term(term) {
+        if !self.current_term(term) || !self.followed_term(term) {
             return;
         }
         let fenced = self.guards.on(Guard::WorkFencing);
@@ -322,6 +364,13 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
         term >= self.term_floor() || !self.guards.on(Guard::TermFencing)
     }
 
+    /// Whether a command of term `term` comes from a coordinator this node follows: not
+    /// when its term is above the floor (elected-terms-only). A newer coordinator's
+    /// commands wait until the node has learnt its term; the coordinator resends them.
+    fn followed_term(&self, term: Term) -> bool {
+        term <= self.term_floor() || !self.guards.on(Guard::ElectedTermsOnly)
+    }
+
     fn learn_leader(&mut self, term: Term, node: N, out: &mut Vec<AgentOutput<N, W>>) {
         let leader = Leader { term, node };
         self.leader = Some(leader.clone());
@@ -379,13 +428,14 @@ mod tests {
     const STOPPING: Liveness = Liveness::Stopping;
 
     /// The guards that the agent checks.
-    const AGENT_GUARDS: [Guard; 6] = [
+    const AGENT_GUARDS: [Guard; 7] = [
         Guard::SingleStep,
         Guard::TermFencing,
         Guard::EpochFencing,
         Guard::WorkFencing,
         Guard::RejectWhileStopping,
         Guard::CampaignOnlyAlive,
+        Guard::ElectedTermsOnly,
     ];
 
     /// Incarnation [`EPOCH`] following [`COORD`] at [`TERM`], Alive, running nothing.
@@ -523,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn rule1_current_and_newer_terms_are_obeyed() {
+    fn rule1_the_current_term_is_obeyed_a_newer_one_only_once_learnt() {
         let mut a = agent();
         assert_eq!(
             msg(&mut a, COORD, set(DRAINING, EPOCH, TERM)),
@@ -532,11 +582,35 @@ mod tests {
                 response(COORD, EPOCH, DRAINING)
             ]
         );
+        // A newer term that the election has not shown this node: ignored, unanswered.
+        let before = snapshot(&a);
+        assert_eq!(msg(&mut a, OTHER, set(STOPPING, EPOCH, TERM + 1)), vec![]);
+        assert_eq!(snapshot(&a), before);
+        // Once the watch shows it, the same command is obeyed.
+        step(
+            &mut a,
+            AgentInput::LeaderChanged {
+                term: TERM + 1,
+                leader: OTHER,
+            },
+        );
         assert_eq!(
             msg(&mut a, OTHER, set(STOPPING, EPOCH, TERM + 1)),
             vec![
-                heartbeat(COORD, EPOCH, STOPPING),
+                heartbeat(OTHER, EPOCH, STOPPING),
                 response(OTHER, EPOCH, STOPPING)
+            ]
+        );
+    }
+
+    #[test]
+    fn rule1_without_elected_terms_only_a_newer_term_is_obeyed() {
+        let mut a = agent_with(Guards::default().without(Guard::ElectedTermsOnly));
+        assert_eq!(
+            msg(&mut a, OTHER, set(DRAINING, EPOCH, TERM + 1)),
+            vec![
+                heartbeat(COORD, EPOCH, DRAINING),
+                response(OTHER, EPOCH, DRAINING)
             ]
         );
     }
@@ -712,7 +786,11 @@ mod tests {
         assert_eq!(msg(&mut a, COORD, remove(7, EPOCH, TERM, 4)), vec![]);
         assert_eq!(snapshot(&a), before);
 
-        // (term, op) is compared by term first: op 9 of an older term is older.
+        // (term, op) is compared by term first: op 9 of an older term is older. (A
+        // command of a newer term than the floor applies only without elected-terms-only;
+        // with it, the floor rises first and term fencing ignores the older command.)
+        let mut a = agent_with(Guards::default().without(Guard::ElectedTermsOnly));
+        msg(&mut a, COORD, add(7, EPOCH, TERM, 5));
         msg(&mut a, OTHER, remove(7, EPOCH, TERM + 1, 1));
         assert!(!a.runs(&7));
         let before = snapshot(&a);
@@ -770,7 +848,15 @@ mod tests {
         let mut out = Vec::new();
         a.start(&mut out);
         assert_eq!(out, vec![AgentOutput::ArmHeartbeat]);
-        // A liveness change with no leader known still answers whoever asked.
+        // With no leader known, every term is newer than the floor: ignored.
+        assert_eq!(msg(&mut a, COORD, set(DRAINING, EPOCH, 1)), vec![]);
+        assert_eq!(a.leader(), None);
+        // (Without elected-terms-only, it is applied and answered to whoever asked.)
+        let mut a: A = NodeAgent::new(
+            EPOCH,
+            None,
+            Guards::default().without(Guard::ElectedTermsOnly),
+        );
         assert_eq!(
             msg(&mut a, COORD, set(DRAINING, EPOCH, 1)),
             vec![response(COORD, EPOCH, DRAINING)]
@@ -858,8 +944,96 @@ mod tests {
     }
 
     #[test]
-    fn bootstrap_of_a_newer_term_teaches_and_persists_the_leader() {
+    fn bootstrap_of_a_newer_term_is_ignored_until_the_election_shows_it() {
         let mut a = running(ALIVE, &[1]);
+        let before = snapshot(&a);
+        // A stray term, however large: ignored, unanswered, and not persisted.
+        for term in [TERM + 1, u64::MAX] {
+            assert_eq!(msg(&mut a, OTHER, ToNode::Bootstrap { term }), vec![]);
+            assert_eq!(snapshot(&a), before);
+            assert_eq!(a.term_floor(), TERM);
+        }
+        // The election shows TERM + 1: the coordinator's next bootstrap is answered.
+        step(
+            &mut a,
+            AgentInput::LeaderChanged {
+                term: TERM + 1,
+                leader: OTHER,
+            },
+        );
+        assert_eq!(
+            msg(&mut a, OTHER, ToNode::Bootstrap { term: TERM + 1 }),
+            vec![AgentOutput::Send {
+                to: OTHER,
+                msg: ToCoordinator::BootstrapResponse {
+                    term: TERM + 1,
+                    epoch: EPOCH,
+                    liveness: ALIVE,
+                    work: vec![1],
+                    version: PROTOCOL_VERSION,
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn fixed_coordinator_teaches_newer_terms_by_its_bootstrap_only() {
+        let mut a = running(ALIVE, &[1]).with_fixed_coordinator(OTHER);
+        assert_eq!(a.fixed_coordinator(), Some(&OTHER));
+        let before = snapshot(&a);
+        // Another node's bootstrap of a newer term, or a watch event naming another
+        // node, teaches nothing.
+        assert_eq!(msg(&mut a, 3, ToNode::Bootstrap { term: TERM + 5 }), vec![]);
+        assert_eq!(
+            step(
+                &mut a,
+                AgentInput::LeaderChanged {
+                    term: TERM + 5,
+                    leader: 3
+                }
+            ),
+            vec![]
+        );
+        // Nor does a command of a newer term, even from the configured node.
+        assert_eq!(msg(&mut a, OTHER, set(DRAINING, EPOCH, TERM + 1)), vec![]);
+        assert_eq!(snapshot(&a), before);
+        // The configured node's bootstrap of a newer term does.
+        let leader = Leader {
+            term: TERM + 1,
+            node: OTHER,
+        };
+        assert_eq!(
+            msg(&mut a, OTHER, ToNode::Bootstrap { term: TERM + 1 }),
+            vec![
+                AgentOutput::PersistLeader(leader.clone()),
+                AgentOutput::Send {
+                    to: OTHER,
+                    msg: ToCoordinator::BootstrapResponse {
+                        term: TERM + 1,
+                        epoch: EPOCH,
+                        liveness: ALIVE,
+                        work: vec![1],
+                        version: PROTOCOL_VERSION,
+                    },
+                },
+            ]
+        );
+        assert_eq!(a.leader(), Some(&leader));
+        // Its commands of that term are obeyed now; older terms stay fenced.
+        assert_eq!(
+            msg(&mut a, OTHER, set(DRAINING, EPOCH, TERM + 1)),
+            vec![
+                heartbeat(OTHER, EPOCH, DRAINING),
+                response(OTHER, EPOCH, DRAINING)
+            ]
+        );
+        assert_eq!(msg(&mut a, COORD, set(STOPPING, EPOCH, TERM)), vec![]);
+    }
+
+    #[test]
+    fn without_elected_terms_only_any_bootstrap_of_a_newer_term_teaches_the_leader() {
+        let mut a = running(ALIVE, &[1]);
+        a.guards = a.guards.without(Guard::ElectedTermsOnly);
         let leader = Leader {
             term: TERM + 1,
             node: OTHER,
@@ -976,7 +1150,7 @@ mod tests {
 
     #[test]
     fn commands_do_not_change_the_leader() {
-        let mut a = agent();
+        let mut a = agent_with(Guards::default().without(Guard::ElectedTermsOnly));
         let leader = a.leader().cloned();
         // A newer-term liveness command is obeyed, answered to its sender, but the
         // heartbeat still goes to the leader and nothing is persisted.
@@ -1178,6 +1352,10 @@ mod tests {
             Guard::CampaignOnlyAlive => {
                 a = at(a, DRAINING);
                 out.extend(msg(&mut a, COORD, set(DRAINING, EPOCH, TERM)));
+            }
+            Guard::ElectedTermsOnly => {
+                out.extend(msg(&mut a, OTHER, ToNode::Bootstrap { term: TERM + 1 }));
+                out.extend(msg(&mut a, COORD, set(DRAINING, EPOCH, TERM + 2)));
             }
             other => panic!("{other} is not an agent guard"),
         }

@@ -42,6 +42,11 @@ pub enum Guard {
     BootstrapBeforeServing,
     /// A node that is not Alive never campaigns to become coordinator (§2).
     CampaignOnlyAlive,
+    /// A node follows a newer coordinator term only when its election service shows
+    /// that term (or, under static membership, only from the configured coordinator's
+    /// bootstrap); a bootstrap request or command of a term above its floor is ignored
+    /// until then.
+    ElectedTermsOnly,
     /// Draining the coordinator's own node is refused (§5.10).
     RefuseOwnNode,
     /// The coordinator's resend timer sends again whatever is unacknowledged: bootstrap
@@ -52,7 +57,7 @@ pub enum Guard {
 
 impl Guard {
     /// Every guard, in a stable order.
-    pub const ALL: [Guard; 16] = [
+    pub const ALL: [Guard; 17] = [
         Guard::SingleStep,
         Guard::TermFencing,
         Guard::EpochFencing,
@@ -67,6 +72,7 @@ impl Guard {
         Guard::RejectWhileStopping,
         Guard::BootstrapBeforeServing,
         Guard::CampaignOnlyAlive,
+        Guard::ElectedTermsOnly,
         Guard::RefuseOwnNode,
         Guard::Resend,
     ];
@@ -88,6 +94,7 @@ impl Guard {
             Guard::RejectWhileStopping => "reject-while-stopping",
             Guard::BootstrapBeforeServing => "bootstrap-before-serving",
             Guard::CampaignOnlyAlive => "campaign-only-alive",
+            Guard::ElectedTermsOnly => "elected-terms-only",
             Guard::RefuseOwnNode => "refuse-own-node",
             Guard::Resend => "resend",
         }
@@ -120,6 +127,9 @@ impl Guard {
                 "a new coordinator serves nothing until every member answered its bootstrap"
             }
             Guard::CampaignOnlyAlive => "only an Alive node campaigns to become coordinator",
+            Guard::ElectedTermsOnly => {
+                "a node follows a newer term only once the election shows it"
+            }
             Guard::RefuseOwnNode => "draining the coordinator's own node is refused",
             Guard::Resend => "the coordinator re-sends unacknowledged commands on its timer",
         }
