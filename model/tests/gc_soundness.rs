@@ -192,6 +192,15 @@ fn without_elected_terms_only() {
 }
 
 #[test]
+fn a_resignation_and_a_graceful_leave() {
+    same_with_and_without_gc(ModelConfig {
+        resigns: 1,
+        leaves: 1,
+        ..small(0, 0, 0)
+    });
+}
+
+#[test]
 fn two_stray_terms() {
     same_with_and_without_gc(ModelConfig {
         stray_terms: 2,

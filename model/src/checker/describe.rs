@@ -91,7 +91,7 @@ pub fn action(a: &Action) -> String {
         ),
         Action::Watch(n) => format!("{n}'s election watch reports the latest leader"),
         Action::Stray { src, dst, term } => format!(
-            "a stray Bootstrap(term {term}) from {src} reaches the network to {dst} (a term the election never issued)"
+            "a stray Bootstrap(term {term}) is on its way from {src} to {dst} (a term the election never issues)"
         ),
         Action::Poll => "client calls DrainNode".to_string(),
     }

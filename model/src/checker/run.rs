@@ -343,10 +343,11 @@ pub fn summarize(model: &DrainModel, s: &SysState) -> Vec<String> {
                 .map(|c| format!(", coordinator of term {}", c.term()))
                 .unwrap_or_default();
             format!(
-                "{n}: epoch {}, {}, running [{}]{coord}",
+                "{n}: epoch {}, {}, running [{}], follows term {}{coord}",
                 node.agent.epoch(),
                 node.agent.liveness(),
-                units(node)
+                units(node),
+                node.agent.term_floor()
             )
         } else {
             format!("{n}: down")
