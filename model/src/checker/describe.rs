@@ -80,9 +80,9 @@ pub fn action(a: &Action) -> String {
         Action::Restart(n) => format!("{n} restarts as a new incarnation"),
         Action::Exit(n) => format!("{n} is Stopping and its process exits"),
         Action::LeaseLoss(n) => {
-            format!("{n} loses its membership lease: it fences itself to Stopping and leaves")
+            format!("{n} loses its membership lease: it fences itself to Stopping")
         }
-        Action::Leave(n) => format!("{n}'s membership lease expires: it leaves"),
+        Action::Leave(n) => format!("{n}'s membership registration expires: it leaves"),
         Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes ({n} stays up)"),
         Action::Elect(n) => format!("{n} is elected coordinator"),
         Action::Resign(n) => format!("an operator makes the coordinator on {n} resign"),

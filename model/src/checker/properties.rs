@@ -79,7 +79,7 @@ pub fn catalogue() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: "S8",
             expectation: Always,
-            statement: "no lost work: every unit runs somewhere or the coordinator will place it, unless a crash awaits recovery",
+            statement: "no lost work: every unit runs somewhere or the coordinator will place it, unless a crash or a lost lease awaits recovery",
             condition: no_lost_work,
         },
         PropertyInfo {
@@ -183,7 +183,10 @@ fn no_lost_work(model: &DrainModel, s: &SysState) -> bool {
             || c.is_unplaced(&w)
             || c.placement_of(&w).is_some_and(|n| {
                 let believed = c.record(n).map_or(0, |r| r.epoch);
-                crash_pending(s, *n, believed)
+                // A node that lost its lease fenced itself at once, and the cluster may
+                // move its work only once its registration expires: until then the
+                // unit runs nowhere, as after a crash.
+                crash_pending(s, *n, believed) || s.history.is_fenced(*n)
             })
     })
 }

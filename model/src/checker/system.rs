@@ -53,6 +53,10 @@ pub struct History {
     pub expiries: u8,
     /// Bit per node: holds a membership lease.
     pub members: u16,
+    /// Bit per node: lost its lease and fenced itself, while its registration is still
+    /// in the membership service (etcd expires it later: the node's own deadline comes
+    /// first). Cleared when the registration goes, or by a restart.
+    pub fenced: u16,
     /// Per node: bit `e` is set when incarnation `e` ended in a crash (not a planned exit).
     pub crash_ends: Vec<u16>,
     /// Per node: bit `e` is set when incarnation `e` reached Stopping.
@@ -83,6 +87,11 @@ impl History {
     pub fn is_member(&self, node: NodeIx) -> bool {
         self.members & (1 << node.0) != 0
     }
+
+    /// Whether `node` lost its lease and fenced itself, its registration not yet gone.
+    pub fn is_fenced(&self, node: NodeIx) -> bool {
+        self.fenced & (1 << node.0) != 0
+    }
 }
 
 /// One step of the system.
@@ -100,11 +109,14 @@ pub enum Action {
     Restart(NodeIx),
     /// A Stopping node's process exits, as Stopping nodes do.
     Exit(NodeIx),
-    /// A live node loses its membership lease: it fences itself and leaves (a fault;
-    /// bounded). Its node stops at its own lease deadline, before the membership service
-    /// tells the coordinator, so the model does both in one step.
+    /// A live node loses its membership lease (a fault; bounded): at its own lease
+    /// deadline it fences itself (Stopping, every unit stopped, leadership gone). Its
+    /// registration stays until the membership service expires it, a later `Leave`:
+    /// the deadline never comes after etcd's expiry, so the node is fenced before the
+    /// coordinator can move its work.
     LeaseLoss(NodeIx),
-    /// A down node's membership lease expires.
+    /// A member's registration goes: a down node's lease expires, or a node that fenced
+    /// itself is expired by the membership service.
     Leave(NodeIx),
     /// The coordinator process dies; its node lives on (a fault; bounded).
     CoordinatorCrash(NodeIx),
@@ -433,6 +445,7 @@ impl DrainModel {
     pub fn watch_pending(&self, state: &SysState, node: NodeIx) -> bool {
         Self::is_up(state, node)
             && state.history.is_member(node)
+            && !state.history.is_fenced(node)
             && Self::node(state, node).agent.term_floor() < state.history.term
     }
 
@@ -470,6 +483,7 @@ impl Model for DrainModel {
                 losses: 0,
                 expiries: 0,
                 members: (1u16 << n) - 1,
+                fenced: 0,
                 crash_ends: vec![0; n],
                 stopped: vec![0; n],
                 requested: false,
@@ -541,8 +555,16 @@ impl Model for DrainModel {
                 if h.crashes < self.cfg.node_crashes {
                     actions.push(Action::Crash(node));
                 }
-                if h.lease_losses < self.cfg.lease_losses && h.is_member(node) {
+                if h.lease_losses < self.cfg.lease_losses
+                    && h.is_member(node)
+                    && !h.is_fenced(node)
+                {
                     actions.push(Action::LeaseLoss(node));
+                }
+                if h.is_fenced(node) {
+                    // etcd expires the registration of a node that fenced itself, while
+                    // that process still runs (it is about to exit 3).
+                    actions.push(Action::Leave(node));
                 }
                 if h.exits < MAX_EXITS
                     && Self::node(state, node).agent.liveness() == Liveness::Stopping
@@ -559,7 +581,9 @@ impl Model for DrainModel {
                     actions.push(Action::GracefulLeave(node));
                 }
             } else {
-                if self.may_restart(state, node) {
+                // A node that lost its lease registers again only once its old
+                // registration expired (etcd refuses a second live one of its id).
+                if self.may_restart(state, node) && !h.is_fenced(node) {
                     actions.push(Action::Restart(node));
                 }
                 if h.is_member(node) {
@@ -686,6 +710,7 @@ impl DrainModel {
                 self.apply_commands(&mut next, node, out);
                 // A new process takes a new membership lease; it learns the leader from
                 // its election watch later, in a step of its own (`Action::Watch`).
+                next.history.fenced &= !(1 << node.0);
                 if !next.history.is_member(node) {
                     next.history.members |= 1 << node.0;
                     let epoch = Self::node(&next, node).agent.epoch();
@@ -709,13 +734,16 @@ impl DrainModel {
                         a.agent_step(st, crate::protocol::AgentInput::LeaseLost, o)
                     })
                     .unwrap_or(next);
-                next.history.members &= !(1 << node.0);
-                self.tell_coordinator(&mut next, CoordInput::MemberLeft(node));
+                // Its registration stays until the membership service expires it, a
+                // separate, later step (`Leave`): the node's own lease deadline comes
+                // first, so it is fenced before the cluster can move its work.
+                next.history.fenced |= 1 << node.0;
                 Some(next)
             }
             Action::Leave(node) => {
                 let mut next = state.clone();
                 next.history.members &= !(1 << node.0);
+                next.history.fenced &= !(1 << node.0);
                 self.tell_coordinator(&mut next, CoordInput::MemberLeft(node));
                 Some(next)
             }
