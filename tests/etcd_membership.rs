@@ -185,7 +185,7 @@ async fn a_live_id_is_refused_with_the_holder_named() {
     match &err {
         MembershipError::IdTaken { node, holder } => {
             assert_eq!(node, "n1");
-            assert_eq!(holder, &registration("n1", 111));
+            assert_eq!(**holder, registration("n1", 111));
         }
         other => panic!("expected IdTaken, got {other:?}"),
     }

@@ -85,7 +85,7 @@ pub enum MembershipError {
     IdTaken {
         node: String,
         /// What the holder registered (its addresses and pid).
-        holder: Registration,
+        holder: Box<Registration>,
     },
     /// The service could not be reached, or did not answer in time.
     Unreachable(String),

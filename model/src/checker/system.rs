@@ -555,9 +555,7 @@ impl Model for DrainModel {
                 if h.crashes < self.cfg.node_crashes {
                     actions.push(Action::Crash(node));
                 }
-                if h.lease_losses < self.cfg.lease_losses
-                    && h.is_member(node)
-                    && !h.is_fenced(node)
+                if h.lease_losses < self.cfg.lease_losses && h.is_member(node) && !h.is_fenced(node)
                 {
                     actions.push(Action::LeaseLoss(node));
                 }

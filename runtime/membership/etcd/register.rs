@@ -137,7 +137,7 @@ async fn take_epoch(
             return Err(match serde_json::from_slice::<Member>(h.value()) {
                 Ok(m) => MembershipError::IdTaken {
                     node: reg.node.clone(),
-                    holder: m.registration,
+                    holder: Box::new(m.registration),
                 },
                 Err(e) => MembershipError::Malformed {
                     key: member_key.clone(),
