@@ -170,6 +170,10 @@ pub struct NodeArgs {
     /// Write one JSON line per core step (role, node, epoch, input, outputs) to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<std::path::PathBuf>,
+    /// The default workload's start hook takes this long (simulates slow start-up; the
+    /// node's agent waits for it, as it waits for any workload hook).
+    #[arg(long, default_value = "0ms", value_name = "DUR", value_parser = parse_dur)]
+    pub work_start_delay: std::time::Duration,
     /// The default workload's stop hook takes this long (simulates slow shutdown).
     #[arg(long, default_value = "0ms", value_name = "DUR", value_parser = parse_dur)]
     pub work_stop_delay: std::time::Duration,

@@ -110,6 +110,7 @@ const EXIT_LEASE_LOST: u8 = 3;
 pub fn node(args: NodeArgs) -> ExitCode {
     init_logging(&args.log);
     let work_log = args.work_log.clone();
+    let work_start_delay = args.work_start_delay;
     let cfg = match config(args) {
         Ok(c) => c,
         Err(e) => return bad_usage(&e),
@@ -132,6 +133,7 @@ pub fn node(args: NodeArgs) -> ExitCode {
         None => None,
     };
     let workload = Arc::new(LogWorkload {
+        start_delay: work_start_delay,
         stop_delay: cfg.work_stop_delay,
         record,
     });

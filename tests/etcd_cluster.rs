@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::etcd::Etcd;
 use support::nodes::*;
+use support::proxy::Proxy;
 
 /// The membership lease in these tests: short, so that expiry is quick to see.
 const LEASE: &str = "2s";
@@ -381,6 +382,72 @@ async fn a_node_frozen_past_its_lease_fences_itself_on_resume() {
         "stops {stops:?}, resumed at {resumed_at}"
     );
     assert_eq!(running_now(&runs).keys().cloned().collect::<Vec<_>>(), ids);
+}
+
+/// The lease clock bites: a node whose agent is busy (a slow start hook) while its
+/// lease deadline passes, cut off from etcd, must not apply the AddWork that waited
+/// behind the busy step: by then the cluster has moved that unit elsewhere. Without
+/// the check in the agent's step it starts the unit anyway (and the unit runs twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_lease_deadline_a_node_applies_nothing_that_waited() {
+    let Some(etcd) = Etcd::start() else { return };
+    let proxy = Proxy::start(etcd.endpoint().trim_start_matches("http://").to_owned()).await;
+    let mut c = Cluster::with_etcd("deadline", 3, &etcd.endpoint());
+    for node in &mut c.nodes {
+        node.extra = vec!["--lease-ttl".into(), LEASE.into()];
+    }
+    // n3 reaches etcd through the proxy, and its workload takes 4 s to start a unit.
+    c.nodes[2].etcd = Some(proxy.endpoint());
+    c.nodes[2]
+        .extra
+        .extend(["--work-start-delay".into(), "4s".into()]);
+    // n1 first, so that it coordinates.
+    c.spawn(0, &[]);
+    until("n1 coordinating", Duration::from_secs(20), || async {
+        captures(&c, 0)
+            .await?
+            .into_iter()
+            .find(|(id, owner, _)| *owner && id == "n1")
+            .map(drop)
+    })
+    .await;
+    c.spawn(1, &[]);
+    c.spawn(2, &[]);
+    assert_eq!(wait_ready(&c, 0, 3).await, 0);
+    let pid = c.pid(2);
+    // Cut n3 off from etcd, then give it work: its agent is busy starting the first
+    // unit for 4 s, the second unit's AddWork waits, and its lease deadline passes.
+    proxy.cut();
+    let cut_at = now_us();
+    let ids: Vec<String> = (0..6).map(|i| format!("w{i:02}")).collect();
+    let body = serde_json::json!({ "work_ids": ids });
+    let r = request(&c.http(0), "POST", "/api/v2/work", Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let status = c.wait_exit(2, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(3), "n3 fenced itself: {status}");
+    wait_units_running(&c, 0, 6).await;
+    let deadline = cut_at + LEASE_TTL.as_micros() as u64;
+    let all = work_runs(&c, &BTreeMap::new());
+    let late: Vec<&Run> = all
+        .iter()
+        .filter(|r| r.pid == pid && r.from > deadline)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "n3 started units after its lease deadline: {late:?}"
+    );
+    assert!(
+        all.iter().any(|r| r.pid == pid),
+        "n3 was given work before the deadline"
+    );
+    // Whatever n3 ran, it ran before its deadline (after it, it was busy in the hook,
+    // then fenced): no unit ran twice, and every unit runs once on n1 or n2.
+    let runs = assert_no_unit_ran_twice(&c, &BTreeMap::from([(pid, deadline)]));
+    let now = running_now(&runs);
+    assert_eq!(now.keys().cloned().collect::<Vec<_>>(), ids);
+    assert!(now.values().all(|n| n != "n3"), "{now:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,8 @@ pub trait Workload: Send + Sync + 'static {
 /// `--work-log` records both in a file.
 #[derive(Debug, Default)]
 pub struct LogWorkload {
+    /// How long `start` blocks before it returns (simulates slow start-up).
+    pub start_delay: Duration,
     /// How long `stop` blocks before it returns (simulates slow shutdown).
     pub stop_delay: Duration,
     /// The work log, if any.
@@ -75,6 +77,9 @@ impl Workload for LogWorkload {
     fn start(&self, unit: &str) {
         if let Some(r) = &self.record {
             r.write("start", unit);
+        }
+        if !self.start_delay.is_zero() {
+            std::thread::sleep(self.start_delay);
         }
         tracing::info!(unit, "work unit started");
     }

@@ -31,6 +31,9 @@ pub struct NodeProc {
     pub http: u16,
     /// Flags given to this node at every start.
     pub extra: Vec<String>,
+    /// Under etcd membership: the endpoint this node uses instead of the cluster's (a
+    /// proxy the test can cut).
+    pub etcd: Option<String>,
     pub child: Option<Child>,
 }
 
@@ -75,6 +78,7 @@ impl Cluster {
                 grpc: free_port(),
                 http: free_port(),
                 extra: Vec::new(),
+                etcd: None,
                 child: None,
             })
             .collect();
@@ -171,7 +175,7 @@ impl Cluster {
             Membership::Etcd { endpoint, cluster } => {
                 args.extend([
                     "--etcd".into(),
-                    endpoint.clone(),
+                    me.etcd.clone().unwrap_or_else(|| endpoint.clone()),
                     "--cluster".into(),
                     cluster.clone(),
                 ]);
