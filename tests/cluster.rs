@@ -516,9 +516,7 @@ fn bad_flags_are_named_and_exit_2() {
 #[should_panic(expected = "unit w1 ran twice")]
 fn the_work_log_judge_catches_a_unit_that_ran_twice() {
     let c = Cluster::new("judge", 2);
-    let line = |pid: u32, event: &str, ts: u64| {
-        format!(r#"{{"ts_us":{ts},"node":"n{pid}","pid":{pid},"event":"{event}","unit":"w1"}}"#)
-    };
+    let line = |pid: u32, event: &str, ts: u64| work_log_line(pid, event, "w1", ts);
     std::fs::write(
         c.work_log_path(0),
         [line(1, "start", 10), line(1, "stop", 30)].join("\n"),
@@ -532,9 +530,7 @@ fn the_work_log_judge_catches_a_unit_that_ran_twice() {
 #[test]
 fn the_work_log_judge_accepts_a_move() {
     let c = Cluster::new("judge-ok", 2);
-    let line = |pid: u32, event: &str, ts: u64| {
-        format!(r#"{{"ts_us":{ts},"node":"n{pid}","pid":{pid},"event":"{event}","unit":"w1"}}"#)
-    };
+    let line = |pid: u32, event: &str, ts: u64| work_log_line(pid, event, "w1", ts);
     std::fs::write(
         c.work_log_path(0),
         [line(1, "start", 10), line(1, "stop", 20)].join("\n"),

@@ -91,31 +91,6 @@ fn index_of(c: &Cluster, id: &str) -> usize {
         .expect("a known node")
 }
 
-/// Adds units `w00..` through node `via` and waits until all run.
-async fn add_units(c: &Cluster, via: usize, count: usize) -> Vec<String> {
-    let ids: Vec<String> = (0..count).map(|i| format!("w{i:02}")).collect();
-    let body = serde_json::json!({ "work_ids": ids });
-    let r = request(&c.http(via), "POST", "/api/v2/work", Some(&body))
-        .await
-        .unwrap();
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    wait_units_running(c, via, count).await;
-    ids
-}
-
-async fn wait_units_running(c: &Cluster, via: usize, count: usize) {
-    let server = c.http(via);
-    until("all units running", Duration::from_secs(30), || {
-        let server = server.clone();
-        async move {
-            let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
-            let list = r.body.as_array()?.clone();
-            (list.len() == count && list.iter().all(|u| u["state"] == "running")).then_some(())
-        }
-    })
-    .await;
-}
-
 /// Resigns the coordinator through node `via` and waits until another owns.
 async fn resign(c: &Cluster, via: usize, old: &str) -> usize {
     let r = request(&c.http(via), "POST", "/api/v1/owner/resign", None)
@@ -177,7 +152,7 @@ async fn rolling_upgrade_coordinator_included() {
     let Some(etcd) = Etcd::start() else { return };
     let mut c = etcd_cluster("rolling", 3, &etcd, &["--drain-batch", "2"]);
     let mut owner = wait_ready(&c, 0, 3).await;
-    let ids = add_units(&c, 0, 12).await;
+    let ids = add_work(&c, 0, 12).await;
     for i in 0..3 {
         let via = (i + 1) % 3;
         let id = c.nodes[i].id.clone();
@@ -238,7 +213,7 @@ async fn coordinator_sigkill_mid_drain_fails_over_and_the_drain_continues() {
     let target = (owner + 1) % 3;
     let other = (owner + 2) % 3;
     let tid = c.nodes[target].id.clone();
-    let ids = add_units(&c, other, 24).await;
+    let ids = add_work(&c, other, 24).await;
     let on_target = running_on(&c, target).await.len();
     assert!(on_target >= 3, "target runs {on_target} units");
     // One request starts the drain; it is under way when the coordinator dies.
@@ -317,7 +292,7 @@ async fn a_node_frozen_past_its_lease_fences_itself_on_resume() {
     let mut c = etcd_cluster("frozen", 3, &etcd, &[]);
     let owner = wait_ready(&c, 0, 3).await;
     let frozen = (owner + 1) % 3;
-    let ids = add_units(&c, owner, 12).await;
+    let ids = add_work(&c, owner, 12).await;
     assert!(!running_on(&c, frozen).await.is_empty());
     let pid = c.pid(frozen);
     c.signal(frozen, "STOP");
@@ -507,7 +482,7 @@ async fn etcd_down_briefly_stops_nothing_and_down_long_fences_every_node() {
     };
     let mut c = etcd_cluster("etcd-down", 3, &etcd, &[]);
     wait_ready(&c, 0, 3).await;
-    let ids = add_units(&c, 0, 9).await;
+    let ids = add_work(&c, 0, 9).await;
     // Down for less than the lease TTL: no unit stops.
     etcd.stop();
     tokio::time::sleep(LEASE_TTL / 4).await;
@@ -551,7 +526,7 @@ async fn sigterm_of_the_coordinator_hands_over_and_drains_it() {
     let owner = wait_ready(&c, 0, 3).await;
     let via = (owner + 1) % 3;
     let oid = c.nodes[owner].id.clone();
-    let ids = add_units(&c, via, 12).await;
+    let ids = add_work(&c, via, 12).await;
     assert!(!running_on(&c, owner).await.is_empty());
     c.signal(owner, "TERM");
     let status = c.wait_exit(owner, Duration::from_secs(30));
@@ -583,7 +558,7 @@ async fn a_slow_poller_gets_zero_after_the_target_exited() {
     let owner = wait_ready(&c, 0, 3).await;
     let target = (owner + 1) % 3;
     let tid = c.nodes[target].id.clone();
-    add_units(&c, owner, 6).await;
+    add_work(&c, owner, 6).await;
     assert!(ticdc_drain(&c.http(owner), &tid).await >= 1);
     let status = c.wait_exit(target, Duration::from_secs(20));
     assert!(status.success(), "{status}");

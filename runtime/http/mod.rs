@@ -185,13 +185,7 @@ async fn v1_captures(State(s): St) -> Result<Json<Value>, ApiError> {
 /// (TiCDC's `LivenessCaptureAlive`/`LivenessCaptureStopping`). Answered by this node
 /// itself, never forwarded: TiUP asks it of each node to see it back up.
 async fn v1_status(State(s): St) -> Result<Json<Value>, ApiError> {
-    let st = s.agent.status().await.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "agent-stopped",
-            "the node agent has stopped",
-        )
-    })?;
+    let st = agent_status(&s).await?;
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "git_hash": "",
@@ -219,15 +213,20 @@ async fn v1_owner_resign(State(s): St) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({})))
 }
 
-/// `GET /api/v1/health`: 200 while this node is Alive, 503 otherwise.
-async fn v1_health(State(s): St) -> Result<Response, ApiError> {
-    let st = s.agent.status().await.ok_or_else(|| {
+/// This node's own state, or 503 once its agent has stopped.
+async fn agent_status(s: &AppState) -> Result<crate::node::AgentStatus, ApiError> {
+    s.agent.status().await.ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "agent-stopped",
             "the node agent has stopped",
         )
-    })?;
+    })
+}
+
+/// `GET /api/v1/health`: 200 while this node is Alive, 503 otherwise.
+async fn v1_health(State(s): St) -> Result<Response, ApiError> {
+    let st = agent_status(&s).await?;
     let body = json!({ "node": st.node, "epoch": st.epoch, "liveness": st.liveness });
     if st.liveness == Liveness::Alive {
         Ok((StatusCode::OK, Json(body)).into_response())
@@ -328,13 +327,7 @@ async fn v2_work_list(State(s): St) -> Result<Json<Value>, ApiError> {
 
 /// `GET /api/v2/local`: this node's own state as its agent knows it (not forwarded).
 async fn v2_local(State(s): St) -> Result<Json<Value>, ApiError> {
-    let st = s.agent.status().await.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "agent-stopped",
-            "the node agent has stopped",
-        )
-    })?;
+    let st = agent_status(&s).await?;
     Ok(Json(json!({
         "node": st.node,
         "epoch": st.epoch,

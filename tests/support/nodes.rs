@@ -300,8 +300,14 @@ pub async fn add_work(c: &Cluster, via: usize, count: usize) -> Vec<String> {
     .await
     .unwrap();
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let server = c.http(0);
-    until("all units running", Duration::from_secs(10), || {
+    wait_units_running(c, via, count).await;
+    ids
+}
+
+/// Waits until node `via` lists `count` units, every one running.
+pub async fn wait_units_running(c: &Cluster, via: usize, count: usize) {
+    let server = c.http(via);
+    until("all units running", Duration::from_secs(30), || {
         let server = server.clone();
         async move {
             let r = request(&server, "GET", "/api/v2/work", None).await.ok()?;
@@ -310,7 +316,11 @@ pub async fn add_work(c: &Cluster, via: usize, count: usize) -> Vec<String> {
         }
     })
     .await;
-    ids
+}
+
+/// One line of a work log, as `--work-log` writes it (for tests of the judge).
+pub fn work_log_line(pid: u32, event: &str, unit: &str, ts: u64) -> String {
+    format!(r#"{{"ts_us":{ts},"node":"n{pid}","pid":{pid},"event":"{event}","unit":"{unit}"}}"#)
 }
 
 /// The units running on node `i`, as its own agent reports.
