@@ -22,7 +22,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Fresh port pairs to try when etcd cannot bind the ones picked.
 const PORT_ATTEMPTS: usize = 8;
 
-const SKIP: &str = "skipped: etcd not found; install etcd-server (or set EBBTIDE_ETCD) and run: cargo test --test etcd_membership";
+const SKIP: &str = "skipped: etcd not found; install etcd-server (or set EBBTIDE_ETCD) and run: cargo test --test etcd_cluster --test etcd_membership";
 
 /// One etcd process (or none, while stopped) and its data dir.
 pub struct Etcd {
