@@ -367,6 +367,10 @@ async fn bad_input_on_every_route_is_a_json_4xx() {
         let r = get(&s, "/api/v2/drain/n2").await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(r.body["phase"], "not-requested");
+        assert_eq!(
+            r.body["remaining"], 1,
+            "never 0 for a node not asked to drain"
+        );
 
         let work = |body: &'static str| {
             let s = s.clone();

@@ -273,9 +273,12 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
         match &self.drain.session {
             Some(s) if s.target == *node => Ok(self.session_report()),
+            // Nobody asked to drain this node: it may receive work at any moment, so it
+            // is not safe to stop, however little it runs now. Never 0 (a script that
+            // polls with GET instead of PUT must not stop an Alive node).
             _ => Ok(DrainReport {
                 node: node.clone(),
-                remaining: self.placement.count(node) as u64,
+                remaining: self.remaining_on(node).max(1) as u64,
                 phase: DrainPhase::NotRequested,
                 reasons: Vec::new(),
             }),

@@ -746,6 +746,21 @@ fn rule9_a_completed_target_that_left_keeps_answering_zero() {
 }
 
 #[test]
+fn drain_status_of_a_node_nobody_asked_to_drain_is_never_zero() {
+    let mut c = nodes(&[1, 2, 3]);
+    let r = c.drain_status(&2).unwrap();
+    assert_eq!((r.remaining, r.phase), (1, DrainPhase::NotRequested));
+    // Nor once another node's drain has completed.
+    complete_empty_drain(&mut c, 3);
+    let r = c.drain_status(&2).unwrap();
+    assert_eq!((r.remaining, r.phase), (1, DrainPhase::NotRequested));
+    // It counts what runs there when that is more.
+    let c = coord(&[(1, &[10]), (2, &[11, 12]), (3, &[13])]);
+    assert_eq!(c.drain_status(&2).unwrap().remaining, 2);
+    check(&c);
+}
+
+#[test]
 fn rule9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
     // The client polled once; the target went Stopping and empty and left (it exited
     // after its drain) before the client polled again.
