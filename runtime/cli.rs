@@ -47,7 +47,8 @@ pub enum Command {
         --etcd http://10.0.0.9:2379\n\n\
         Exit status: 0 drained (--exit-when-drained) or left gracefully after SIGTERM; 1 a start-up \
         error or a SIGTERM leave that timed out; 2 bad flags; 3 the etcd lease was lost (the node \
-        fenced itself: restart it)."
+        fenced itself: restart it); 4 the data dir could not keep the term floor (fix the disk, \
+        then restart)."
     )]
     Node(Box<NodeArgs>),
     /// Add or list work units (against any node's HTTP address).

@@ -105,6 +105,8 @@ async fn signal() {
 
 /// Exit status after the membership lease was lost (the node fenced itself).
 const EXIT_LEASE_LOST: u8 = 3;
+/// Exit status after a durable write failed (the data dir cannot keep the term floor).
+const EXIT_PERSIST_FAILED: u8 = 4;
 
 /// Runs the node.
 pub fn node(args: NodeArgs) -> ExitCode {
@@ -153,6 +155,10 @@ pub fn node(args: NodeArgs) -> ExitCode {
                     node.leave().await;
                     tracing::info!(node = %node.id, epoch = node.epoch, "drained: left membership, exiting with status 0");
                     ExitCode::SUCCESS
+                }
+                ExitReason::PersistFailed => {
+                    tracing::error!(node = %node.id, epoch = node.epoch, "a durable write failed (see above): exiting with status {EXIT_PERSIST_FAILED}");
+                    ExitCode::from(EXIT_PERSIST_FAILED)
                 }
                 ExitReason::LeaseLost => {
                     tracing::error!(node = %node.id, epoch = node.epoch, "membership lease lost: fenced, exiting with status {EXIT_LEASE_LOST}");

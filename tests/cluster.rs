@@ -515,6 +515,28 @@ fn bad_flags_are_named_and_exit_2() {
     assert!(err.contains("error"), "{err}");
 }
 
+/// The core/shell contract: `PersistLeader` is durable before anything after it is
+/// applied. A node that cannot persist its term floor stops (exit 4) instead of
+/// answering the coordinator it could forget after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_persist_its_term_floor_stops_without_answering() {
+    let mut c = Cluster::new("persist", 2);
+    // The temporary file of the leader record cannot be created: it is a directory.
+    std::fs::create_dir_all(c.dir.join("n2").join("leader.json.tmp").join("blocker")).unwrap();
+    c.start_all();
+    let status = c.wait_exit(1, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(4), "{status}");
+    let log = std::fs::read_to_string(c.log_path(1)).unwrap();
+    assert!(log.contains("cannot persist the leader"), "{log}");
+    // n1's coordinator never heard from n2: the answer after the failed write was not sent.
+    let trace = read_trace(&c.trace_path(0));
+    let from_n2 = trace
+        .iter()
+        .filter(|r| r["role"] == "coordinator" && r["input"]["Message"]["from"] == "n2")
+        .count();
+    assert_eq!(from_n2, 0, "n2 answered after its write failed");
+}
+
 /// The work-log judge bites: two processes whose records overlap for one unit.
 #[test]
 #[should_panic(expected = "unit w1 ran twice")]

@@ -99,26 +99,33 @@ impl AgentTask {
             json!({"Start": {"epoch": self.agent.epoch(), "leader": self.agent.leader()}}),
             &out,
         );
-        self.apply(out, &mut hb);
+        if let Err(e) = self.apply(out, &mut hb) {
+            return self.stop(e);
+        }
         let mut exit_at: Option<Instant> = None;
         loop {
-            tokio::select! {
+            let stepped = tokio::select! {
                 msg = rx.recv() => match msg {
                     None => return,
                     Some(AgentMsg::Input(input)) => self.step(input, &mut hb),
                     Some(AgentMsg::Status(reply)) => {
                         let _ = reply.send(self.status());
+                        Ok(())
                     }
                 },
                 _ = sleep_until(hb.unwrap_or_else(Instant::now)), if hb.is_some() => {
                     hb = None;
-                    self.step(AgentInput::HeartbeatTimer, &mut hb);
+                    self.step(AgentInput::HeartbeatTimer, &mut hb)
                 }
                 _ = sleep_until(exit_at.unwrap_or_else(Instant::now)), if exit_at.is_some() => {
                     tracing::info!(node = %self.id, "drained: exiting");
                     let _ = self.exit.send(Some(ExitReason::Drained));
                     exit_at = None;
+                    Ok(())
                 }
+            };
+            if let Err(e) = stepped {
+                return self.stop(e);
             }
             self.campaign.send_if_modified(|may| {
                 let now = self.agent.may_campaign();
@@ -150,16 +157,32 @@ impl AgentTask {
     /// before it acts on an input that waited meanwhile. This is the shell turning a
     /// clock into a core input, as with the heartbeat timer; the membership task's
     /// `LeaseLost` (from the same deadline) follows and changes nothing more.
-    fn step(&mut self, input: AgentInput<String, String>, hb: &mut Option<Instant>) {
+    fn step(
+        &mut self,
+        input: AgentInput<String, String>,
+        hb: &mut Option<Instant>,
+    ) -> Result<(), String> {
         if !self.lease_lost && !self.service.holds_lease() {
             self.lease_lost = true;
             tracing::error!(node = %self.id, "lease deadline passed: fencing before the next input");
-            self.step_core(AgentInput::LeaseLost, hb);
+            self.step_core(AgentInput::LeaseLost, hb)?;
         }
-        self.step_core(input, hb);
+        self.step_core(input, hb)
     }
 
-    fn step_core(&mut self, input: AgentInput<String, String>, hb: &mut Option<Instant>) {
+    /// The core/shell contract broke (a durable write failed): the agent applies
+    /// nothing more, and the process exits (a crash, as the model has it: the next
+    /// incarnation starts from what is durable).
+    fn stop(&self, error: String) {
+        tracing::error!(node = %self.id, error = %error, "stopping the node: it cannot keep its term floor durable");
+        let _ = self.exit.send(Some(ExitReason::PersistFailed));
+    }
+
+    fn step_core(
+        &mut self,
+        input: AgentInput<String, String>,
+        hb: &mut Option<Instant>,
+    ) -> Result<(), String> {
         let before = self.agent.liveness();
         let traced = self.tracer.enabled().then(|| trace::agent_input(&input));
         let mut out = Vec::new();
@@ -172,7 +195,7 @@ impl AgentTask {
         if after != before {
             tracing::info!(node = %self.id, epoch = self.agent.epoch(), from = %before, to = %after, "liveness changed");
         }
-        self.apply(out, hb);
+        self.apply(out, hb)
     }
 
     fn trace(&self, input: serde_json::Value, out: &[AgentOutput<String, String>]) {
@@ -184,7 +207,16 @@ impl AgentTask {
         }
     }
 
-    fn apply(&self, out: Vec<AgentOutput<String, String>>, hb: &mut Option<Instant>) {
+    /// Applies the core's outputs in order, as the core's contract asks
+    /// ([`NodeAgent`]'s docs): `PersistLeader` is durable before any later output is
+    /// applied, and if it cannot be made durable nothing after it is applied (a send
+    /// after it would tell a coordinator that this node follows a term that a restart
+    /// could forget).
+    fn apply(
+        &self,
+        out: Vec<AgentOutput<String, String>>,
+        hb: &mut Option<Instant>,
+    ) -> Result<(), String> {
         for o in out {
             match o {
                 AgentOutput::Send { to, msg } => self.transport.to_coordinator(&to, msg),
@@ -200,12 +232,17 @@ impl AgentTask {
                 }
                 AgentOutput::ArmHeartbeat => *hb = Some(Instant::now() + self.heartbeat),
                 AgentOutput::PersistLeader(l) => {
-                    if let Err(e) = self.data.persist_leader(&l) {
-                        tracing::error!(error = %e, dir = %self.data.path().display(), "cannot persist the leader");
-                    }
+                    self.data.persist_leader(&l).map_err(|e| {
+                        format!(
+                            "cannot persist the leader (term {}) in {}: {e}",
+                            l.term,
+                            self.data.path().display()
+                        )
+                    })?;
                 }
             }
         }
+        Ok(())
     }
 }
 

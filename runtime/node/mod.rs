@@ -56,6 +56,10 @@ pub enum ExitReason {
     /// The membership lease was lost: the node fenced itself (status 3; a supervisor
     /// restarts it as a new incarnation).
     LeaseLost,
+    /// A durable write the core's contract requires (the persisted leader, the term
+    /// floor) failed: the node stops applying outputs and exits (status 4), like a
+    /// crash, rather than go on without it.
+    PersistFailed,
 }
 
 /// A running node.

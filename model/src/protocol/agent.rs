@@ -67,6 +67,22 @@ struct UnitRecord {
 }
 
 /// A node's agent: owns the node's liveness and epoch and the work units it runs.
+///
+/// # Call contract
+///
+/// - Construct one per process incarnation with [`NodeAgent::new`] (an epoch larger
+///   than every earlier one of this node, durable before anything is served, and the
+///   last persisted [`Leader`]), then call [`NodeAgent::start`] once.
+/// - Feed inputs one at a time through [`NodeAgent::handle`]: messages, the heartbeat
+///   timer when it fires, and the membership service's `LeaderChanged`/`LeaseLost`, and
+///   `Leave` on a graceful shutdown. Getters (`liveness`, `running`, `may_campaign`,
+///   ...) may be called between inputs.
+/// - Apply the outputs of each call **in order**, before the next input.
+///   [`AgentOutput::PersistLeader`] must be durable before any output after it is
+///   applied (the sends after it tell a coordinator that this node follows its term,
+///   and a restart must not forget that); if it cannot be made durable, apply nothing
+///   more and stop the process. `StartWork`/`StopWork` must have finished (the unit
+///   runs, or no longer runs) before the acknowledgement after them is sent.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NodeAgent<N, W> {
     epoch: Epoch,

@@ -116,6 +116,21 @@ pub struct NodeStatus<N> {
 }
 
 /// The coordinator of one term.
+///
+/// # Call contract
+///
+/// - Construct one when this process wins the election for `term`, with every member
+///   the membership service lists and the durable desired units; apply the outputs of
+///   [`Coordinator::new`] (its bootstrap requests and timers) first.
+/// - Feed inputs one at a time through [`Coordinator::handle`] (messages, timers that
+///   fired, membership events, units a client added, `Resign`) and answer clients
+///   with [`Coordinator::drain_node`] (which may emit outputs) and the read-only
+///   [`Coordinator::drain_status`] between inputs.
+/// - Apply outputs in order. A unit a client adds must be durable (where the next
+///   coordinator will load it) before `AddUnit` is fed. On [`CoordOutput::Resign`], or
+///   when the process loses the leadership or its lease, stop feeding this coordinator
+///   at once: its late commands are fenced by term in the agents, but it must not
+///   issue new ones.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Coordinator<N: Ord, W: Ord> {
     host: N,
