@@ -417,9 +417,22 @@ async fn past_its_lease_deadline_a_node_applies_nothing_that_waited() {
         all.iter().any(|r| r.pid == pid),
         "n3 was given work before the deadline"
     );
-    // Whatever n3 ran, it ran before its deadline (after it, it was busy in the hook,
-    // then fenced): no unit ran twice, and every unit runs once on n1 or n2.
-    let runs = assert_no_unit_ran_twice(&c, &BTreeMap::from([(pid, deadline)]));
+    // The cluster moved n3's units only once its lease could have expired: etcd last
+    // heard a keep-alive at most a keep-alive period (TTL / 3) before the cut.
+    let earliest_move = cut_at + (LEASE_TTL * 2 / 3).as_micros() as u64 - 50_000;
+    for r in all.iter().filter(|r| r.pid == pid) {
+        for moved in all.iter().filter(|m| m.unit == r.unit && m.pid != pid) {
+            assert!(
+                moved.from >= earliest_move,
+                "{} moved before n3's lease could expire: {moved:?}",
+                r.unit
+            );
+        }
+    }
+    // After the cut, n3 was busy in its start hook (as good as frozen, its true
+    // deadline unknown to the test), then fenced: judged from the cut on, no unit ran
+    // twice, and every unit runs once on n1 or n2.
+    let runs = assert_no_unit_ran_twice(&c, &BTreeMap::from([(pid, cut_at)]));
     let now = running_now(&runs);
     assert_eq!(now.keys().cloned().collect::<Vec<_>>(), ids);
     assert!(now.values().all(|n| n != "n3"), "{now:?}");
