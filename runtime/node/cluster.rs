@@ -106,11 +106,6 @@ impl Cluster {
         self.read().members.get(node).map(|a| a.grpc.clone())
     }
 
-    /// The HTTP address of `node`, if known.
-    pub fn http_of(&self, node: &str) -> Option<String> {
-        self.read().members.get(node).and_then(|a| a.http.clone())
-    }
-
     /// The coordinator the election service named last: (term, node).
     pub fn leader(&self) -> Option<(Term, String)> {
         self.read().leader.clone()

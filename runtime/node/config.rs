@@ -95,14 +95,6 @@ impl NodeConfig {
         }
     }
 
-    /// Every member: this node and its peers, in id order.
-    pub fn members(&self) -> Vec<String> {
-        let mut m: Vec<String> = self.peers.keys().cloned().collect();
-        m.push(self.id.clone());
-        m.sort();
-        m
-    }
-
     /// Whether this node runs the coordinator (static membership).
     pub fn is_coordinator(&self) -> bool {
         !self.uses_etcd() && self.id == self.coordinator
@@ -143,24 +135,6 @@ impl NodeConfig {
             return Err("--lease-ttl must be at least 1s (etcd counts leases in seconds)".into());
         }
         Ok(())
-    }
-
-    /// The gRPC address of member `node` (this node's is `--listen`).
-    pub fn address_of(&self, node: &str) -> Option<String> {
-        if node == self.id {
-            Some(self.listen.to_string())
-        } else {
-            self.peers.get(node).cloned()
-        }
-    }
-
-    /// The HTTP address of member `node`, if known.
-    pub fn http_address_of(&self, node: &str) -> Option<String> {
-        if node == self.id {
-            Some(self.http.to_string())
-        } else {
-            self.peer_http.get(node).cloned()
-        }
     }
 
     /// Checks the settings together; the error names the flag at fault.

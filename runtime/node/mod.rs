@@ -105,13 +105,6 @@ impl Node {
         }
     }
 
-    /// Resolves when the node has drained and wants to exit (`--exit-when-drained`).
-    pub async fn drained(&mut self) {
-        while self.exited().await != ExitReason::Drained {
-            std::future::pending::<()>().await;
-        }
-    }
-
     /// Leaves membership for good: the coordinator gets `MemberLeft` for this
     /// incarnation, so a completed drain of it stays answered 0.
     pub async fn leave(&self) {
