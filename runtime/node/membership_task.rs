@@ -174,19 +174,9 @@ impl MembershipTask {
                     self.pending_term = Some(term);
                 }
             }
-            Event::Deposed => {
-                if let Some(r) = running.take() {
-                    tracing::warn!(node = %self.cluster.id, term = r.term, "leadership lost: the coordinator stops");
-                    let _ = r.handle.tx.try_send(CoordMsg::Stop);
-                    r.task.abort();
-                    self.cluster.set_local_coordinator(None);
-                }
-            }
+            Event::Deposed => self.stop_coordinator(running, "leadership lost"),
             Event::LeaseLost => {
-                if let Some(r) = running.take() {
-                    r.task.abort();
-                    self.cluster.set_local_coordinator(None);
-                }
+                self.stop_coordinator(running, "membership lease lost");
                 tracing::error!(node = %self.cluster.id, "membership lease lost: fencing this node and exiting");
                 // The agent fences itself (Stopping, every unit stopped) before the
                 // process exits: the exit waits for this input to be handled.
@@ -211,10 +201,7 @@ impl MembershipTask {
     /// lets it campaign (it became Draining, or was asked to leave, while its campaign
     /// was pending), in which case it resigns at once instead of serving.
     async fn elected(&mut self, term: Term, running: &mut Option<Running>) {
-        if let Some(r) = running.take() {
-            let _ = r.handle.tx.try_send(CoordMsg::Stop);
-            r.task.abort();
-        }
+        self.stop_coordinator(running, "elected again");
         if !*self.campaign.borrow() {
             tracing::warn!(node = %self.cluster.id, term, "won the election but may no longer campaign: resigning at once");
             if let Err(e) = self.service.resign().await {
@@ -236,6 +223,16 @@ impl MembershipTask {
                 let _ = self.service.resign().await;
                 self.campaign.mark_changed();
             }
+        }
+    }
+
+    /// Stops this process's coordinator at once, if it runs, and removes it from the
+    /// directory so that nothing is routed to it any more.
+    fn stop_coordinator(&self, running: &mut Option<Running>, why: &str) {
+        if let Some(r) = running.take() {
+            tracing::warn!(node = %self.cluster.id, term = r.term, why, "the coordinator stops");
+            r.task.abort();
+            self.cluster.set_local_coordinator(None);
         }
     }
 
