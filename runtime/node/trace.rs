@@ -64,9 +64,7 @@ impl Tracer {
         outputs: Vec<Value>,
     ) {
         let Some(file) = &self.file else { return };
-        let ts_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let ts_us = unix_micros();
         let line = json!({
             "seq": self.seq.fetch_add(1, Ordering::Relaxed),
             "ts_us": ts_us,
@@ -139,4 +137,12 @@ pub fn coord_outputs(out: &[CoordOutput<String, String>]) -> Vec<Value> {
             CoordOutput::Resign => json!("Resign"),
         })
         .collect()
+}
+
+/// Microseconds since the Unix epoch on this machine's clock: the one clock that the
+/// traces and work logs of several processes on one machine share.
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }

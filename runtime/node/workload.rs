@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Start and stop hooks for work units. The node agent calls them in the order the
 /// protocol core decides, and acknowledges a unit to the coordinator only after the
@@ -56,11 +56,8 @@ impl WorkLog {
     }
 
     fn write(&self, event: &str, unit: &str) {
-        let ts_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
         let line = serde_json::json!({
-            "ts_us": ts_us,
+            "ts_us": super::trace::unix_micros(),
             "node": self.node,
             "pid": std::process::id(),
             "event": event,
