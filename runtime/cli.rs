@@ -297,6 +297,11 @@ pub struct ModelArgs {
     /// Nodes in the cluster (2-8); n0 starts as coordinator, the client drains the last.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub nodes: u8,
+    /// How many nodes the client drains, one after the other, each once the one before
+    /// answered 0 (1 to N): the last node first, then the one before it. The client
+    /// keeps polling every drain it asked for, also after 0.
+    #[arg(long, default_value_t = 2, value_name = "D")]
+    pub drains: u8,
     /// Work units that must run (1-8).
     #[arg(long, default_value_t = 2, value_name = "W")]
     pub work: u8,
@@ -348,6 +353,16 @@ pub struct ModelArgs {
     /// late, like the other members, instead of when it wins (see specs/decisions.md).
     #[arg(long)]
     pub winner_learns_late: bool,
+    /// L1 without the quiescence argument: from every state, a fair continuation (each
+    /// message delivered, each timer fired, no faults; in rounds) must become quiescent
+    /// within this many rounds, or the property "L1 settles" is violated. 0: off (the
+    /// check multiplies the time per state; CI runs it on a small configuration).
+    #[arg(long, default_value_t = 0, value_name = "ROUNDS")]
+    pub fair_rounds: u8,
+    /// With --fair-rounds, judge the continuation from one state in this many (chosen
+    /// by the state's hash), for configurations too large to judge every state.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub fair_sample: u32,
     /// Switch a protocol guard off (checker only; repeatable; see --list-guards).
     #[arg(long, value_name = "GUARD", value_parser = parse_guard)]
     pub without: Vec<Guard>,
@@ -388,6 +403,7 @@ impl ModelArgs {
         }
         let cfg = ModelConfig {
             nodes: self.nodes,
+            drains: self.drains,
             work: self.work,
             node_crashes: self.node_crashes,
             failovers: self.failovers,
@@ -405,6 +421,8 @@ impl ModelArgs {
             },
             stray_terms: self.stray_terms,
             gc: !self.no_gc,
+            fair_rounds: self.fair_rounds,
+            fair_sample: self.fair_sample,
             guards,
         };
         cfg.validate()?;

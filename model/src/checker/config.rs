@@ -7,6 +7,10 @@ use crate::protocol::{CoordinatorConfig, Guard, Guards, InheritedDrain};
 pub struct ModelConfig {
     /// Nodes in the cluster (2–8). `n0` starts as coordinator; the client drains the last.
     pub nodes: u8,
+    /// How many nodes the client drains, one after the other (see
+    /// [`ModelConfig::drain_order`]): the next is asked for once the one before answered
+    /// 0 (a rolling upgrade). 1 to `nodes`.
+    pub drains: u8,
     /// Work units that must run (1–8).
     pub work: u8,
     /// Node crashes (each followed by a restart or by leaving membership).
@@ -48,6 +52,12 @@ pub struct ModelConfig {
     /// Remove permanently inert messages from the network (see `checker::gc`). Off only
     /// to check that collection changes no verdict.
     pub gc: bool,
+    /// L1's fair-continuation check (`checker::fairness`): from every state (or every
+    /// `fair_sample`-th, by hash), a fair continuation must reach a quiescent state within
+    /// this many rounds. 0: off.
+    pub fair_rounds: u8,
+    /// Judge the fair continuation from one state in this many (1: every state).
+    pub fair_sample: u32,
     /// Guards switched off (checker-only variants).
     #[serde(serialize_with = "serialize_guards")]
     pub guards: Guards,
@@ -62,6 +72,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             nodes: 3,
+            drains: 2,
             work: 2,
             node_crashes: 1,
             failovers: 1,
@@ -76,6 +87,8 @@ impl Default for ModelConfig {
             inherited_drain: InheritedDrain::Continue,
             stray_terms: 1,
             gc: true,
+            fair_rounds: 0,
+            fair_sample: 1,
             guards: Guards::default(),
         }
     }
@@ -106,6 +119,12 @@ impl ModelConfig {
             return Err(format!(
                 "--nodes must be between 2 and 8 (got {}): a drain needs a node to move work to",
                 self.nodes
+            ));
+        }
+        if !(1..=self.nodes).contains(&self.drains) {
+            return Err(format!(
+                "--drains must be between 1 and --nodes ({}) (got {})",
+                self.nodes, self.drains
             ));
         }
         if !(1..=8).contains(&self.work) {
@@ -156,6 +175,13 @@ impl ModelConfig {
     /// The node the client drains.
     pub fn target(&self) -> super::NodeIx {
         super::NodeIx(self.nodes - 1)
+    }
+
+    /// The nodes the client drains, in order: the last node first (the target), then
+    /// the one before it, and so on.
+    pub fn drain_order(&self) -> impl Iterator<Item = super::NodeIx> {
+        let last = self.nodes - 1;
+        (0..self.drains).map(move |k| super::NodeIx(last - k))
     }
 
     /// The coordinator configuration every elected coordinator uses.

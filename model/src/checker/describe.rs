@@ -93,6 +93,7 @@ pub fn action(a: &Action) -> String {
         Action::Stray { src, dst, term } => format!(
             "a stray Bootstrap(term {term}) is on its way from {src} to {dst} (a term the election never issues)"
         ),
-        Action::Poll => "client calls DrainNode".to_string(),
+        Action::Poll(n) => format!("client calls DrainNode({n})"),
+        Action::Status(n) => format!("client reads DrainStatus({n})"),
     }
 }

@@ -20,6 +20,7 @@ pub enum Violation {
     S3 = 3,
     S4 = 4,
     S6 = 6,
+    S10 = 10,
 }
 
 /// One property: its id, kind, statement, and how the model judges it.
@@ -89,28 +90,42 @@ pub fn catalogue() -> Vec<PropertyInfo> {
             condition: floors_elected,
         },
         PropertyInfo {
+            name: "S10",
+            expectation: Always,
+            statement: "no new placement on the target of a pending drain (requested, not yet answered 0)",
+            condition: |_, s| !s.history.violated(Violation::S10),
+        },
+        PropertyInfo {
             name: "L1",
             expectation: Always,
             statement: "a requested drain reaches 0: no quiescent state leaves it unanswered while another node is Alive (with a client that gives up at failover: leaves a Draining target short of Stopping and empty)",
             condition: drain_not_stuck,
         },
         PropertyInfo {
+            name: "L1 settles",
+            expectation: Always,
+            statement: "no livelock: from every state, a fair continuation (every message delivered, every timer fired, no faults) becomes quiescent within the bound of --fair-rounds (judged only when it is set)",
+            condition: super::fairness::settles,
+        },
+        PropertyInfo {
             name: "L2 drain completes",
             expectation: Sometimes,
             statement: "some run drains the target to 0",
-            condition: |_, s| s.history.zero,
+            condition: |m, s| s.history.is_zero(m.cfg.target()),
         },
         PropertyInfo {
             name: "L2 failover mid-drain",
             expectation: Sometimes,
             statement: "some run loses the coordinator while the target is Draining, and still drains it to 0",
-            condition: |_, s| s.history.zero && s.history.failover_mid_drain,
+            condition: |m, s| s.history.is_zero(m.cfg.target()) && s.history.failover_mid_drain,
         },
         PropertyInfo {
             name: "L2 restart mid-drain",
             expectation: Sometimes,
             statement: "some run crashes the target while Draining, restarts it, and still drains it to 0",
-            condition: |_, s| s.history.zero && s.history.target_crashed_mid_drain,
+            condition: |m, s| {
+                s.history.is_zero(m.cfg.target()) && s.history.target_crashed_mid_drain
+            },
         },
     ]
 }
@@ -191,20 +206,25 @@ fn no_lost_work(model: &DrainModel, s: &SysState) -> bool {
     })
 }
 
-/// L1: in a quiescent state, a requested drain has answered 0, unless it cannot:
-/// the target is gone, it runs the coordinator (rule 10 refuses), or no other node is
+/// L1: in a quiescent state, every requested drain has answered 0, unless it cannot:
+/// the node is gone, it runs the coordinator (rule 10 refuses), or no other node is
 /// Alive to take its work.
 fn drain_not_stuck(model: &DrainModel, s: &SysState) -> bool {
     let h = &s.history;
-    if !h.requested || h.zero {
-        return true;
-    }
-    let t = model.cfg.target();
+    let stuck = |t: NodeIx| h.is_requested(t) && !h.is_zero(t) && may_complete(model, s, t);
+    let any_stuck = (0..model.cfg.nodes).map(NodeIx).any(stuck);
+    !any_stuck || !model.is_quiescent(s)
+}
+
+/// Whether the requested drain of `t` can still complete, so that a quiescent state
+/// short of 0 is a liveness failure.
+fn may_complete(model: &DrainModel, s: &SysState, t: NodeIx) -> bool {
+    let h = &s.history;
     if !DrainModel::is_up(s, t) || !h.is_member(t) {
-        return true;
+        return false;
     }
     if DrainModel::coordinator(s).is_some_and(|(host, _)| host == t) {
-        return true;
+        return false;
     }
     let other_alive = (0..model.cfg.nodes).map(NodeIx).any(|n| {
         n != t
@@ -212,28 +232,29 @@ fn drain_not_stuck(model: &DrainModel, s: &SysState) -> bool {
             && DrainModel::node(s, n).agent.liveness() == Liveness::Alive
     });
     if !other_alive {
-        return true;
+        return false;
     }
     if model.cfg.client_gives_up && h.term > 1 {
-        // Nobody will ask again. A target still Alive never took the request (or came
+        // Nobody will ask again. A node still Alive never took the request (or came
         // back as a new incarnation): the request died with the coordinator that held
-        // it, and nothing durable remembers it. A target that is Draining must still
-        // end Stopping and empty.
+        // it, and nothing durable remembers it. A node that is Draining must still end
+        // Stopping and empty.
         let agent = &DrainModel::node(s, t).agent;
         if agent.liveness() == Liveness::Alive
             || (agent.liveness() == Liveness::Stopping && agent.running_count() == 0)
         {
-            return true;
+            return false;
         }
     }
-    !model.is_quiescent(s)
+    true
 }
 
-/// S3, judged when the coordinator on `host` has just answered 0: the target is really
-/// Stopping (or its incarnation that the coordinator saw Stopping did stop and is gone),
-/// it runs nothing, and no operation involving it is in flight.
-pub fn zero_is_safe(model: &DrainModel, s: &SysState, host: NodeIx) -> bool {
-    let t = model.cfg.target();
+/// S3, judged whenever a coordinator (on `host`) answers 0 for `node`, to DrainNode or
+/// DrainStatus: the node is really Stopping (or its incarnation that the coordinator saw
+/// Stopping did stop and is gone), it runs nothing, and no operation involving it is in
+/// flight.
+pub fn zero_is_safe(s: &SysState, host: NodeIx, node: NodeIx) -> bool {
+    let t = node;
     let c = DrainModel::node(s, host)
         .coordinator
         .as_deref()

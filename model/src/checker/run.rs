@@ -250,7 +250,7 @@ pub fn narrate(model: &DrainModel, path: Path<SysState, Action>) -> (Vec<String>
         match action {
             Some(a) => {
                 let mut line = format!("{:>3}. {}", i + 1, describe::action(&a));
-                if let Some(note) = annotate(model, &state, &a) {
+                if let Some(note) = annotate(&state, &a) {
                     line.push_str(&format!(" ({note})"));
                 }
                 let sent = sends(model, &state, &a);
@@ -290,21 +290,16 @@ fn sends(model: &DrainModel, state: &SysState, action: &Action) -> Vec<String> {
 }
 
 /// Extra context for an event: what DrainNode answered, what a node ran.
-fn annotate(model: &DrainModel, state: &SysState, action: &Action) -> Option<String> {
+fn annotate(state: &SysState, action: &Action) -> Option<String> {
     match action {
-        Action::Poll => {
+        Action::Poll(n) => {
             let (host, c) = DrainModel::coordinator(state)?;
-            let mut c = c.clone();
-            let answer = c.drain_node(&model.cfg.target(), &mut Vec::new());
-            Some(match answer {
-                Ok(r) => format!(
-                    "DrainNode({}) answered by {host} → remaining {}, {}",
-                    model.cfg.target(),
-                    r.remaining,
-                    r.phase
-                ),
-                Err(e) => format!("DrainNode({}) → error {e:?}", model.cfg.target()),
-            })
+            let answer = c.clone().drain_node(n, &mut Vec::new());
+            Some(describe_answer("DrainNode", *n, host, answer))
+        }
+        Action::Status(n) => {
+            let (host, c) = DrainModel::coordinator(state)?;
+            Some(describe_answer("DrainStatus", *n, host, c.drain_status(n)))
         }
         Action::Watch(_) => Some(format!(
             "term {}, leader {}",
@@ -320,6 +315,21 @@ fn annotate(model: &DrainModel, state: &SysState, action: &Action) -> Option<Str
             ))
         }
         _ => None,
+    }
+}
+
+fn describe_answer<E: std::fmt::Debug>(
+    call: &str,
+    node: NodeIx,
+    host: NodeIx,
+    answer: Result<crate::protocol::DrainReport<NodeIx>, E>,
+) -> String {
+    match answer {
+        Ok(r) => format!(
+            "{call}({node}) answered by {host} → remaining {}, {}",
+            r.remaining, r.phase
+        ),
+        Err(e) => format!("{call}({node}) → error {e:?}"),
     }
 }
 

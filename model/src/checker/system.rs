@@ -61,10 +61,10 @@ pub struct History {
     pub crash_ends: Vec<u16>,
     /// Per node: bit `e` is set when incarnation `e` reached Stopping.
     pub stopped: Vec<u16>,
-    /// The client has called DrainNode.
-    pub requested: bool,
-    /// DrainNode has answered 0.
-    pub zero: bool,
+    /// Bit per node: the client has called DrainNode for it.
+    pub requested: u16,
+    /// Bit per node: DrainNode has answered 0 for it (on any call, of any coordinator).
+    pub zeros: u16,
     /// The coordinator failed while the target was Draining and before 0.
     pub failover_mid_drain: bool,
     /// The target crashed while Draining and before 0.
@@ -91,6 +91,16 @@ impl History {
     /// Whether `node` lost its lease and fenced itself, its registration not yet gone.
     pub fn is_fenced(&self, node: NodeIx) -> bool {
         self.fenced & (1 << node.0) != 0
+    }
+
+    /// Whether the client has asked to drain `node`.
+    pub fn is_requested(&self, node: NodeIx) -> bool {
+        self.requested & (1 << node.0) != 0
+    }
+
+    /// Whether DrainNode has answered 0 for `node`.
+    pub fn is_zero(&self, node: NodeIx) -> bool {
+        self.zeros & (1 << node.0) != 0
     }
 }
 
@@ -137,8 +147,14 @@ pub enum Action {
         dst: NodeIx,
         term: Term,
     },
-    /// The client calls DrainNode(target).
-    Poll,
+    /// The client calls DrainNode(node) (`PUT /api/v1/captures/drain`, `PUT
+    /// /api/v2/drain/<node>`, `ebbtide drain`): it requests the drain, or asks again.
+    /// The client keeps polling after 0, and drains the nodes of
+    /// [`ModelConfig::drain_order`] one after the other.
+    Poll(NodeIx),
+    /// A client reads DrainStatus(node) (`GET /api/v2/drain/<node>`), of any node, at
+    /// any time: it changes nothing, and every 0 it answers is judged by S3.
+    Status(NodeIx),
 }
 
 impl Action {
@@ -153,7 +169,7 @@ impl Action {
             | Action::Leave(_)
             | Action::Elect(_)
             | Action::Watch(_)
-            | Action::Poll => true,
+            | Action::Poll(_) => true,
             Action::Timer { timer, .. } => !matches!(timer, NodeTimer::Ttl(_)),
             Action::Drop { .. }
             | Action::Crash(_)
@@ -162,6 +178,7 @@ impl Action {
             | Action::Stray { .. }
             | Action::Resign(_)
             | Action::GracefulLeave(_)
+            | Action::Status(_)
             | Action::CoordinatorCrash(_) => false,
         }
     }
@@ -172,6 +189,8 @@ impl Action {
 pub struct DrainModel {
     pub cfg: Arc<ModelConfig>,
     actor: NodeActor,
+    /// States from which the fair continuation is known to settle (L1's fairness check).
+    pub(super) settled: Arc<super::fairness::Settled>,
 }
 
 impl DrainModel {
@@ -181,6 +200,7 @@ impl DrainModel {
         DrainModel {
             actor: NodeActor { cfg: cfg.clone() },
             cfg,
+            settled: Arc::default(),
         }
     }
 
@@ -328,7 +348,7 @@ impl DrainModel {
         }
     }
 
-    /// Judges one node step against the step properties (S1, S2, S4, S6).
+    /// Judges one node step against the step properties (S1, S2, S4, S6, S10).
     fn judge_step(
         &self,
         h: &mut History,
@@ -397,6 +417,10 @@ impl DrainModel {
                     if !resend && !alive {
                         h.mark(Violation::S4);
                     }
+                    // S10: no new placement on the target of a pending drain.
+                    if !resend && coord.is_pending_drain_target(&dst) {
+                        h.mark(Violation::S10);
+                    }
                 }
                 _ => {}
             }
@@ -452,8 +476,8 @@ impl DrainModel {
     fn target_mid_drain(&self, state: &SysState) -> bool {
         let t = self.cfg.target();
         let h = &state.history;
-        h.requested
-            && !h.zero
+        h.is_requested(t)
+            && !h.is_zero(t)
             && Self::is_up(state, t)
             && Self::node(state, t).agent.liveness() == Liveness::Draining
     }
@@ -486,8 +510,8 @@ impl Model for DrainModel {
                 fenced: 0,
                 crash_ends: vec![0; n],
                 stopped: vec![0; n],
-                requested: false,
-                zero: false,
+                requested: 0,
+                zeros: 0,
                 failover_mid_drain: false,
                 target_crashed_mid_drain: false,
                 violations: 0,
@@ -605,8 +629,19 @@ impl Model for DrainModel {
                     actions.push(Action::Resign(host));
                 }
                 let gave_up = self.cfg.client_gives_up && h.term > 1;
-                if !h.zero && !gave_up {
-                    actions.push(Action::Poll);
+                if !gave_up {
+                    // Each drain in order once the one before it answered 0; every
+                    // drain already asked for, again and again, even after its 0.
+                    let mut previous_done = true;
+                    for node in self.cfg.drain_order() {
+                        if previous_done || h.is_requested(node) {
+                            actions.push(Action::Poll(node));
+                        }
+                        previous_done = h.is_zero(node);
+                    }
+                }
+                for node in self.nodes() {
+                    actions.push(Action::Status(node));
                 }
             }
             None if h.term < self.cfg.max_term() => {
@@ -818,20 +853,19 @@ impl DrainModel {
                 }
                 Some(next)
             }
-            Action::Poll => {
+            Action::Poll(node) => {
                 let (host, _) = Self::coordinator(state)?;
-                let target = self.cfg.target();
                 let mut answer = None;
                 let stepped = self.run_node(state, host, None, None, |a, st, o| {
-                    answer = a.drain_node(st, target, o);
+                    answer = a.drain_node(st, node, o);
                 });
                 let changed = stepped.is_some();
                 let mut next = stepped.unwrap_or_else(|| state.clone());
-                next.history.requested = true;
+                next.history.requested |= 1 << node.0;
                 if let Some(Ok(report)) = answer {
                     if report.remaining == 0 {
-                        next.history.zero = true;
-                        if !properties::zero_is_safe(self, &next, host) {
+                        next.history.zeros |= 1 << node.0;
+                        if !properties::zero_is_safe(&next, host, node) {
                             next.history.mark(Violation::S3);
                         }
                     }
@@ -839,6 +873,16 @@ impl DrainModel {
                 if !changed && next.history == state.history {
                     return None;
                 }
+                Some(next)
+            }
+            Action::Status(node) => {
+                let (host, c) = Self::coordinator(state)?;
+                let zero = c.drain_status(&node).is_ok_and(|r| r.remaining == 0);
+                if !zero || properties::zero_is_safe(state, host, node) {
+                    return None;
+                }
+                let mut next = state.clone();
+                next.history.mark(Violation::S3);
                 Some(next)
             }
         }

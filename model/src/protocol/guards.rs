@@ -26,13 +26,25 @@ pub enum Guard {
     DropRegressingReports,
     /// A higher epoch is a new incarnation: every observation of the old one is forgotten (§5.2).
     ResetOnNewIncarnation,
-    /// Stopping is requested only for the session target, only when nothing remains on it,
-    /// and only with the epoch observed Draining (§5.7).
-    StoppingGate,
+    /// Stopping is requested only when nothing remains on the target (§5.7, first clause).
+    StoppingWhenEmpty,
+    /// Stopping is requested only for the drain session's target, not for any other node
+    /// observed Draining (§5.7, second clause).
+    StoppingOnlyTarget,
+    /// Stopping is requested only with the epoch of the incarnation observed Draining
+    /// (§5.7, third clause).
+    StoppingAtDrainingEpoch,
     /// `remaining` counts in-flight operations involving the target, not only placed units (§5.8).
     CountInFlight,
-    /// New placements go only to nodes whose view is Alive and fresh (§5.11).
+    /// New placements go only to nodes observed Alive (§5.11, first clause).
+    AliveDestination,
+    /// New placements go only to nodes whose last report is within the liveness TTL
+    /// (§5.11, second clause).
     FreshDestination,
+    /// New placements never go to the target of a pending drain (requested, not yet
+    /// answered 0), even while it is Alive: after a restart it is empty and would be the
+    /// least-loaded destination (§5.11, third clause).
+    SpareDrainTarget,
     /// A move stops the unit on its origin, and waits for the acknowledgement, before it
     /// adds the unit on its destination (§5.13).
     RemoveBeforeAdd,
@@ -47,6 +59,11 @@ pub enum Guard {
     /// bootstrap); a bootstrap request or command of a term above its floor is ignored
     /// until then.
     ElectedTermsOnly,
+    /// Balance moves a unit only when the most and least loaded destinations differ by
+    /// two or more units; at a difference of one, a move would only swap them, and the
+    /// next pass would move it back, for ever (§5.14). A liveness guard: without it the
+    /// cluster never settles (L1's fair-continuation check).
+    BalanceHysteresis,
     /// Draining the coordinator's own node is refused (§5.10).
     RefuseOwnNode,
     /// The coordinator's resend timer sends again whatever is unacknowledged: bootstrap
@@ -57,7 +74,7 @@ pub enum Guard {
 
 impl Guard {
     /// Every guard, in a stable order.
-    pub const ALL: [Guard; 17] = [
+    pub const ALL: [Guard; 22] = [
         Guard::SingleStep,
         Guard::TermFencing,
         Guard::EpochFencing,
@@ -65,14 +82,19 @@ impl Guard {
         Guard::DropStaleReports,
         Guard::DropRegressingReports,
         Guard::ResetOnNewIncarnation,
-        Guard::StoppingGate,
+        Guard::StoppingWhenEmpty,
+        Guard::StoppingOnlyTarget,
+        Guard::StoppingAtDrainingEpoch,
         Guard::CountInFlight,
+        Guard::AliveDestination,
         Guard::FreshDestination,
+        Guard::SpareDrainTarget,
         Guard::RemoveBeforeAdd,
         Guard::RejectWhileStopping,
         Guard::BootstrapBeforeServing,
         Guard::CampaignOnlyAlive,
         Guard::ElectedTermsOnly,
+        Guard::BalanceHysteresis,
         Guard::RefuseOwnNode,
         Guard::Resend,
     ];
@@ -87,14 +109,19 @@ impl Guard {
             Guard::DropStaleReports => "drop-stale-reports",
             Guard::DropRegressingReports => "drop-regressing-reports",
             Guard::ResetOnNewIncarnation => "reset-on-new-incarnation",
-            Guard::StoppingGate => "stopping-gate",
+            Guard::StoppingWhenEmpty => "stopping-when-empty",
+            Guard::StoppingOnlyTarget => "stopping-only-target",
+            Guard::StoppingAtDrainingEpoch => "stopping-at-draining-epoch",
             Guard::CountInFlight => "count-in-flight",
+            Guard::AliveDestination => "alive-destination",
             Guard::FreshDestination => "fresh-destination",
+            Guard::SpareDrainTarget => "spare-drain-target",
             Guard::RemoveBeforeAdd => "remove-before-add",
             Guard::RejectWhileStopping => "reject-while-stopping",
             Guard::BootstrapBeforeServing => "bootstrap-before-serving",
             Guard::CampaignOnlyAlive => "campaign-only-alive",
             Guard::ElectedTermsOnly => "elected-terms-only",
+            Guard::BalanceHysteresis => "balance-hysteresis",
             Guard::RefuseOwnNode => "refuse-own-node",
             Guard::Resend => "resend",
         }
@@ -116,11 +143,15 @@ impl Guard {
             Guard::ResetOnNewIncarnation => {
                 "a higher epoch forgets every observation of the old incarnation"
             }
-            Guard::StoppingGate => {
-                "Stopping only for the drain target, when empty, at the epoch seen Draining"
+            Guard::StoppingWhenEmpty => "Stopping is requested only when nothing remains on the target",
+            Guard::StoppingOnlyTarget => "Stopping is requested only for the drain session's target",
+            Guard::StoppingAtDrainingEpoch => {
+                "Stopping is requested only at the epoch observed Draining"
             }
             Guard::CountInFlight => "remaining counts in-flight operations on the target",
-            Guard::FreshDestination => "new work goes only to nodes seen Alive and fresh",
+            Guard::AliveDestination => "new work goes only to nodes observed Alive",
+            Guard::FreshDestination => "new work goes only to nodes with a fresh report",
+            Guard::SpareDrainTarget => "new work never goes to a pending drain target",
             Guard::RemoveBeforeAdd => "a move stops the unit on its origin before adding it",
             Guard::RejectWhileStopping => "a Stopping node rejects new work units",
             Guard::BootstrapBeforeServing => {
@@ -129,6 +160,9 @@ impl Guard {
             Guard::CampaignOnlyAlive => "only an Alive node campaigns to become coordinator",
             Guard::ElectedTermsOnly => {
                 "a node follows a newer term only once the election shows it"
+            }
+            Guard::BalanceHysteresis => {
+                "balance moves only when loads differ by two or more"
             }
             Guard::RefuseOwnNode => "draining the coordinator's own node is refused",
             Guard::Resend => "the coordinator re-sends unacknowledged commands on its timer",

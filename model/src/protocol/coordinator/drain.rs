@@ -401,9 +401,12 @@ impl<N: Key, W: Key> Coordinator<N, W> {
 
     /// Rule 7: Draining is requested until observed; Stopping only for the session
     /// target, only when nothing remains on it, and only with the epoch of the
-    /// incarnation observed Draining. With `resend`, the command goes out again even if
-    /// it was sent before.
+    /// incarnation observed Draining (each clause its own guard, for the checker). With
+    /// `resend`, the command goes out again even if it was sent before.
     pub(super) fn drive_session(&mut self, out: &mut Vec<CoordOutput<N, W>>, resend: bool) {
+        if !self.guards.on(Guard::StoppingOnlyTarget) {
+            self.stop_every_empty_draining_node(out);
+        }
         let Some(s) = &self.drain.session else { return };
         let Some(rec) = self.view.get(&s.target).copied() else {
             return;
@@ -412,12 +415,18 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if draining_epoch.is_none() && rec.epoch > 0 && rec.liveness >= Liveness::Draining {
             draining_epoch = Some(rec.epoch);
         }
-        let gate = self.guards.on(Guard::StoppingGate);
-        let want = if draining_epoch != Some(rec.epoch) || rec.epoch == 0 {
+        // Without the epoch clause, any incarnation once observed Draining will do.
+        let observed = if self.guards.on(Guard::StoppingAtDrainingEpoch) {
+            draining_epoch == Some(rec.epoch)
+        } else {
+            draining_epoch.is_some()
+        };
+        let want = if !observed || rec.epoch == 0 {
             Some((rec.epoch, Liveness::Draining))
         } else if rec.liveness == Liveness::Stopping {
             None
-        } else if !gate || self.remaining_on(&s.target) == 0 {
+        } else if !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(&s.target) == 0
+        {
             Some((rec.epoch, Liveness::Stopping))
         } else {
             None
@@ -439,5 +448,35 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 },
             });
         }
+    }
+
+    /// The checker's variant without `stopping-only-target`: Stopping goes to every node
+    /// observed Draining (at its recorded epoch) once nothing remains on it, whether or
+    /// not it is the session's target.
+    fn stop_every_empty_draining_node(&self, out: &mut Vec<CoordOutput<N, W>>) {
+        let target = self.drain.session.as_ref().map(|s| &s.target);
+        for (node, rec) in self.view.iter() {
+            let empty = !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(node) == 0;
+            if Some(node) != target && rec.epoch > 0 && rec.liveness == Liveness::Draining && empty
+            {
+                out.push(CoordOutput::Send {
+                    to: node.clone(),
+                    msg: ToNode::SetLiveness {
+                        target: Liveness::Stopping,
+                        epoch: rec.epoch,
+                        term: self.term,
+                    },
+                });
+            }
+        }
+    }
+
+    /// The target of a drain that is requested and not yet answered 0: no destination
+    /// for new work (`spare-drain-target`).
+    pub fn is_pending_drain_target(&self, node: &N) -> bool {
+        self.drain
+            .session
+            .as_ref()
+            .is_some_and(|s| s.target == *node && !s.completed)
     }
 }

@@ -21,12 +21,18 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         self.drive_session(out, false);
     }
 
-    /// Rule 11: a valid destination is a member whose view is Alive and fresh.
+    /// Rule 11: a valid destination is a member observed Alive, with a fresh report, and
+    /// not the target of a pending drain (each clause its own guard, for the checker).
     pub(super) fn is_destination(&self, node: &N) -> bool {
-        match self.view.get(node) {
-            Some(rec) => rec.is_alive_and_fresh() || !self.guards.on(Guard::FreshDestination),
-            None => false,
-        }
+        let Some(rec) = self.view.get(node) else {
+            return false;
+        };
+        let on = |g| self.guards.on(g);
+        let reported = rec.epoch > 0;
+        let alive = rec.liveness == Liveness::Alive || !on(Guard::AliveDestination);
+        let fresh = rec.fresh || !on(Guard::FreshDestination);
+        let spared = on(Guard::SpareDrainTarget) && self.is_pending_drain_target(node);
+        reported && alive && fresh && !spared
     }
 
     /// The least-loaded valid destination other than `exclude`; ties go to the lowest id.
@@ -152,7 +158,12 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         let (Some(&(lo, to)), Some(&(hi, from))) = (least, most) else {
             return;
         };
-        if hi < lo + 2 {
+        let gap = if self.guards.on(Guard::BalanceHysteresis) {
+            2
+        } else {
+            1
+        };
+        if hi < lo + gap {
             return;
         }
         let candidate = self
