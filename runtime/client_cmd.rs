@@ -2,6 +2,7 @@
 
 use crate::cli::{DrainArgs, ResignArgs, StatusArgs, WorkCommand};
 use ebbtide::client::{self, Reply};
+use ebbtide::wire::DrainProgress;
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -209,7 +210,20 @@ pub fn drain(args: DrainArgs) -> ExitCode {
             }
             Err(e) => return fail(&e),
         };
-        let remaining = reply.body["remaining"].as_u64().unwrap_or(u64::MAX);
+        // Checked before anything is shown or decided: an answer about another node,
+        // or a 0 whose phase is not `done`, is not a permission to stop the node.
+        let remaining = match DrainProgress::from_json(&args.node, &reply.body) {
+            Ok(p) => p.remaining,
+            Err(e) => {
+                if tty {
+                    eprintln!();
+                }
+                return fail(&format!(
+                    "drain {}: refusing the answer of {}: {e}",
+                    args.node, args.server
+                ));
+            }
+        };
         let init = *initial.get_or_insert(remaining.max(1));
         let line = format!(
             "{} {} remaining {remaining:>6}  {}",

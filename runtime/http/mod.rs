@@ -123,7 +123,7 @@ fn drain_result(answer: DrainAnswer) -> Result<ebbtide_model::DrainReport<String
     })
 }
 
-fn report_json(r: &ebbtide_model::DrainReport<String>) -> Value {
+pub(crate) fn report_json(r: &ebbtide_model::DrainReport<String>) -> Value {
     let reasons: Vec<Value> = r
         .reasons
         .iter()

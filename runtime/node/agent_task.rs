@@ -254,3 +254,110 @@ fn blocking(f: impl FnOnce()) {
         _ => f(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::membership::StaticMembership;
+    use crate::node::cluster::{Address, Cluster};
+    use crate::node::coordinator_task::{CoordHandle, CoordMsg};
+    use ebbtide_model::{Guards, ToNode};
+    use std::sync::Mutex;
+
+    /// Records the workload hooks it is asked to run.
+    #[derive(Debug, Default)]
+    struct Hooks(Mutex<Vec<String>>);
+
+    impl Workload for Hooks {
+        fn start(&self, unit: &str) {
+            self.0.lock().unwrap().push(format!("start {unit}"));
+        }
+        fn stop(&self, unit: &str) {
+            self.0.lock().unwrap().push(format!("stop {unit}"));
+        }
+    }
+
+    /// The core/shell contract (`NodeAgent`'s docs, rules 4 and 5): when
+    /// `PersistLeader` cannot be made durable, the task applies no output after it (the
+    /// bootstrap answer that follows is never sent), takes no further input, and asks
+    /// the process to exit with `PersistFailed`.
+    #[tokio::test]
+    async fn a_failed_persist_leader_applies_nothing_after_it_and_stops_the_node() {
+        let dir =
+            std::env::temp_dir().join(format!("ebbtide-agent-task-persist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let data = DataDir::open(&dir).unwrap();
+        // The leader record's temporary file cannot be created: it is a directory.
+        std::fs::create_dir_all(dir.join("leader.json.tmp").join("blocker")).unwrap();
+
+        // This node runs the coordinator: the agent's sends to it land in `coord_rx`.
+        let own = Address {
+            epoch: 1,
+            grpc: "127.0.0.1:1".to_owned(),
+            http: None,
+        };
+        let cluster = Arc::new(Cluster::new("n1", own));
+        let (coord_tx, mut coord_rx) = mpsc::channel(16);
+        cluster.set_local_coordinator(Some(CoordHandle { tx: coord_tx }));
+        let (agent_tx, agent_rx) = mpsc::channel(16);
+        let metrics = Arc::new(Metrics::new());
+        let transport = Arc::new(Transport::new(
+            cluster,
+            agent_tx.clone(),
+            Duration::from_secs(1),
+            metrics.clone(),
+        ));
+        let (exit, mut exit_rx) = watch::channel(None);
+        let (campaign, _campaign_rx) = watch::channel(false);
+        let hooks = Arc::new(Hooks::default());
+        let task = AgentTask {
+            id: "n1".to_owned(),
+            agent: NodeAgent::new(1, None, Guards::ALL_ON).with_fixed_coordinator("n1".to_owned()),
+            transport,
+            data: data.clone(),
+            workload: hooks.clone(),
+            tracer: Arc::new(Tracer::open(None).unwrap()),
+            metrics,
+            heartbeat: Duration::from_millis(10),
+            linger: None,
+            exit,
+            campaign,
+            service: Service::Static(StaticMembership::new(data.clone())),
+            lease_lost: false,
+        };
+        let running = tokio::spawn(task.run(agent_rx));
+
+        // The coordinator's bootstrap request teaches term 1: PersistLeader, then the
+        // bootstrap answer.
+        let bootstrap = AgentInput::Message {
+            from: "n1".to_owned(),
+            msg: ToNode::Bootstrap { term: 1 },
+        };
+        agent_tx.send(AgentMsg::Input(bootstrap)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), running)
+            .await
+            .expect("the agent task stops")
+            .unwrap();
+        assert_eq!(
+            *exit_rx.borrow_and_update(),
+            Some(ExitReason::PersistFailed)
+        );
+        // No input is taken any more, and no output after the failed write was applied:
+        // no bootstrap answer, no heartbeat, no work hook.
+        assert!(agent_tx
+            .send(AgentMsg::Input(AgentInput::HeartbeatTimer))
+            .await
+            .is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let sent: Vec<String> = std::iter::from_fn(|| coord_rx.try_recv().ok())
+            .map(|m| match m {
+                CoordMsg::Input(input) => format!("{input:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sent, Vec::<String>::new());
+        assert!(hooks.0.lock().unwrap().is_empty());
+        assert_eq!(data.leader(), Ok(None));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -87,10 +87,12 @@ impl CoordAccess {
                 let r = client
                     .as_ref()
                     .clone()
-                    .drain_node(pb::DrainNodeRequest { node_id: node })
+                    .drain_node(pb::DrainNodeRequest {
+                        node_id: node.clone(),
+                    })
                     .await
                     .map_err(|s| self.status(s))?;
-                r.into_inner().into_core().map_err(Self::decode)
+                r.into_inner().into_core(&node).map_err(Self::decode)
             }
         }
     }
@@ -103,10 +105,12 @@ impl CoordAccess {
                 let r = client
                     .as_ref()
                     .clone()
-                    .drain_status(pb::DrainNodeRequest { node_id: node })
+                    .drain_status(pb::DrainNodeRequest {
+                        node_id: node.clone(),
+                    })
                     .await
                     .map_err(|s| self.status(s))?;
-                r.into_inner().into_core().map_err(Self::decode)
+                r.into_inner().into_core(&node).map_err(Self::decode)
             }
         }
     }

@@ -151,10 +151,17 @@ impl pb::DrainNodeResponse {
         answer.map_or_else(Into::into, Into::into)
     }
 
-    /// The core's DrainNode answer: a report, or the refusal in `error`. With `error`
-    /// set, `remaining`, `phase` and `reasons` are ignored.
-    pub fn into_core(self) -> Result<Result<DrainReport<String>, DrainError<String>>, DecodeError> {
-        let node = check::id("DrainNodeResponse.node_id", self.node_id)?;
+    /// The core's DrainNode answer to a request about node `asked`: a report, or the
+    /// refusal in `error`. With `error` set, `remaining`, `phase` and `reasons` are
+    /// ignored. Refused as well: an answer about another node than `asked`, and
+    /// `remaining` 0 with a phase other than `done` (see [`DrainProgress`]).
+    pub fn into_core(
+        self,
+        asked: &str,
+    ) -> Result<Result<DrainReport<String>, DrainError<String>>, DecodeError> {
+        const NODE: &str = "DrainNodeResponse.node_id";
+        let node = check::id(NODE, self.node_id)?;
+        check_node(NODE, asked, &node)?;
         if let Some(refusal) = self.error {
             return refusal_from_wire(refusal.kind, node).map(Err);
         }
@@ -167,13 +174,89 @@ impl pb::DrainNodeResponse {
                     .map_err(|e| e.nested(&format!("DrainNodeResponse.reasons[{i}]")))
             })
             .collect::<Result<_, _>>()?;
+        let phase = phase_from_wire("DrainNodeResponse.phase", self.phase)?;
+        check_zero("DrainNodeResponse.remaining", self.remaining, phase)?;
         Ok(Ok(DrainReport {
             node,
             remaining: self.remaining,
-            phase: phase_from_wire("DrainNodeResponse.phase", self.phase)?,
+            phase,
             reasons,
         }))
     }
+}
+
+/// The HTTP API's drain answer (`GET`/`PUT /api/v2/drain/<id>`, the JSON object
+/// `{"node", "remaining", "phase", "reasons"}`) as a client reads it, checked like
+/// [`pb::DrainNodeResponse::into_core`]: it is about the node asked, and `remaining` is
+/// 0 only with phase `done`. `reasons` are for people (each has a `message`) and are
+/// not decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrainProgress {
+    pub node: String,
+    pub remaining: u64,
+    pub phase: DrainPhase,
+}
+
+impl DrainProgress {
+    /// Decodes the JSON answer to a request about node `asked`; fields are named
+    /// `DrainReport.<field>`.
+    pub fn from_json(asked: &str, body: &serde_json::Value) -> Result<Self, DecodeError> {
+        const NODE: &str = "DrainReport.node";
+        const REMAINING: &str = "DrainReport.remaining";
+        const PHASE: &str = "DrainReport.phase";
+        let missing = |field: &str| DecodeError::Missing {
+            field: field.to_owned(),
+        };
+        let node = body["node"].as_str().ok_or_else(|| missing(NODE))?;
+        let node = check::id(NODE, node.to_owned())?;
+        let remaining = body["remaining"]
+            .as_u64()
+            .ok_or_else(|| missing(REMAINING))?;
+        let phase = body["phase"].as_str().ok_or_else(|| missing(PHASE))?;
+        let phase = phase_from_wire(PHASE, phase.to_owned())?;
+        check_answer((NODE, REMAINING), asked, &node, remaining, phase)?;
+        Ok(DrainProgress {
+            node,
+            remaining,
+            phase,
+        })
+    }
+}
+
+/// What every drain answer a client acts on must satisfy, whichever route brought it
+/// (forwarding between nodes, the CLI): it is about the node asked, and `remaining` is
+/// 0 only with phase `done`. 0 means "safe to stop this node now"; the core never says
+/// it otherwise, so such an answer is a bug or a forgery, never a permission.
+fn check_answer(
+    (node_field, remaining_field): (&str, &str),
+    asked: &str,
+    node: &str,
+    remaining: u64,
+    phase: DrainPhase,
+) -> Result<(), DecodeError> {
+    check_node(node_field, asked, node)?;
+    check_zero(remaining_field, remaining, phase)
+}
+
+fn check_node(field: &str, asked: &str, node: &str) -> Result<(), DecodeError> {
+    if node != asked {
+        return Err(DecodeError::OtherNode {
+            field: field.to_owned(),
+            asked: asked.to_owned(),
+            answered: node.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_zero(field: &str, remaining: u64, phase: DrainPhase) -> Result<(), DecodeError> {
+    if remaining == 0 && phase != DrainPhase::Done {
+        return Err(DecodeError::ZeroNotDone {
+            field: field.to_owned(),
+            phase: phase.as_str().to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn refusal_from_wire(raw: i32, node: String) -> Result<DrainError<String>, DecodeError> {

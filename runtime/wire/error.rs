@@ -7,7 +7,8 @@ use std::fmt;
 /// `NodeMessage.body`), so that a log line says what to fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {
-    /// A required field is absent: an empty oneof, an unset message or optional field.
+    /// A required field is absent: an empty oneof, an unset message or optional field
+    /// (in a JSON answer: a field that is absent or not of the expected type).
     Missing { field: String },
     /// An enum field holds `UNSPECIFIED` (0) or a number this build does not know.
     UnknownEnum { field: String, value: i32 },
@@ -21,6 +22,18 @@ pub enum DecodeError {
     ZeroTerm { field: String },
     /// A number does not fit this platform's `usize`.
     OutOfRange { field: String, value: u64 },
+    /// A drain answer says `remaining` 0 with a phase other than `done`. 0 means "safe
+    /// to stop this node now", which only `done` says: such an answer is a bug or a
+    /// forgery, and a client must not stop the node on it.
+    ZeroNotDone { field: String, phase: String },
+    /// An answer names another node than the one the request asked about (a drain
+    /// answer for node `answered` to a request about node `asked`): whatever it says,
+    /// it is not about the node asked.
+    OtherNode {
+        field: String,
+        asked: String,
+        answered: String,
+    },
 }
 
 impl DecodeError {
@@ -33,7 +46,9 @@ impl DecodeError {
             | DecodeError::EmptyId { field }
             | DecodeError::ZeroEpoch { field }
             | DecodeError::ZeroTerm { field }
-            | DecodeError::OutOfRange { field, .. } => field,
+            | DecodeError::OutOfRange { field, .. }
+            | DecodeError::ZeroNotDone { field, .. }
+            | DecodeError::OtherNode { field, .. } => field,
         }
     }
 
@@ -47,7 +62,9 @@ impl DecodeError {
             | DecodeError::EmptyId { field }
             | DecodeError::ZeroEpoch { field }
             | DecodeError::ZeroTerm { field }
-            | DecodeError::OutOfRange { field, .. } => field,
+            | DecodeError::OutOfRange { field, .. }
+            | DecodeError::ZeroNotDone { field, .. }
+            | DecodeError::OtherNode { field, .. } => field,
         };
         let rest = field.find('.').map_or("", |i| &field[i..]);
         *field = format!("{parent}{rest}");
@@ -74,6 +91,18 @@ impl fmt::Display for DecodeError {
             DecodeError::OutOfRange { field, value } => {
                 write!(f, "{field}: {value} is out of range")
             }
+            DecodeError::ZeroNotDone { field, phase } => write!(
+                f,
+                "{field}: 0 with phase {phase:?}; only phase \"done\" may answer 0 (safe to stop)"
+            ),
+            DecodeError::OtherNode {
+                field,
+                asked,
+                answered,
+            } => write!(
+                f,
+                "{field}: the answer is about node {answered:?}, but node {asked:?} was asked"
+            ),
         }
     }
 }

@@ -27,6 +27,10 @@
 //!   epoch. `NodeStatus.epoch` may be 0 for the same reason.
 //! - Operation ids are not checked: the core only compares them.
 //! - `BootstrapResponse.version` is carried as is; the core decides what to do with it.
+//! - A drain answer (`DrainNodeResponse`, and the HTTP API's JSON as
+//!   [`DrainProgress`] reads it) is about the node asked, and says `remaining` 0 only
+//!   with phase `done`: a client stops a node on 0, so a 0 in any other phase is
+//!   refused, not acted on.
 
 mod check;
 mod client;
@@ -37,6 +41,7 @@ mod peer;
 #[cfg(test)]
 mod tests;
 
+pub use drain::DrainProgress;
 pub use enums::WireEnum;
 pub use error::DecodeError;
 

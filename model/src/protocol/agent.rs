@@ -70,19 +70,33 @@ struct UnitRecord {
 ///
 /// # Call contract
 ///
-/// - Construct one per process incarnation with [`NodeAgent::new`] (an epoch larger
-///   than every earlier one of this node, durable before anything is served, and the
-///   last persisted [`Leader`]), then call [`NodeAgent::start`] once.
-/// - Feed inputs one at a time through [`NodeAgent::handle`]: messages, the heartbeat
-///   timer when it fires, and the membership service's `LeaderChanged`/`LeaseLost`, and
-///   `Leave` on a graceful shutdown. Getters (`liveness`, `running`, `may_campaign`,
-///   ...) may be called between inputs.
-/// - Apply the outputs of each call **in order**, before the next input.
-///   [`AgentOutput::PersistLeader`] must be durable before any output after it is
-///   applied (the sends after it tell a coordinator that this node follows its term,
-///   and a restart must not forget that); if it cannot be made durable, apply nothing
-///   more and stop the process. `StartWork`/`StopWork` must have finished (the unit
-///   runs, or no longer runs) before the acknowledgement after them is sent.
+/// The agent performs no I/O: every effect is an [`AgentOutput`] appended to `out`, and
+/// the shell (the runtime's agent task, the checker's node actor) carries it out. The
+/// checker's exhaustive search holds for a shell that keeps these rules:
+///
+/// 1. **One incarnation, one agent.** Construct it with [`NodeAgent::new`]: an epoch
+///    larger than every earlier one of this node, made durable before anything is
+///    served, and the last [`Leader`] persisted by an earlier incarnation. Then call
+///    [`NodeAgent::start`] once and apply its outputs, like those of any input.
+/// 2. **One input at a time.** Feed [`NodeAgent::handle`] messages, the heartbeat timer
+///    when it fires, the membership service's `LeaderChanged`/`LeaseLost`, and `Leave`
+///    on a graceful shutdown. Getters (`liveness`, `leader`, `running`, `drained`,
+///    `may_campaign`, ...) may be called between inputs; they never emit outputs.
+/// 3. **Outputs in order.** Apply the outputs of a call in the order they were
+///    appended, all of them before the next input. A crash part-way is allowed: what
+///    was applied stays applied, the rest is lost, as messages the network loses.
+/// 4. **`PersistLeader` first, durably.** [`AgentOutput::PersistLeader`] must be
+///    durable (written and synced) before any output after it is applied: the sends
+///    after it tell a coordinator that this node follows its term, and a restart must
+///    not forget that term, the node's term floor, or a deposed coordinator's commands
+///    would no longer be fenced. The agent always emits it before those sends.
+/// 5. **A failed persist stops the node.** If `PersistLeader` cannot be made durable,
+///    apply nothing more (no later output of that call, no further input) and end the
+///    process: a crash, which the checker explores, and the next incarnation starts
+///    from what is durable. Never log the failure and go on without the term floor.
+/// 6. **Work hooks before their acknowledgement.** `StartWork`/`StopWork` must have
+///    finished (the unit runs, or no longer runs) before the `Send` after them, which
+///    acknowledges them, is applied.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NodeAgent<N, W> {
     epoch: Epoch,

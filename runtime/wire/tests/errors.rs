@@ -118,7 +118,7 @@ fn unknown_or_unspecified_enum_values_are_rejected() {
         ..Default::default()
     };
     assert_eq!(
-        refused.into_core(),
+        refused.into_core("n"),
         Err(unknown_enum("DrainNodeResponse.error.kind", 0))
     );
 }
@@ -140,11 +140,11 @@ fn unknown_names_are_rejected() {
         value: value.to_owned(),
     };
     assert_eq!(
-        report("paused", "no-alive-destination").into_core(),
+        report("paused", "no-alive-destination").into_core("n"),
         Err(unknown_name("DrainNodeResponse.phase", "paused"))
     );
     assert_eq!(
-        report("done", "bored").into_core(),
+        report("done", "bored").into_core("n"),
         Err(unknown_name("DrainNodeResponse.reasons[0].kind", "bored"))
     );
 }
@@ -172,7 +172,7 @@ fn missing_bodies_and_fields_are_rejected() {
             reasons: vec![pb::BlockReason::default(), reason],
             error: None,
         }
-        .into_core()
+        .into_core("n")
     };
     let kind = |k: &str| pb::BlockReason {
         kind: k.to_owned(),
@@ -187,7 +187,7 @@ fn missing_bodies_and_fields_are_rejected() {
     ));
     without_kind.error = None;
     assert_eq!(
-        without_kind.into_core(),
+        without_kind.into_core("n"),
         Err(missing("DrainNodeResponse.phase"))
     );
     let only = |reason: pb::BlockReason| {
@@ -198,7 +198,7 @@ fn missing_bodies_and_fields_are_rejected() {
             reasons: vec![reason],
             error: None,
         }
-        .into_core()
+        .into_core("n")
     };
     assert_eq!(
         only(kind("another-drain")),
@@ -263,7 +263,7 @@ fn empty_ids_are_rejected() {
     };
     assert_eq!(add.into_core(), Err(empty_id("AddWorkRequest.work_ids[0]")));
     assert_eq!(
-        pb::DrainNodeResponse::default().into_core(),
+        pb::DrainNodeResponse::default().into_core("n"),
         Err(empty_id("DrainNodeResponse.node_id"))
     );
     let reason = pb::BlockReason {
@@ -273,12 +273,13 @@ fn empty_ids_are_rejected() {
     };
     let report = pb::DrainNodeResponse {
         node_id: "n".to_owned(),
+        remaining: 1,
         phase: "moving-work".to_owned(),
         reasons: vec![reason],
         ..Default::default()
     };
     assert_eq!(
-        report.into_core(),
+        report.into_core("n"),
         Err(empty_id("DrainNodeResponse.reasons[0].node_id"))
     );
 }
@@ -392,4 +393,98 @@ fn errors_display_the_field_and_are_std_errors() {
     );
     let e = unknown_enum("WorkStatus.state", 9);
     assert_eq!(e.to_string(), "WorkStatus.state: unknown enum value 9");
+}
+
+/// A drain answer a client would act on is about the node asked, and says 0 only with
+/// phase `done`: gRPC (forwarding between nodes) and the HTTP JSON (the CLI) alike.
+#[test]
+fn drain_answers_about_another_node_or_zero_before_done_are_rejected() {
+    use crate::wire::DrainProgress;
+    use ebbtide_model::{DrainError, DrainPhase, DrainReport};
+    let zero_not_done = |field: &str, phase: &str| DecodeError::ZeroNotDone {
+        field: field.to_owned(),
+        phase: phase.to_owned(),
+    };
+    let other_node = |field: &str, asked: &str, answered: &str| DecodeError::OtherNode {
+        field: field.to_owned(),
+        asked: asked.to_owned(),
+        answered: answered.to_owned(),
+    };
+    let report = |node: &str, remaining: u64, phase: &str| pb::DrainNodeResponse {
+        node_id: node.to_owned(),
+        remaining,
+        phase: phase.to_owned(),
+        reasons: Vec::new(),
+        error: None,
+    };
+    let done = Ok(Ok(DrainReport {
+        node: "n2".to_owned(),
+        remaining: 0,
+        phase: DrainPhase::Done,
+        reasons: Vec::new(),
+    }));
+    assert_eq!(report("n2", 0, "done").into_core("n2"), done);
+    for phase in [
+        "not-requested",
+        "bootstrapping",
+        "blocked",
+        "waiting-for-draining",
+        "moving-work",
+        "waiting-for-stopping",
+    ] {
+        assert_eq!(
+            report("n2", 0, phase).into_core("n2"),
+            Err(zero_not_done("DrainNodeResponse.remaining", phase))
+        );
+        assert!(report("n2", 1, phase).into_core("n2").is_ok());
+    }
+    // Another node's 0 (say, the completed drain of n3) is not n2's.
+    let other = other_node("DrainNodeResponse.node_id", "n2", "n3");
+    assert_eq!(report("n3", 0, "done").into_core("n2"), Err(other.clone()));
+    assert_eq!(
+        report("n3", 4, "moving-work").into_core("n2"),
+        Err(other.clone())
+    );
+    let refusal = pb::DrainNodeResponse::from_core(Err(DrainError::UnknownNode("n3".into())));
+    assert_eq!(refusal.into_core("n2"), Err(other));
+    let e = report("n2", 0, "moving-work").into_core("n2").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "DrainNodeResponse.remaining: 0 with phase \"moving-work\"; only phase \"done\" may answer 0 (safe to stop)"
+    );
+    let e = report("n3", 0, "done").into_core("n2").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "DrainNodeResponse.node_id: the answer is about node \"n3\", but node \"n2\" was asked"
+    );
+
+    // The HTTP API's JSON, as the CLI reads it.
+    let json = |node: &str, remaining: u64, phase: &str| serde_json::json!({"node": node, "remaining": remaining, "phase": phase, "reasons": []});
+    assert_eq!(
+        DrainProgress::from_json("n2", &json("n2", 0, "done")),
+        Ok(DrainProgress {
+            node: "n2".to_owned(),
+            remaining: 0,
+            phase: DrainPhase::Done,
+        })
+    );
+    assert_eq!(
+        DrainProgress::from_json("n2", &json("n2", 0, "not-requested")),
+        Err(zero_not_done("DrainReport.remaining", "not-requested"))
+    );
+    assert_eq!(
+        DrainProgress::from_json("n2", &json("n3", 0, "done")),
+        Err(other_node("DrainReport.node", "n2", "n3"))
+    );
+    assert_eq!(
+        DrainProgress::from_json("n2", &serde_json::json!({"node": "n2", "phase": "done"})),
+        Err(missing("DrainReport.remaining"))
+    );
+    assert_eq!(
+        DrainProgress::from_json("n2", &json("n2", 3, "paused")),
+        Err(DecodeError::UnknownName {
+            field: "DrainReport.phase".to_owned(),
+            value: "paused".to_owned(),
+        })
+    );
 }

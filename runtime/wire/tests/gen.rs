@@ -154,9 +154,15 @@ impl Arbitrary for EveryDrainAnswer {
                 } else {
                     Vec::new()
                 };
+                // As the core answers: 0 with `done` and only then.
+                let remaining = if phase == DrainPhase::Done {
+                    0
+                } else {
+                    u64::arbitrary(g).max(1)
+                };
                 Ok(DrainReport {
                     node: id(g),
-                    remaining: u64::arbitrary(g),
+                    remaining,
                     phase,
                     reasons,
                 })

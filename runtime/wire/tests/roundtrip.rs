@@ -4,10 +4,10 @@ use super::gen::{
     AnyWire, EveryDrainAnswer, EveryNodeStatus, EveryToCoordinator, EveryToNode, PHASES,
     VIEW_LIVENESS,
 };
-use crate::wire::{pb, WireEnum};
+use crate::wire::{pb, DrainProgress, WireEnum};
 use ebbtide_model::{
-    CoordInput, Coordinator, CoordinatorConfig, Guards, Liveness, NodeStatus, ToCoordinator,
-    ViewLiveness, WorkState,
+    CoordInput, Coordinator, CoordinatorConfig, DrainError, Guards, Liveness, NodeStatus,
+    ToCoordinator, ViewLiveness, WorkState,
 };
 use prost::Message;
 use quickcheck::{quickcheck, Gen};
@@ -38,8 +38,31 @@ quickcheck! {
 
     fn drain_answers_round_trip(every: EveryDrainAnswer) -> bool {
         for answer in every.0 {
+            let asked = match &answer {
+                Ok(r) => r.node.clone(),
+                Err(DrainError::UnknownNode(n))
+                | Err(DrainError::CoordinatorOwnNode(n))
+                | Err(DrainError::LeftBeforeCompletion(n)) => n.clone(),
+            };
             let wire = via_bytes(&pb::DrainNodeResponse::from_core(answer.clone()));
-            assert_eq!(wire.into_core(), Ok(answer));
+            assert_eq!(wire.into_core(&asked), Ok(answer));
+        }
+        true
+    }
+
+    /// What the HTTP API writes for a drain report is what the CLI's decoder reads.
+    fn drain_reports_as_json_decode_for_the_client(every: EveryDrainAnswer) -> bool {
+        for report in every.0.into_iter().flatten() {
+            let json = crate::http::report_json(&report);
+            let progress = DrainProgress::from_json(&report.node, &json);
+            assert_eq!(
+                progress,
+                Ok(DrainProgress {
+                    node: report.node.clone(),
+                    remaining: report.remaining,
+                    phase: report.phase,
+                })
+            );
         }
         true
     }
@@ -73,7 +96,8 @@ quickcheck! {
             let _ = m.into_core();
         }
         if let Ok(m) = pb::DrainNodeResponse::decode(bytes.as_slice()) {
-            let _ = m.into_core();
+            let asked = m.node_id.clone();
+            let _ = m.into_core(&asked);
         }
         if let Ok(m) = pb::ListNodesResponse::decode(bytes.as_slice()) {
             let _ = m.into_core();

@@ -119,18 +119,41 @@ pub struct NodeStatus<N> {
 ///
 /// # Call contract
 ///
-/// - Construct one when this process wins the election for `term`, with every member
-///   the membership service lists and the durable desired units; apply the outputs of
-///   [`Coordinator::new`] (its bootstrap requests and timers) first.
-/// - Feed inputs one at a time through [`Coordinator::handle`] (messages, timers that
-///   fired, membership events, units a client added, `Resign`) and answer clients
-///   with [`Coordinator::drain_node`] (which may emit outputs) and the read-only
-///   [`Coordinator::drain_status`] between inputs.
-/// - Apply outputs in order. A unit a client adds must be durable (where the next
-///   coordinator will load it) before `AddUnit` is fed. On [`CoordOutput::Resign`], or
-///   when the process loses the leadership or its lease, stop feeding this coordinator
-///   at once: its late commands are fenced by term in the agents, but it must not
-///   issue new ones.
+/// The coordinator performs no I/O: every effect is a [`CoordOutput`] appended to
+/// `out`, and the shell (the runtime's coordinator task, the checker's node actor)
+/// carries it out. The checker's exhaustive search holds for a shell that keeps these
+/// rules:
+///
+/// 1. **One term, one coordinator.** Construct it when this process wins the election
+///    for `term`, with every member the membership service lists and the desired units
+///    read from durable storage, and apply the outputs of [`Coordinator::new`] (its
+///    bootstrap requests and the resend timer) before the first input.
+/// 2. **One input at a time.** Feed [`Coordinator::handle`] messages, timers that
+///    fired, membership events, units a client added or deleted, and `Resign`. Between
+///    inputs, answer clients with [`Coordinator::drain_node`], which also emits outputs
+///    (apply them like those of an input), and with the read-only getters
+///    ([`Coordinator::drain_status`], [`Coordinator::nodes`], ...), which emit none.
+/// 3. **Outputs in order.** Apply the outputs of a call in the order they were
+///    appended, all of them before the next input. A crash part-way is allowed: the
+///    unapplied sends are lost, as messages the network loses. [`CoordOutput::Arm`]
+///    replaces the timer of the same name. The answer of `drain_node` may be returned
+///    to the client before its outputs are applied: it says what the coordinator has
+///    observed, and none of those outputs needs to have been applied for it to hold.
+/// 4. **Nothing durable is emitted; durable inputs come first.** The coordinator emits
+///    no write: the only state that outlives it is the set of desired units, which the
+///    shell keeps (the data dir, or etcd) where the next coordinator loads it. A unit a
+///    client adds must be durable there before `AddUnit` is fed, and the client told
+///    only then; when the write fails, do not feed the unit and tell the client so.
+///    Otherwise a failover forgets a unit the client was told is added, and the next
+///    coordinator stops it as a stray. Likewise a unit a client deletes leaves durable
+///    storage before `DeleteUnit` is fed, or a failover starts it again. (The checker
+///    runs a fixed set of desired units: this rule is argued here, not checked.)
+/// 5. **Stop at once when no longer the coordinator.** After a call that emits
+///    [`CoordOutput::Resign`], apply the rest of that call's outputs (the checker does
+///    too) and feed this coordinator nothing more. Likewise when the process loses the
+///    leadership or its lease: feed nothing more, not even what waited in its queue or
+///    its timers. Its late commands are fenced by term in the agents, but it must not
+///    issue new ones.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Coordinator<N: Ord, W: Ord> {
     host: N,

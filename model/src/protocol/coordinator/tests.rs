@@ -433,6 +433,28 @@ fn rule4_a_node_without_a_report_within_the_ttl_is_unknown_and_no_destination() 
 }
 
 #[test]
+fn a_second_ttl_expiry_of_an_expired_node_changes_nothing_and_sends_nothing() {
+    // The TTL timer of a node may fire again before it reports (a re-armed timer that
+    // raced a late one, a duplicate firing): the record is already Unknown.
+    let mut c = coord(&[(1, &[10]), (2, &[11]), (3, &[])]);
+    let _ = drain(&mut c, 2);
+    assert_eq!(expire(&mut c, 2), vec![]);
+    assert_eq!(record(&c, 2), (1, ALIVE, ViewLiveness::Unknown));
+    let before = c.clone();
+    let status = c.drain_status(&2);
+    assert_eq!(expire(&mut c, 2), vec![]);
+    assert_eq!(c, before);
+    assert_eq!(c.drain_status(&2), status);
+    // A node never heard from (epoch 0) and a non-member expire to nothing too.
+    let (mut fresh, _) = new_coord(&[1, 2], &[], CoordinatorConfig::default());
+    let before = fresh.clone();
+    assert_eq!(expire(&mut fresh, 2), vec![]);
+    assert_eq!(expire(&mut fresh, 9), vec![]);
+    assert_eq!(fresh, before);
+    check(&c);
+}
+
+#[test]
 fn rule4_the_drain_does_not_complete_while_the_target_is_unknown() {
     let mut c = nodes(&[1, 2, 3]);
     let _ = drain(&mut c, 2);
@@ -665,6 +687,44 @@ fn rule8_remaining_is_the_larger_of_units_on_the_target_and_operations_involving
 }
 
 #[test]
+fn remaining_counts_only_the_operations_that_involve_the_target() {
+    let mut c = coord(&[(1, &[10]), (2, &[11, 12]), (3, &[13])]);
+    let _ = drain(&mut c, 2);
+    assert_eq!(
+        respond(&mut c, 2, 1, DRAINING),
+        vec![ttl(2), rem_w(2, 11, 1, 1), rem_w(2, 12, 1, 2)]
+    );
+    // Two operations that do not involve the target: a placement and a deletion.
+    assert_eq!(
+        input(&mut c, CoordInput::AddUnit(20)),
+        vec![add_w(1, 20, 1, 3)]
+    );
+    assert_eq!(
+        input(&mut c, CoordInput::DeleteUnit(13)),
+        vec![rem_w(3, 13, 1, 4)]
+    );
+    assert_eq!(c.operations().count(), 4);
+    assert_eq!(c.operations_involving(&2), 2);
+    let moving = |remaining, reasons| answer(2, remaining, DrainPhase::MovingWork, reasons);
+    let units = |units| BlockReason::WorkOnTarget { units };
+    let ops = |operations| BlockReason::OperationsInFlight { operations };
+    assert_eq!(c.drain_status(&2), moving(2, vec![units(2), ops(2)]));
+    // The two moves finish while the other two operations are still in flight: the
+    // target is empty, so Stopping is requested and the drain completes.
+    assert_eq!(ack(&mut c, 2, 11, STOPPED), vec![add_w(1, 11, 1, 1)]);
+    assert_eq!(ack(&mut c, 2, 12, STOPPED), vec![add_w(3, 12, 1, 2)]);
+    assert_eq!(c.drain_status(&2), moving(2, vec![ops(2)]));
+    assert_eq!(ack(&mut c, 1, 11, RUNNING), vec![]);
+    assert_eq!(c.drain_status(&2), moving(1, vec![ops(1)]));
+    assert_eq!(ack(&mut c, 3, 12, RUNNING), vec![set_l(2, STOPPING, 1)]);
+    assert_eq!(c.operations().count(), 2);
+    assert_eq!(c.operations_involving(&2), 0);
+    respond(&mut c, 2, 1, STOPPING);
+    assert_eq!(drain(&mut c, 2), (done(2), vec![]));
+    check(&c);
+}
+
+#[test]
 fn rule8_without_an_alive_destination_the_answer_says_so() {
     let mut c = coord(&[(1, &[]), (2, &[10])]);
     expire(&mut c, 1);
@@ -757,6 +817,36 @@ fn drain_status_of_a_node_nobody_asked_to_drain_is_never_zero() {
     // It counts what runs there when that is more.
     let c = coord(&[(1, &[10]), (2, &[11, 12]), (3, &[13])]);
     assert_eq!(c.drain_status(&2).unwrap().remaining, 2);
+    check(&c);
+}
+
+#[test]
+fn drain_status_answers_only_the_session_of_the_node_asked() {
+    // Node 4's drain completed (its session stays, completed, until another drain
+    // starts), then node 2 got two units: node 2, asked about, answers for itself,
+    // with what runs on it, never node 4's 0.
+    let mut c = nodes(&[1, 2, 3, 4]);
+    complete_empty_drain(&mut c, 4);
+    for (w, to) in [(20, 1), (21, 2), (22, 3), (23, 1), (24, 2)] {
+        let op = OpId::from(w - 19);
+        assert_eq!(
+            input(&mut c, CoordInput::AddUnit(w)),
+            vec![add_w(to, w, 1, op)]
+        );
+        ack(&mut c, to, w, RUNNING);
+    }
+    assert_eq!(c.drain_target(), Some(&4));
+    let not_requested = |remaining| answer(2, remaining, DrainPhase::NotRequested, vec![]);
+    assert_eq!(c.drain_status(&2), not_requested(2));
+    assert_eq!(
+        c.drain_status(&3),
+        answer(3, 1, DrainPhase::NotRequested, vec![])
+    );
+    assert_eq!(c.drain_status(&4), done(4));
+    // Node 4 left: its tombstone answers 0 for node 4 only.
+    input(&mut c, CoordInput::MemberLeft(4));
+    assert_eq!(c.drain_status(&4), done(4));
+    assert_eq!(c.drain_status(&2), not_requested(2));
     check(&c);
 }
 

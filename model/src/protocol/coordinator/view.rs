@@ -194,6 +194,20 @@ mod tests {
     }
 
     #[test]
+    fn expiring_an_expired_record_is_a_no_op() {
+        let mut v = view();
+        v.observe(&1, 1, Liveness::Draining, ON);
+        assert!(v.expire(&1));
+        let expired = *v.get(&1).unwrap();
+        assert!(!v.expire(&1), "a second expiry reports no change");
+        assert_eq!(*v.get(&1).unwrap(), expired);
+        // Never heard from, and not a member: nothing to expire.
+        let mut v = view();
+        assert!(!v.expire(&1));
+        assert!(!v.expire(&9));
+    }
+
+    #[test]
     fn non_members_are_dropped() {
         let mut v = view();
         assert_eq!(v.observe(&9, 1, Liveness::Alive, ON), Observed::Dropped);
