@@ -338,7 +338,7 @@ pub struct ModelArgs {
     #[arg(long, value_enum, default_value_t = InheritedArg::Continue)]
     pub inherited_drain: InheritedArg,
     /// The client stops polling once the first coordinator is gone; L1 then only asks
-    /// that the target ends Stopping and empty (see specs/decisions.md, rule 15).
+    /// that the target ends Stopping and empty (see specs/decisions.md, C15).
     #[arg(long)]
     pub client_gives_up: bool,
     /// Operator resignations of the current coordinator (0-4): it resigns, and the
@@ -385,7 +385,7 @@ fn parse_losses(s: &str) -> Result<Losses, String> {
         .map_err(|_| format!("expected a number (0-255) or \"unlimited\", got {s:?}"))
 }
 
-/// The inherited-drain policy (PROTOCOL.md rule 15).
+/// The inherited-drain policy (specs/protocol.md C15).
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum InheritedArg {
     /// Keep draining a node that reports Draining at bootstrap.

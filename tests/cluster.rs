@@ -72,7 +72,7 @@ async fn drain_with_ticdc_request_completes_only_after_stopping() {
         stopping < zero_at,
         "0 answered at {zero_at} before n3 reported Stopping at {stopping}"
     );
-    // Once 0, always 0 (rule 9), even though n3 is gone now.
+    // Once 0, always 0 (C9), even though n3 is gone now.
     assert_eq!(ticdc_drain(&c.http(1), "n3").await, 0);
 
     assert_units_once(&c, &[0, 1], &ids).await;

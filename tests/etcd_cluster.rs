@@ -254,7 +254,7 @@ async fn coordinator_sigkill_mid_drain_fails_over_and_the_drain_continues() {
         "failover: a new coordinator answered {:?} after the SIGKILL",
         killed_at.elapsed()
     );
-    // No new PUT: the new coordinator continues the drain it inherited (rule 15).
+    // No new PUT: the new coordinator continues the drain it inherited (C15).
     let zero_at = until(
         "the inherited drain to complete",
         Duration::from_secs(60),

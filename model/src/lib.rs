@@ -7,7 +7,7 @@
 //!   no thread: the runtime and the model checker drive the very same code.
 //! - [`checker`]: the stateright model of a cluster of node agents, a coordinator that
 //!   fails over, a draining client and a network that loses, duplicates and reorders,
-//!   with the properties of PROTOCOL.md §6.
+//!   with the properties of specs/protocol.md §6.
 #![forbid(unsafe_code)]
 
 pub mod checker;

@@ -277,7 +277,7 @@ mod tests {
         }
     }
 
-    /// The core/shell contract (`NodeAgent`'s docs, rules 4 and 5): when
+    /// The core/shell contract (`NodeAgent`'s call contract, items 4 and 5): when
     /// `PersistLeader` cannot be made durable, the task applies no output after it (the
     /// bootstrap answer that follows is never sent), takes no further input, and asks
     /// the process to exit with `PersistFailed`.

@@ -5,7 +5,7 @@
 //!   coordinator runs here, become `MemberJoined`/`MemberLeft`.
 //! - `Leader` becomes the agent's `LeaderChanged` (the agent decides whether to follow).
 //! - `Elected` starts a [`Coordinator`] with the registered members and the desired
-//!   units the service keeps; it bootstraps (rule 15). `Deposed` stops it at once.
+//!   units the service keeps; it bootstraps (C15). `Deposed` stops it at once.
 //! - `LeaseLost` becomes the agent's `LeaseLost` (it fences itself), then the process
 //!   exits: one process is one incarnation, so a supervisor restarts it as a new one.
 //! - The agent says after every step whether it may campaign (`may_campaign`, a core

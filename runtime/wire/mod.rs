@@ -17,13 +17,13 @@
 //!   only echoes the term of the command it answers.
 //! - Epochs in node → coordinator messages (`BootstrapResponse`, `NodeHeartbeat`,
 //!   `SetNodeLivenessResponse`, `WorkStatus`) are >= 1: a node always knows its own
-//!   epoch, and epochs start at 1 (PROTOCOL.md §2).
+//!   epoch, and epochs start at 1 (specs/protocol.md §2).
 //! - Epochs in coordinator → node messages (`SetNodeLiveness`, `AddWork`,
 //!   `RemoveWork`) may be 0. They are the coordinator's belief, and 0 means "not heard
 //!   from that node yet": the core sends `SetLiveness` with epoch 0 to a member that
 //!   has not reported (`drive_session`), and fills AddWork/RemoveWork epochs with
 //!   `map_or(0, ..)`. Rejecting them here would drop commands the core means to send;
-//!   the node agent's epoch fence (§4.2) already refuses them and answers its real
+//!   the node agent's epoch fence (A2) already refuses them and answers its real
 //!   epoch. `NodeStatus.epoch` may be 0 for the same reason.
 //! - Operation ids are not checked: the core only compares them.
 //! - `BootstrapResponse.version` is carried as is; the core decides what to do with it.

@@ -26,7 +26,7 @@ pub enum Msg {
     /// Node agent → coordinator, other than a report.
     ToCoord(ToCoordinator<UnitIx>),
     /// A liveness report: a NodeHeartbeat or a SetNodeLivenessResponse. The coordinator
-    /// handles the two alike (one routine, rules 1–3), so the model carries them as one
+    /// handles the two alike (one routine, C1–C3), so the model carries them as one
     /// message: a response and a heartbeat with the same content are the same report.
     Report { epoch: Epoch, liveness: Liveness },
 }

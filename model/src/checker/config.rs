@@ -18,11 +18,11 @@ pub struct ModelConfig {
     /// Coordinator failovers: the coordinator process dies while its node lives on.
     pub failovers: u8,
     /// Lease losses: a live node loses its membership lease, fences itself (steps to
-    /// Stopping, stops its work, gives up leadership) and leaves (PROTOCOL.md §4.6).
+    /// Stopping, stops its work, gives up leadership) and leaves (A6).
     pub lease_losses: u8,
     /// The client stops polling once the first coordinator is gone (a script that timed
     /// out, or lost its connection). L1 then asks only that the target ends up Stopping
-    /// and empty: the decision of PROTOCOL.md rule 15 rests on this variant.
+    /// and empty: the decision of C15 rests on this variant.
     pub client_gives_up: bool,
     /// Operator resignations: an operator makes the current coordinator resign
     /// (`CoordInput::Resign`); the election then picks a node that may campaign.

@@ -91,7 +91,7 @@ pub fn inert(m: &DrainModel, s: &SysState, e: &Envelope<Msg>) -> bool {
                             && !coordinator_on(s, src)
                                 .is_some_and(|c| c.term() == *term && c.awaits(&dst))
                 }
-                // Rule 1: a command of a term below the floor is ignored, and the floor
+                // A1: a command of a term below the floor is ignored, and the floor
                 // survives restarts.
                 ToNode::SetLiveness { term, .. } => g.on(Guard::TermFencing) && *term < floor,
                 ToNode::AddWork {
@@ -151,7 +151,7 @@ pub fn inert(m: &DrainModel, s: &SysState, e: &Envelope<Msg>) -> bool {
 
 /// A report of `(epoch, liveness)` from `src` to `dst` is inert when its content is
 /// older than `src`'s real state and every coordinator that could receive it will have
-/// recorded something newer first: rules 1 and 3 then drop it. The current coordinator
+/// recorded something newer first: C1 and C3 then drop it. The current coordinator
 /// on `dst` has such a record now, or will take it from a bootstrap answer newer than
 /// the report; a future coordinator there bootstraps `src` afresh, and its answer
 /// reflects a state at least as new as today's.

@@ -3,7 +3,7 @@
 //! Node agents and coordinators are the core's state machines, driven through thin
 //! `Actor` adapters ([`actor`]); [`system`] adds the environment (network faults,
 //! crashes, failover, membership, the draining client) and [`properties`] the
-//! properties of PROTOCOL.md §6.
+//! properties of specs/protocol.md §6.
 
 pub mod actor;
 pub mod canon;

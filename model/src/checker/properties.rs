@@ -1,4 +1,4 @@
-//! The properties of PROTOCOL.md §6, judged against the real state of the nodes
+//! The properties of specs/protocol.md §6, judged against the real state of the nodes
 //! (what they run, their actual liveness), not only against the coordinator's belief.
 //!
 //! Step properties (S1, S2, S3, S4, S6) are judged by the step that could break them,
@@ -207,7 +207,7 @@ fn no_lost_work(model: &DrainModel, s: &SysState) -> bool {
 }
 
 /// L1: in a quiescent state, every requested drain has answered 0, unless it cannot:
-/// the node is gone, it runs the coordinator (rule 10 refuses), or no other node is
+/// the node is gone, it runs the coordinator (C10 refuses), or no other node is
 /// Alive to take its work.
 fn drain_not_stuck(model: &DrainModel, s: &SysState) -> bool {
     let h = &s.history;

@@ -364,7 +364,7 @@ impl DrainModel {
         }
         if a0.epoch() == a1.epoch() && a0.epoch() != 0 {
             // S1: one incarnation only steps forward, and a command moves it one step at
-            // a time (a node that lost its lease walks every step at once, rule 6).
+            // a time (a node that lost its lease walks every step at once, A6).
             let (l0, l1) = (a0.liveness(), a1.liveness());
             let skipped = l1 > l0 && l0.successor() != Some(l1) && delivered.is_some();
             if l1 < l0 || skipped {

@@ -1,4 +1,5 @@
-//! The node agent: a node's own liveness, epoch and hosted work units (PROTOCOL.md §4).
+//! The node agent: a node's own liveness, epoch and hosted work units (specs/protocol.md §4;
+//! rule ids A1–A8 are defined there).
 
 use crate::protocol::guards::{Guard, Guards};
 use crate::protocol::ids::{Epoch, Key, OpId, Term, PROTOCOL_VERSION};
@@ -24,7 +25,7 @@ pub enum AgentInput<N, W> {
     /// [`Coordinator`]: crate::protocol::Coordinator
     LeaderChanged { term: Term, leader: N },
     /// This node lost its membership lease: the coordinator may already have moved its
-    /// work, so it fences itself (§4.6).
+    /// work, so it fences itself (A6).
     LeaseLost,
     /// The process was asked to leave the cluster (SIGTERM): from now on it does not
     /// campaign, so leadership cannot come back to a node that is on its way out. Its
@@ -278,13 +279,13 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
                 epoch,
                 term,
             } => {
-                // Rule 1: a coordinator older than the current one is ignored (and, with
+                // A1: a coordinator older than the current one is ignored (and, with
                 // elected-terms-only, a newer one this node does not follow yet).
                 if !self.current_term(term) || !self.followed_term(term) {
                     return;
                 }
-                // Rule 2: a command for another incarnation changes nothing, but is answered
-                // with our real epoch. Rule 3: otherwise attempt the single-step store.
+                // A2: a command for another incarnation changes nothing, but is answered
+                // with our real epoch. A3: otherwise attempt the single-step store.
                 let names_us = epoch == self.epoch || !self.guards.on(Guard::EpochFencing);
                 if names_us && self.liveness.store(target, self.guards) {
                     self.heartbeat(out);
@@ -350,7 +351,7 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
             WorkState::Running
         } else if self.liveness == Liveness::Stopping && self.guards.on(Guard::RejectWhileStopping)
         {
-            // Rule 4: a Stopping node starts no new work unit.
+            // A4: a Stopping node starts no new work unit.
             WorkState::Rejected
         } else {
             out.push(AgentOutput::StartWork(work.clone()));
@@ -388,7 +389,7 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
     }
 
     /// Whether a message of coordinator term `term` may be acted on: not when an older
-    /// term than the one this node follows (rule 1). Only a bootstrap request or the
+    /// term than the one this node follows (A1). Only a bootstrap request or the
     /// election service make a node follow a newer coordinator.
     fn current_term(&self, term: Term) -> bool {
         term >= self.term_floor() || !self.guards.on(Guard::TermFencing)
@@ -407,7 +408,7 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
         out.push(AgentOutput::PersistLeader(leader));
     }
 
-    /// Rule 6: step forward to Stopping locally and stop every work unit.
+    /// A6: step forward to Stopping locally and stop every work unit.
     fn fence_self(&mut self, out: &mut Vec<AgentOutput<N, W>>) {
         let mut changed = false;
         while let Some(next) = self.liveness.successor() {
@@ -586,15 +587,15 @@ mod tests {
         )
     }
 
-    // ----- rule 1: older term ------------------------------------------------------
+    // ----- A1: older term ----------------------------------------------------------
 
     #[test]
-    fn rule1_set_liveness_from_an_older_term_is_ignored() {
+    fn a1_set_liveness_from_an_older_term_is_ignored() {
         let mut a = agent();
         let before = snapshot(&a);
         assert_eq!(msg(&mut a, COORD, set(DRAINING, EPOCH, TERM - 1)), vec![]);
         assert_eq!(snapshot(&a), before);
-        // Wrong epoch too: still no answer (rule 1 comes before rule 2).
+        // Wrong epoch too: still no answer (A1 comes before A2).
         assert_eq!(
             msg(&mut a, COORD, set(DRAINING, EPOCH - 1, TERM - 1)),
             vec![]
@@ -603,7 +604,7 @@ mod tests {
     }
 
     #[test]
-    fn rule1_the_current_term_is_obeyed_a_newer_one_only_once_learnt() {
+    fn a1_the_current_term_is_obeyed_a_newer_one_only_once_learnt() {
         let mut a = agent();
         assert_eq!(
             msg(&mut a, COORD, set(DRAINING, EPOCH, TERM)),
@@ -634,7 +635,7 @@ mod tests {
     }
 
     #[test]
-    fn rule1_without_elected_terms_only_a_newer_term_is_obeyed() {
+    fn a1_without_elected_terms_only_a_newer_term_is_obeyed() {
         let mut a = agent_with(Guards::default().without(Guard::ElectedTermsOnly));
         assert_eq!(
             msg(&mut a, OTHER, set(DRAINING, EPOCH, TERM + 1)),
@@ -645,10 +646,10 @@ mod tests {
         );
     }
 
-    // ----- rule 2: wrong epoch -----------------------------------------------------
+    // ----- A2: wrong epoch ---------------------------------------------------------
 
     #[test]
-    fn rule2_set_liveness_for_another_epoch_is_answered_with_the_real_epoch() {
+    fn a2_set_liveness_for_another_epoch_is_answered_with_the_real_epoch() {
         for wrong in [0, EPOCH - 1, EPOCH + 1] {
             let mut a = agent();
             let before = snapshot(&a);
@@ -667,10 +668,10 @@ mod tests {
         assert_eq!(a.liveness(), DRAINING);
     }
 
-    // ----- rule 3: single-step store ------------------------------------------------
+    // ----- A3: single-step store ---------------------------------------------------
 
     #[test]
-    fn rule3_a_single_step_heartbeats_at_once_and_answers() {
+    fn a3_a_single_step_heartbeats_at_once_and_answers() {
         let mut a = agent();
         assert_eq!(
             msg(&mut a, COORD, set(DRAINING, EPOCH, TERM)),
@@ -691,7 +692,7 @@ mod tests {
     }
 
     #[test]
-    fn rule3_backwards_skipping_and_same_requests_change_nothing_but_are_answered() {
+    fn a3_backwards_skipping_and_same_requests_change_nothing_but_are_answered() {
         for from in Liveness::ALL {
             for target in Liveness::ALL {
                 if from.successor() == Some(target) {
@@ -709,10 +710,10 @@ mod tests {
         }
     }
 
-    // ----- rule 4: work commands ----------------------------------------------------
+    // ----- A4: work commands -------------------------------------------------------
 
     #[test]
-    fn rule4_add_work_is_accepted_while_alive_and_draining() {
+    fn a4_add_work_is_accepted_while_alive_and_draining() {
         let mut a = agent();
         assert_eq!(
             msg(&mut a, COORD, add(7, EPOCH, TERM, 1)),
@@ -734,7 +735,7 @@ mod tests {
     }
 
     #[test]
-    fn rule4_add_work_is_rejected_while_stopping() {
+    fn a4_add_work_is_rejected_while_stopping() {
         let mut a = at(agent(), STOPPING);
         assert_eq!(
             msg(&mut a, COORD, add(7, EPOCH, TERM, 1)),
@@ -746,7 +747,7 @@ mod tests {
     }
 
     #[test]
-    fn rule4_add_work_of_a_running_unit_is_acknowledged_without_restarting_it() {
+    fn a4_add_work_of_a_running_unit_is_acknowledged_without_restarting_it() {
         let mut a = running(STOPPING, &[7]);
         assert_eq!(
             msg(&mut a, COORD, add(7, EPOCH, TERM, 5)),
@@ -756,7 +757,7 @@ mod tests {
     }
 
     #[test]
-    fn rule4_remove_work_is_always_honoured() {
+    fn a4_remove_work_is_always_honoured() {
         for liveness in Liveness::ALL {
             let mut a = running(liveness, &[7]);
             assert_eq!(
@@ -778,7 +779,7 @@ mod tests {
     }
 
     #[test]
-    fn rule4_a_duplicate_of_the_last_command_is_acknowledged_again() {
+    fn a4_a_duplicate_of_the_last_command_is_acknowledged_again() {
         let mut a = agent();
         msg(&mut a, COORD, add(7, EPOCH, TERM, 1));
         let before = snapshot(&a);
@@ -809,7 +810,7 @@ mod tests {
     }
 
     #[test]
-    fn rule4_an_older_command_for_the_same_unit_is_ignored() {
+    fn a4_an_older_command_for_the_same_unit_is_ignored() {
         let mut a = agent();
         msg(&mut a, COORD, add(7, EPOCH, TERM, 5));
         let before = snapshot(&a);
@@ -839,7 +840,7 @@ mod tests {
     }
 
     #[test]
-    fn rule4_a_work_command_for_another_epoch_is_ignored() {
+    fn a4_a_work_command_for_another_epoch_is_ignored() {
         let mut a = running(ALIVE, &[7]);
         let before = snapshot(&a);
         assert_eq!(msg(&mut a, COORD, add(6, EPOCH - 1, TERM, 9)), vec![]);
@@ -849,7 +850,7 @@ mod tests {
     }
 
     #[test]
-    fn rule4_a_work_command_from_an_older_term_is_ignored() {
+    fn a4_a_work_command_from_an_older_term_is_ignored() {
         let mut a = running(ALIVE, &[7]);
         let before = snapshot(&a);
         assert_eq!(msg(&mut a, COORD, add(6, EPOCH, TERM - 1, 9)), vec![]);
@@ -857,10 +858,10 @@ mod tests {
         assert_eq!(snapshot(&a), before);
     }
 
-    // ----- rule 5: heartbeats -------------------------------------------------------
+    // ----- A5: heartbeats ----------------------------------------------------------
 
     #[test]
-    fn rule5_the_heartbeat_timer_reports_to_the_leader_and_rearms() {
+    fn a5_the_heartbeat_timer_reports_to_the_leader_and_rearms() {
         let mut a = at(agent(), DRAINING);
         assert_eq!(
             step(&mut a, AgentInput::HeartbeatTimer),
@@ -869,7 +870,7 @@ mod tests {
     }
 
     #[test]
-    fn rule5_without_a_known_leader_nothing_is_sent() {
+    fn a5_without_a_known_leader_nothing_is_sent() {
         let mut a: A = NodeAgent::new(EPOCH, None, Guards::default());
         assert_eq!(
             step(&mut a, AgentInput::HeartbeatTimer),
@@ -895,7 +896,7 @@ mod tests {
     }
 
     #[test]
-    fn rule5_start_arms_the_timer_and_reports_at_once() {
+    fn a5_start_arms_the_timer_and_reports_at_once() {
         let mut a = agent();
         let mut out = Vec::new();
         a.start(&mut out);
@@ -905,10 +906,10 @@ mod tests {
         );
     }
 
-    // ----- rule 6: lease lost --------------------------------------------------------
+    // ----- A6: lease lost ----------------------------------------------------------
 
     #[test]
-    fn rule6_lease_lost_steps_to_stopping_stops_everything_and_heartbeats() {
+    fn a6_lease_lost_steps_to_stopping_stops_everything_and_heartbeats() {
         for liveness in [ALIVE, DRAINING] {
             let mut a = running(liveness, &[3, 1, 2]);
             msg(&mut a, COORD, remove(2, EPOCH, TERM, 9));
@@ -934,7 +935,7 @@ mod tests {
     }
 
     #[test]
-    fn rule6_lease_lost_when_already_stopped_and_empty_changes_nothing() {
+    fn a6_lease_lost_when_already_stopped_and_empty_changes_nothing() {
         let mut a = at(agent(), STOPPING);
         let before = snapshot(&a);
         assert_eq!(step(&mut a, AgentInput::LeaseLost), vec![]);
@@ -942,7 +943,7 @@ mod tests {
     }
 
     #[test]
-    fn rule6_lease_lost_with_units_only_stops_them() {
+    fn a6_lease_lost_with_units_only_stops_them() {
         // Already Stopping with a unit still running: only the unit changes.
         let mut a = running(STOPPING, &[1]);
         assert_eq!(
@@ -952,7 +953,7 @@ mod tests {
         assert!(a.drained());
     }
 
-    // ----- bootstrap and leader -----------------------------------------------------
+    // ----- A7, A8: bootstrap, leader, campaigning ----------------------------------
 
     #[test]
     fn bootstrap_is_answered_with_epoch_liveness_sorted_running_units_and_version() {
@@ -1228,7 +1229,7 @@ mod tests {
         assert!(!a.drained());
     }
 
-    // ----- guards -------------------------------------------------------------------
+    // ----- guards ------------------------------------------------------------------
 
     #[test]
     fn without_single_step_skips_and_backward_steps_are_stored() {

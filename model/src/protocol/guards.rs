@@ -1,9 +1,9 @@
 //! The protocol's guards, each of which can be switched off *for the model checker only*.
 //!
-//! Every guard is a check in the transition functions that some property depends on.
-//! The checker proves that by switching one off and finding a counterexample
-//! (`ebbtide check --without <guard>`). The runtime always runs with every guard on:
-//! it only ever builds [`Guards::default`].
+//! Every guard is a check in the transition functions that some property depends on
+//! (each names the rule of `specs/protocol.md` it enforces). The checker proves that by
+//! switching one off and finding a counterexample (`ebbtide check --without <guard>`).
+//! The runtime always runs with every guard on: it only ever builds [`Guards::default`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,63 +11,63 @@ use std::str::FromStr;
 /// One guard of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Guard {
-    /// Liveness only moves by single forward steps (§2).
+    /// Liveness only moves by single forward steps (specs/protocol.md §2).
     SingleStep,
-    /// A node ignores liveness and work commands from an older coordinator term (§4.1).
+    /// A node ignores liveness and work commands from an older coordinator term (A1).
     TermFencing,
-    /// A node applies SetNodeLiveness only when it names the node's own epoch (§4.2).
+    /// A node applies SetNodeLiveness only when it names the node's own epoch (A2).
     EpochFencing,
     /// A node applies AddWork/RemoveWork only when it names the node's own epoch and is
-    /// newer, by (term, operation), than the last command it applied to that work unit.
+    /// newer, by (term, operation), than the last command it applied to that work unit (A4).
     WorkFencing,
-    /// The coordinator drops a report with a lower epoch than recorded (§5.1).
+    /// The coordinator drops a report with a lower epoch than recorded (C1).
     DropStaleReports,
-    /// The coordinator drops a report with the same epoch and a lower liveness (§5.3).
+    /// The coordinator drops a report with the same epoch and a lower liveness (C3).
     DropRegressingReports,
-    /// A higher epoch is a new incarnation: every observation of the old one is forgotten (§5.2).
+    /// A higher epoch is a new incarnation: every observation of the old one is forgotten (C2).
     ResetOnNewIncarnation,
-    /// Stopping is requested only when nothing remains on the target (§5.7, first clause).
+    /// Stopping is requested only when nothing remains on the target (C7, first clause).
     StoppingWhenEmpty,
     /// Stopping is requested only for the drain session's target, not for any other node
-    /// observed Draining (§5.7, second clause).
+    /// observed Draining (C7, second clause).
     StoppingOnlyTarget,
     /// Stopping is requested only with the epoch of the incarnation observed Draining
-    /// (§5.7, third clause).
+    /// (C7, third clause).
     StoppingAtDrainingEpoch,
-    /// `remaining` counts in-flight operations involving the target, not only placed units (§5.8).
+    /// `remaining` counts in-flight operations involving the target, not only placed units (C8).
     CountInFlight,
-    /// New placements go only to nodes observed Alive (§5.11, first clause).
+    /// New placements go only to nodes observed Alive (C11, first clause).
     AliveDestination,
     /// New placements go only to nodes whose last report is within the liveness TTL
-    /// (§5.11, second clause).
+    /// (C11, second clause).
     FreshDestination,
     /// New placements never go to the target of a pending drain (requested, not yet
     /// answered 0), even while it is Alive: after a restart it is empty and would be the
-    /// least-loaded destination (§5.11, third clause).
+    /// least-loaded destination (C11, third clause).
     SpareDrainTarget,
     /// A move stops the unit on its origin, and waits for the acknowledgement, before it
-    /// adds the unit on its destination (§5.13).
+    /// adds the unit on its destination (C13).
     RemoveBeforeAdd,
-    /// A Stopping node rejects every new work unit (§4.4).
+    /// A Stopping node rejects every new work unit (A4).
     RejectWhileStopping,
-    /// A new coordinator serves nothing until every member answered its bootstrap (§5.15).
+    /// A new coordinator serves nothing until every member answered its bootstrap (C15).
     BootstrapBeforeServing,
-    /// A node that is not Alive never campaigns to become coordinator (§2).
+    /// A node that is not Alive never campaigns to become coordinator (A8).
     CampaignOnlyAlive,
     /// A node follows a newer coordinator term only when its election service shows
     /// that term (or, under static membership, only from the configured coordinator's
     /// bootstrap); a bootstrap request or command of a term above its floor is ignored
-    /// until then.
+    /// until then (A1, A7).
     ElectedTermsOnly,
     /// Balance moves a unit only when the most and least loaded destinations differ by
     /// two or more units; at a difference of one, a move would only swap them, and the
-    /// next pass would move it back, for ever (§5.14). A liveness guard: without it the
+    /// next pass would move it back, for ever (C14). A liveness guard: without it the
     /// cluster never settles (L1's fair-continuation check).
     BalanceHysteresis,
-    /// Draining the coordinator's own node is refused (§5.10).
+    /// Draining the coordinator's own node is refused (C10).
     RefuseOwnNode,
     /// The coordinator's resend timer sends again whatever is unacknowledged: bootstrap
-    /// requests, operation commands, the drain command (§5.6). A liveness mechanism:
+    /// requests, operation commands, the drain command (C6). A liveness mechanism:
     /// without it a lost message can stall a drain for good (L1).
     Resend,
 }

@@ -1,4 +1,4 @@
-//! Node liveness and its single-step store (PROTOCOL.md §2).
+//! Node liveness and its single-step store (specs/protocol.md §2).
 
 use crate::protocol::guards::{Guard, Guards};
 use std::fmt;

@@ -1,4 +1,4 @@
-//! The messages between node agents and the coordinator (PROTOCOL.md §3).
+//! The messages between node agents and the coordinator (specs/protocol.md §3).
 //!
 //! The wire protocol in `proto/` carries the same content; the runtime converts.
 //! Senders are not part of the messages: the transport knows who sent what.

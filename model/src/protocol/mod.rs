@@ -3,6 +3,9 @@
 //! The two roles are [`NodeAgent`] (one per node process) and [`Coordinator`] (one per
 //! cluster, elected). Both follow the same shape: `handle(input, &mut outputs)`, where
 //! timers are outputs to arm and inputs when they fire.
+//!
+//! The protocol they implement is `specs/protocol.md`: rule ids cited in this crate
+//! (agent rules A1–A8, coordinator rules C1–C18) and sections (§N) are defined there.
 
 pub mod agent;
 pub mod coordinator;

@@ -1,5 +1,5 @@
 //! The drain controller: one drain session at a time, driven to Stopping, and the
-//! DrainNode answer (PROTOCOL.md §5, rules 5–10).
+//! DrainNode answer (specs/protocol.md §5, C5–C10).
 
 use super::{CoordOutput, Coordinator};
 use crate::protocol::guards::Guard;
@@ -29,9 +29,9 @@ pub(super) struct Session<N> {
 pub(super) struct DrainState<N: Ord> {
     pub session: Option<Session<N>>,
     /// Targets that DrainNode answered 0 for, still members, at the epoch that completed.
-    /// They keep answering 0 until they leave (rule 9), even when another drain started.
+    /// They keep answering 0 until they leave (C9), even when another drain started.
     completed: BTreeMap<N, Epoch>,
-    /// Targets that completed and then left membership: they answer 0 (rule 9).
+    /// Targets that completed and then left membership: they answer 0 (C9).
     tombstones: BTreeSet<N>,
     /// Targets that left before completion: they answer an error saying so.
     abandoned: BTreeSet<N>,
@@ -217,7 +217,7 @@ pub struct DrainReport<N> {
 pub enum DrainError<N> {
     /// Not a member, and never drained to completion.
     UnknownNode(N),
-    /// The coordinator runs on this node: move leadership away first (rule 10).
+    /// The coordinator runs on this node: move leadership away first (C10).
     CoordinatorOwnNode(N),
     /// The node left membership before its drain completed.
     LeftBeforeCompletion(N),
@@ -306,7 +306,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
         let epoch = self.view.get(node).map_or(0, |r| r.epoch);
         if self.drain.is_completed(node, epoch) {
-            // Rule 9: once 0 was answered, it stays 0 until the node leaves or restarts.
+            // C9: once 0 was answered, it stays 0 until the node leaves or restarts.
             return Some(Ok(DrainReport {
                 node: node.clone(),
                 remaining: 0,
@@ -340,7 +340,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
     }
 
-    /// Rule 8: the larger of units placed on `node` and operations involving it.
+    /// C8: the larger of units placed on `node` and operations involving it.
     pub(super) fn remaining_on(&self, node: &N) -> usize {
         let placed = self.placement.count(node);
         if self.guards.on(Guard::CountInFlight) {
@@ -356,7 +356,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         let rec = self.view.get(t).copied().unwrap_or_default();
         let raw = self.remaining_on(t);
         let observed_draining = rec.epoch > 0 && s.draining_epoch == Some(rec.epoch);
-        // Rule 8 also asks for a fresh view. Not a switchable guard: in a model where
+        // C8 also asks for a fresh view. Not a switchable guard: in a model where
         // every timer may fire at any moment it protects no safety property (see
         // specs/decisions.md), but a silent node is not confirmed Stopping.
         if observed_draining && rec.liveness == Liveness::Stopping && rec.fresh && raw == 0 {
@@ -399,7 +399,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
     }
 
-    /// Rule 7: Draining is requested until observed; Stopping only for the session
+    /// C7: Draining is requested until observed; Stopping only for the session
     /// target, only when nothing remains on it, and only with the epoch of the
     /// incarnation observed Draining (each clause its own guard, for the checker). With
     /// `resend`, the command goes out again even if it was sent before.

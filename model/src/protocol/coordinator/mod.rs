@@ -1,5 +1,5 @@
 //! The coordinator: liveness view, placement, operators, schedulers and the drain
-//! controller (PROTOCOL.md §5).
+//! controller (specs/protocol.md §5; rule ids C1–C18 are defined there).
 //!
 //! It is a state machine without I/O. [`Coordinator::handle`] takes one input and
 //! appends the effects to `out`; after every input it runs one scheduling pass, so the
@@ -27,7 +27,7 @@ use std::collections::BTreeSet;
 use view::LivenessView;
 
 /// What a new coordinator does with a drain it inherits: a node that reports Draining
-/// in its bootstrap (PROTOCOL.md §5.15).
+/// in its bootstrap (C15).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InheritedDrain {
@@ -43,9 +43,9 @@ pub enum InheritedDrain {
 /// timers fire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CoordinatorConfig {
-    /// The drain scheduler's budget: in-flight moves off draining nodes (rule 12).
+    /// The drain scheduler's budget: in-flight moves off draining nodes (C12).
     pub drain_batch: usize,
-    /// What to do with an inherited drain (rule 15).
+    /// What to do with an inherited drain (C15).
     pub inherited_drain: InheritedDrain,
 }
 
@@ -183,7 +183,7 @@ pub struct Coordinator<N: Ord, W: Ord> {
 impl<N: Key, W: Key> Coordinator<N, W> {
     /// A new coordinator for `term`, running on node `host`, with the current members
     /// and the work units that must run. It asks every member for its state and serves
-    /// nothing until all have answered (rule 15).
+    /// nothing until all have answered (C15).
     pub fn new(
         host: N,
         term: Term,
@@ -481,7 +481,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
     }
 
-    /// The one observation routine for every report (rules 1–3). Returns how the view
+    /// The one observation routine for every report (C1–C3). Returns how the view
     /// changed.
     fn observe(
         &mut self,
@@ -571,7 +571,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if !self.view.contains(node) {
             return;
         }
-        // Rule 9: a target that leaves while DrainNode would answer it 0 (Stopping,
+        // C9: a target that leaves while DrainNode would answer it 0 (Stopping,
         // fresh, empty, nothing in flight: it exited after its drain, before a client
         // polled again) completed its drain: its tombstone answers 0 however late a
         // client polls. Anything less is a leave before completion.
@@ -589,7 +589,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
     }
 
-    /// Rule 2: a new incarnation of `node` was observed. The old one is gone with its
+    /// C2: a new incarnation of `node` was observed. The old one is gone with its
     /// work; a pending drain of this node is kept and driven again from Alive.
     fn forget_incarnation(&mut self, node: &N, out: &mut Vec<CoordOutput<N, W>>) {
         self.lose_node(node, out);

@@ -1,6 +1,6 @@
 //! Operators: the in-flight operations that add, move and stop work units.
 //!
-//! A move is remove-then-add (rule 13): the unit is stopped on its origin, and that stop
+//! A move is remove-then-add (C13): the unit is stopped on its origin, and that stop
 //! is acknowledged, before it is added on its destination, so it never runs twice.
 
 use crate::protocol::ids::{Epoch, Key, OpId};

@@ -1,4 +1,4 @@
-//! The schedulers (PROTOCOL.md §5, rules 11–14): basic placement, drain and balance.
+//! The schedulers (specs/protocol.md §5, C11–C14): basic placement, drain and balance.
 //! They run once after every input, and each costs what changed, not the cluster size:
 //! basic placement visits only unplaced units, the drain scheduler only units on
 //! draining nodes and only within its budget, balance only the members.
@@ -21,7 +21,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         self.drive_session(out, false);
     }
 
-    /// Rule 11: a valid destination is a member observed Alive, with a fresh report, and
+    /// C11: a valid destination is a member observed Alive, with a fresh report, and
     /// not the target of a pending drain (each clause its own guard, for the checker).
     pub(super) fn is_destination(&self, node: &N) -> bool {
         let Some(rec) = self.view.get(node) else {
@@ -75,7 +75,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
     }
 
-    /// Rule 12: moves work off Draining/Stopping nodes, at most `drain_batch` moves in
+    /// C12: moves work off Draining/Stopping nodes, at most `drain_batch` moves in
     /// flight, round-robin across draining nodes, least-loaded destination first.
     fn move_off_draining(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
         let mut budget = self
@@ -130,7 +130,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         }
     }
 
-    /// Rule 14: while any node drains, balance pauses. Otherwise one move at a time
+    /// C14: while any node drains, balance pauses. Otherwise one move at a time
     /// from the most to the least loaded Alive node, when they differ by two or more.
     fn balance(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
         if self.ops.balance_moves() > 0 {
@@ -178,7 +178,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
     }
 
     /// Starts moving `work` from `from` to `to`: remove first, add after the stop is
-    /// acknowledged (rule 13).
+    /// acknowledged (C13).
     fn start_move(
         &mut self,
         work: W,

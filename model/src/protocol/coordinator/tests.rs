@@ -233,10 +233,10 @@ fn complete_empty_drain(c: &mut C, target: u8) {
     assert_eq!(drain(c, target), (done(target), vec![]));
 }
 
-// ----- rules 1–3: observation ---------------------------------------------------------
+// ----- C1–C3: observation ------------------------------------------------------------
 
 #[test]
-fn rule1_a_report_with_a_lower_epoch_is_dropped() {
+fn c1_a_report_with_a_lower_epoch_is_dropped() {
     let mut c = nodes(&[1, 2, 3]);
     assert_eq!(report(&mut c, 2, 2, ALIVE), vec![ttl(2)]);
     let before = c.clone();
@@ -252,7 +252,7 @@ fn rule1_a_report_with_a_lower_epoch_is_dropped() {
 }
 
 #[test]
-fn rule1_reports_from_non_members_are_dropped() {
+fn c1_reports_from_non_members_are_dropped() {
     let mut c = nodes(&[1, 2]);
     let before = c.clone();
     assert_eq!(report(&mut c, 7, 1, ALIVE), vec![]);
@@ -262,7 +262,7 @@ fn rule1_reports_from_non_members_are_dropped() {
 }
 
 #[test]
-fn rule2_a_new_incarnation_requeues_the_units_of_the_old_one() {
+fn c2_a_new_incarnation_requeues_the_units_of_the_old_one() {
     let mut c = coord(&[(1, &[12]), (2, &[10, 11]), (3, &[13])]);
     // The old incarnation's units died with it. Epoch 2 starts Alive and empty, so it is
     // the least loaded destination for the first of them.
@@ -277,7 +277,7 @@ fn rule2_a_new_incarnation_requeues_the_units_of_the_old_one() {
 }
 
 #[test]
-fn rule2_a_new_incarnation_forgets_what_was_observed_of_the_old_one() {
+fn c2_a_new_incarnation_forgets_what_was_observed_of_the_old_one() {
     let mut c = nodes(&[1, 2, 3]);
     assert_eq!(report(&mut c, 2, 1, STOPPING), vec![ttl(2)]);
     assert!(c.observed_draining(&2, 1));
@@ -294,7 +294,7 @@ fn rule2_a_new_incarnation_forgets_what_was_observed_of_the_old_one() {
 }
 
 #[test]
-fn rule2_a_move_off_a_restarted_origin_goes_on_to_its_destination() {
+fn c2_a_move_off_a_restarted_origin_goes_on_to_its_destination() {
     let mut c = coord(&[(1, &[12]), (2, &[10, 11]), (3, &[13])]);
     // Draining (no session needed: the drain scheduler moves work off it).
     assert_eq!(
@@ -320,7 +320,7 @@ fn rule2_a_move_off_a_restarted_origin_goes_on_to_its_destination() {
 }
 
 #[test]
-fn rule2_a_new_incarnation_settles_operations_that_involve_the_old_one() {
+fn c2_a_new_incarnation_settles_operations_that_involve_the_old_one() {
     let mut c = coord(&[(1, &[10]), (2, &[11]), (3, &[12])]);
     assert_eq!(
         input(&mut c, CoordInput::AddUnit(13)),
@@ -346,7 +346,7 @@ fn rule2_a_new_incarnation_settles_operations_that_involve_the_old_one() {
 }
 
 #[test]
-fn rule3_a_same_epoch_regression_is_dropped() {
+fn c3_a_same_epoch_regression_is_dropped() {
     let mut c = nodes(&[1, 2, 3]);
     assert_eq!(report(&mut c, 2, 1, DRAINING), vec![ttl(2)]);
     let before = c.clone();
@@ -397,10 +397,10 @@ fn heartbeat_and_set_liveness_response_have_the_same_effect() {
     }
 }
 
-// ----- rule 4: TTL ----------------------------------------------------------------------
+// ----- C4: TTL -----------------------------------------------------------------------
 
 #[test]
-fn rule4_a_node_without_a_report_within_the_ttl_is_unknown_and_no_destination() {
+fn c4_a_node_without_a_report_within_the_ttl_is_unknown_and_no_destination() {
     let mut c = nodes(&[1, 2, 3]);
     assert_eq!(expire(&mut c, 1), vec![]);
     assert_eq!(expire(&mut c, 2), vec![]);
@@ -455,7 +455,7 @@ fn a_second_ttl_expiry_of_an_expired_node_changes_nothing_and_sends_nothing() {
 }
 
 #[test]
-fn rule4_the_drain_does_not_complete_while_the_target_is_unknown() {
+fn c4_the_drain_does_not_complete_while_the_target_is_unknown() {
     let mut c = nodes(&[1, 2, 3]);
     let _ = drain(&mut c, 2);
     assert_eq!(
@@ -480,10 +480,10 @@ fn rule4_the_drain_does_not_complete_while_the_target_is_unknown() {
     check(&c);
 }
 
-// ----- rules 5–10: the drain session ------------------------------------------------
+// ----- C5–C10: the drain session -----------------------------------------------------
 
 #[test]
-fn rule5_a_second_drain_while_one_is_active_answers_non_zero_with_the_reason() {
+fn c5_a_second_drain_while_one_is_active_answers_non_zero_with_the_reason() {
     let mut c = coord(&[(1, &[10]), (2, &[11]), (3, &[12, 13]), (4, &[14])]);
     assert_eq!(drain(&mut c, 2).1, vec![set_l(2, DRAINING, 1)]);
     let blocked = |node, remaining| {
@@ -504,7 +504,7 @@ fn rule5_a_second_drain_while_one_is_active_answers_non_zero_with_the_reason() {
 }
 
 #[test]
-fn rule6_every_drain_node_call_resends_the_liveness_command() {
+fn c6_every_drain_node_call_resends_the_liveness_command() {
     let mut c = nodes(&[1, 2, 3]);
     let waiting = answer(
         2,
@@ -541,7 +541,7 @@ fn rule6_every_drain_node_call_resends_the_liveness_command() {
 }
 
 #[test]
-fn rule7_draining_until_observed_then_stopping_only_when_nothing_remains() {
+fn c7_draining_until_observed_then_stopping_only_when_nothing_remains() {
     let mut c = coord(&[(1, &[10]), (2, &[11]), (3, &[12])]);
     let (r, out) = drain(&mut c, 2);
     assert_eq!(out, vec![set_l(2, DRAINING, 1)]);
@@ -593,7 +593,7 @@ fn rule7_draining_until_observed_then_stopping_only_when_nothing_remains() {
 }
 
 #[test]
-fn rule7_stopping_is_never_requested_for_a_node_that_is_not_the_target() {
+fn c7_stopping_is_never_requested_for_a_node_that_is_not_the_target() {
     let mut c = nodes(&[1, 2, 3]);
     // Draining and empty, but no session: nobody asks it to stop.
     assert_eq!(report(&mut c, 3, 1, DRAINING), vec![ttl(3)]);
@@ -610,7 +610,7 @@ fn rule7_stopping_is_never_requested_for_a_node_that_is_not_the_target() {
 }
 
 #[test]
-fn rule7_a_new_incarnation_of_the_target_is_driven_again_from_alive() {
+fn c7_a_new_incarnation_of_the_target_is_driven_again_from_alive() {
     let mut c = nodes(&[1, 2, 3]);
     let _ = drain(&mut c, 2);
     assert_eq!(
@@ -643,7 +643,7 @@ fn rule7_a_new_incarnation_of_the_target_is_driven_again_from_alive() {
 }
 
 #[test]
-fn rule8_remaining_is_the_larger_of_units_on_the_target_and_operations_involving_it() {
+fn c8_remaining_is_the_larger_of_units_on_the_target_and_operations_involving_it() {
     let mut c = coord(&[(1, &[10]), (2, &[11, 12]), (3, &[13])]);
     let (r, _) = drain(&mut c, 2);
     assert_eq!(
@@ -725,7 +725,7 @@ fn remaining_counts_only_the_operations_that_involve_the_target() {
 }
 
 #[test]
-fn rule8_without_an_alive_destination_the_answer_says_so() {
+fn c8_without_an_alive_destination_the_answer_says_so() {
     let mut c = coord(&[(1, &[]), (2, &[10])]);
     expire(&mut c, 1);
     let _ = drain(&mut c, 2);
@@ -753,7 +753,7 @@ fn rule8_without_an_alive_destination_the_answer_says_so() {
 }
 
 #[test]
-fn rule8_zero_needs_stopping_at_the_draining_epoch_and_nothing_remaining() {
+fn c8_zero_needs_stopping_at_the_draining_epoch_and_nothing_remaining() {
     let mut c = coord(&[(1, &[10]), (2, &[11]), (3, &[12])]);
     let _ = drain(&mut c, 2);
     // Observed Stopping, but a unit is still placed there: not 0.
@@ -782,7 +782,7 @@ fn rule8_zero_needs_stopping_at_the_draining_epoch_and_nothing_remaining() {
 }
 
 #[test]
-fn rule8_a_target_first_seen_stopping_counts_as_seen_draining() {
+fn c8_a_target_first_seen_stopping_counts_as_seen_draining() {
     // A node that fenced itself (lease lost) reports Stopping without a Draining report
     // in between; Stopping is reachable only through Draining, so the drain completes.
     let mut c = nodes(&[1, 2, 3]);
@@ -792,7 +792,7 @@ fn rule8_a_target_first_seen_stopping_counts_as_seen_draining() {
 }
 
 #[test]
-fn rule9_a_completed_target_that_left_keeps_answering_zero() {
+fn c9_a_completed_target_that_left_keeps_answering_zero() {
     let mut c = nodes(&[1, 2, 3]);
     complete_empty_drain(&mut c, 2);
     assert_eq!(input(&mut c, CoordInput::MemberLeft(2)), vec![]);
@@ -851,7 +851,7 @@ fn drain_status_answers_only_the_session_of_the_node_asked() {
 }
 
 #[test]
-fn rule9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
+fn c9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
     // The client polled once; the target went Stopping and empty and left (it exited
     // after its drain) before the client polled again.
     let mut c = nodes(&[1, 2, 3]);
@@ -883,7 +883,7 @@ fn rule9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
 }
 
 #[test]
-fn rule9_a_node_that_joins_again_is_a_new_node_not_a_tombstone() {
+fn c9_a_node_that_joins_again_is_a_new_node_not_a_tombstone() {
     let mut c = nodes(&[1, 2, 3]);
     complete_empty_drain(&mut c, 2);
     input(&mut c, CoordInput::MemberLeft(2));
@@ -909,7 +909,7 @@ fn rule9_a_node_that_joins_again_is_a_new_node_not_a_tombstone() {
 }
 
 #[test]
-fn rule9_a_target_that_left_before_completion_answers_an_error() {
+fn c9_a_target_that_left_before_completion_answers_an_error() {
     let mut c = nodes(&[1, 2, 3]);
     let _ = drain(&mut c, 2);
     respond(&mut c, 2, 1, DRAINING);
@@ -924,7 +924,7 @@ fn rule9_a_target_that_left_before_completion_answers_an_error() {
 }
 
 #[test]
-fn rule9_an_unknown_node_answers_an_error() {
+fn c9_an_unknown_node_answers_an_error() {
     let mut c = nodes(&[1, 2]);
     assert_eq!(drain(&mut c, 7), (Err(DrainError::UnknownNode(7)), vec![]));
     assert_eq!(c.drain_status(&7), Err(DrainError::UnknownNode(7)));
@@ -934,7 +934,7 @@ fn rule9_an_unknown_node_answers_an_error() {
 
 #[test]
 
-fn rule9_a_completed_target_keeps_answering_zero_while_another_drain_runs() {
+fn c9_a_completed_target_keeps_answering_zero_while_another_drain_runs() {
     let mut c = nodes(&[1, 2, 3]);
     complete_empty_drain(&mut c, 2);
     let _ = drain(&mut c, 3);
@@ -944,7 +944,7 @@ fn rule9_a_completed_target_keeps_answering_zero_while_another_drain_runs() {
 
 #[test]
 
-fn rule9_a_completed_target_that_left_after_another_drain_began_is_a_tombstone() {
+fn c9_a_completed_target_that_left_after_another_drain_began_is_a_tombstone() {
     let mut c = nodes(&[1, 2, 3]);
     complete_empty_drain(&mut c, 2);
     let _ = drain(&mut c, 3);
@@ -953,7 +953,7 @@ fn rule9_a_completed_target_that_left_after_another_drain_began_is_a_tombstone()
 }
 
 #[test]
-fn rule10_draining_the_coordinators_own_node_is_refused() {
+fn c10_draining_the_coordinators_own_node_is_refused() {
     let mut c = nodes(&[1, 2]);
     let before = c.clone();
     let refused = Err(DrainError::CoordinatorOwnNode(HOST));
@@ -969,7 +969,7 @@ fn rule10_draining_the_coordinators_own_node_is_refused() {
 }
 
 #[test]
-fn rule10_the_coordinator_resigns_when_its_own_node_is_not_alive() {
+fn c10_the_coordinator_resigns_when_its_own_node_is_not_alive() {
     let mut c = nodes(&[1, 2]);
     assert_eq!(report(&mut c, HOST, 1, ALIVE), vec![ttl(HOST)]);
     assert_eq!(report(&mut c, 2, 1, DRAINING), vec![ttl(2)]);
@@ -990,10 +990,10 @@ fn rule10_the_coordinator_resigns_when_its_own_node_is_not_alive() {
     check(&c);
 }
 
-// ----- rules 11–14: scheduling ------------------------------------------------------
+// ----- C11–C14: scheduling -----------------------------------------------------------
 
 #[test]
-fn rule11_destinations_are_the_least_loaded_ties_to_the_lowest_id() {
+fn c11_destinations_are_the_least_loaded_ties_to_the_lowest_id() {
     let mut c = coord(&[(1, &[10]), (2, &[]), (3, &[])]);
     assert_eq!(
         input(&mut c, CoordInput::AddUnit(11)),
@@ -1016,7 +1016,7 @@ fn rule11_destinations_are_the_least_loaded_ties_to_the_lowest_id() {
 }
 
 #[test]
-fn rule11_draining_stopping_and_unknown_nodes_are_never_destinations() {
+fn c11_draining_stopping_and_unknown_nodes_are_never_destinations() {
     let mut c = nodes(&[1, 2, 3, 4]);
     report(&mut c, 2, 1, DRAINING);
     report(&mut c, 3, 1, STOPPING);
@@ -1036,7 +1036,7 @@ fn rule11_draining_stopping_and_unknown_nodes_are_never_destinations() {
 }
 
 #[test]
-fn rule12_the_drain_budget_is_shared_round_robin_across_draining_nodes() {
+fn c12_the_drain_budget_is_shared_round_robin_across_draining_nodes() {
     let (mut c, _) = new_coord(
         &[1, 2, 3, 4],
         &[10, 11, 12, 13, 14, 15],
@@ -1067,7 +1067,7 @@ fn rule12_the_drain_budget_is_shared_round_robin_across_draining_nodes() {
 }
 
 #[test]
-fn rule12_other_operations_do_not_consume_the_drain_budget() {
+fn c12_other_operations_do_not_consume_the_drain_budget() {
     let (mut c, last) = coord_full(
         &[(1, ALIVE, &[10]), (2, ALIVE, &[11, 14]), (3, ALIVE, &[12])],
         config(1, InheritedDrain::Continue),
@@ -1098,7 +1098,7 @@ fn rule12_other_operations_do_not_consume_the_drain_budget() {
 }
 
 #[test]
-fn rule13_a_move_removes_first_and_adds_only_after_the_stop_is_acknowledged() {
+fn c13_a_move_removes_first_and_adds_only_after_the_stop_is_acknowledged() {
     let mut c = coord(&[(1, &[10]), (2, &[11]), (3, &[12])]);
     assert_eq!(
         report(&mut c, 2, 1, DRAINING),
@@ -1143,7 +1143,7 @@ fn rule13_a_move_removes_first_and_adds_only_after_the_stop_is_acknowledged() {
 }
 
 #[test]
-fn rule13_the_destination_is_chosen_again_if_it_is_no_longer_valid() {
+fn c13_the_destination_is_chosen_again_if_it_is_no_longer_valid() {
     for invalidate in ["expire", "draining"] {
         let mut c = coord(&[(1, &[10, 13]), (2, &[11]), (3, &[12])]);
         assert_eq!(
@@ -1171,7 +1171,7 @@ fn rule13_the_destination_is_chosen_again_if_it_is_no_longer_valid() {
 }
 
 #[test]
-fn rule13_a_move_without_any_destination_left_requeues_the_unit() {
+fn c13_a_move_without_any_destination_left_requeues_the_unit() {
     let mut c = coord(&[(1, &[10]), (2, &[11]), (3, &[12])]);
     report(&mut c, 2, 1, DRAINING);
     expire(&mut c, 1);
@@ -1188,7 +1188,7 @@ fn rule13_a_move_without_any_destination_left_requeues_the_unit() {
 }
 
 #[test]
-fn rule14_balance_moves_one_unit_from_the_most_to_the_least_loaded() {
+fn c14_balance_moves_one_unit_from_the_most_to_the_least_loaded() {
     let (mut c, last) = coord_full(
         &[
             (1, ALIVE, &[10, 11, 12]),
@@ -1223,7 +1223,7 @@ fn rule14_balance_moves_one_unit_from_the_most_to_the_least_loaded() {
 }
 
 #[test]
-fn rule14_balance_pauses_while_a_node_is_draining() {
+fn c14_balance_pauses_while_a_node_is_draining() {
     let (mut c, last) = coord_full(
         &[
             (1, ALIVE, &[10, 11, 12]),
@@ -1243,7 +1243,7 @@ fn rule14_balance_pauses_while_a_node_is_draining() {
 }
 
 #[test]
-fn rule14_balance_pauses_while_a_drain_session_is_active() {
+fn c14_balance_pauses_while_a_drain_session_is_active() {
     let base = coord(&[(1, &[10, 11]), (2, &[12])]);
     // Control: a new empty node gets a unit by balance.
     let mut c = base.clone();
@@ -1261,10 +1261,10 @@ fn rule14_balance_pauses_while_a_drain_session_is_active() {
     check(&c);
 }
 
-// ----- rule 15: bootstrap -------------------------------------------------------------
+// ----- C15: bootstrap ----------------------------------------------------------------
 
 #[test]
-fn rule15_nothing_is_served_before_every_member_answered() {
+fn c15_nothing_is_served_before_every_member_answered() {
     let (mut c, out) = new_coord(&[1, 2, 3], &[10, 11, 12], CoordinatorConfig::default());
     assert_eq!(
         out,
@@ -1337,7 +1337,7 @@ fn rule15_nothing_is_served_before_every_member_answered() {
 }
 
 #[test]
-fn rule15_undesired_units_reported_in_the_bootstrap_are_stopped() {
+fn c15_undesired_units_reported_in_the_bootstrap_are_stopped() {
     let (mut c, _) = new_coord(&[1, 2], &[10], CoordinatorConfig::default());
     // Nothing is served before the bootstrap completes, deletions included.
     assert_eq!(boot(&mut c, 1, 1, ALIVE, &[10, 20]), vec![ttl(1)]);
@@ -1354,7 +1354,7 @@ fn rule15_undesired_units_reported_in_the_bootstrap_are_stopped() {
 }
 
 #[test]
-fn rule15_bootstrap_completes_when_the_last_awaited_member_leaves() {
+fn c15_bootstrap_completes_when_the_last_awaited_member_leaves() {
     let (mut c, _) = new_coord(&[1, 2], &[10], CoordinatorConfig::default());
     assert_eq!(boot(&mut c, 1, 1, ALIVE, &[]), vec![ttl(1)]);
     assert_eq!(
@@ -1366,7 +1366,7 @@ fn rule15_bootstrap_completes_when_the_last_awaited_member_leaves() {
 }
 
 #[test]
-fn rule15_an_inherited_drain_continues_by_default() {
+fn c15_an_inherited_drain_continues_by_default() {
     let (mut c, last) = coord_full(
         &[(1, ALIVE, &[10]), (2, DRAINING, &[11]), (3, ALIVE, &[12])],
         CoordinatorConfig::default(),
@@ -1392,7 +1392,7 @@ fn rule15_an_inherited_drain_continues_by_default() {
 }
 
 #[test]
-fn rule15_a_frozen_inherited_drain_moves_nothing_until_a_client_asks() {
+fn c15_a_frozen_inherited_drain_moves_nothing_until_a_client_asks() {
     let (mut c, last) = coord_full(
         &[(1, ALIVE, &[10]), (2, DRAINING, &[11]), (3, ALIVE, &[12])],
         config(16, InheritedDrain::Freeze),
@@ -1421,7 +1421,7 @@ fn rule15_a_frozen_inherited_drain_moves_nothing_until_a_client_asks() {
     check(&c);
 }
 
-// ----- work status, membership, timers, units ----------------------------------------
+// ----- C6, C13, C17, C18: work status, membership, timers, units ---------------------
 
 #[test]
 fn work_status_with_a_stale_term_op_epoch_or_sender_is_ignored() {

@@ -1,4 +1,4 @@
-//! The coordinator's liveness view of every member (PROTOCOL.md §5, rules 1–4).
+//! The coordinator's liveness view of every member (specs/protocol.md §5, C1–C4).
 
 use crate::protocol::guards::{Guard, Guards};
 use crate::protocol::ids::{Epoch, Key};
@@ -94,8 +94,8 @@ impl<N: Key> LivenessView<N> {
     }
 
     /// The one routine every heartbeat, bootstrap response and SetNodeLivenessResponse
-    /// goes through. Rule 1 drops lower epochs, rule 2 starts over on a higher epoch,
-    /// rule 3 drops same-epoch regressions. Reports from non-members are dropped.
+    /// goes through. C1 drops lower epochs, C2 starts over on a higher epoch, C3
+    /// drops same-epoch regressions. Reports from non-members are dropped.
     pub fn observe(
         &mut self,
         node: &N,
@@ -153,7 +153,7 @@ mod tests {
     const ON: Guards = Guards::ALL_ON;
 
     #[test]
-    fn rule1_lower_epoch_is_dropped() {
+    fn c1_lower_epoch_is_dropped() {
         let mut v = view();
         v.observe(&1, 3, Liveness::Alive, ON);
         assert_eq!(v.observe(&1, 2, Liveness::Stopping, ON), Observed::Dropped);
@@ -161,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn rule2_higher_epoch_replaces_the_record() {
+    fn c2_higher_epoch_replaces_the_record() {
         let mut v = view();
         v.observe(&1, 1, Liveness::Draining, ON);
         assert_eq!(
@@ -173,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn rule3_same_epoch_regression_is_dropped() {
+    fn c3_same_epoch_regression_is_dropped() {
         let mut v = view();
         v.observe(&1, 1, Liveness::Stopping, ON);
         assert_eq!(v.observe(&1, 1, Liveness::Draining, ON), Observed::Dropped);
@@ -181,7 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn rule4_expired_node_is_unknown_until_next_report() {
+    fn c4_expired_node_is_unknown_until_next_report() {
         let mut v = view();
         assert_eq!(v.get(&1).unwrap().view(), ViewLiveness::Unknown);
         v.observe(&1, 1, Liveness::Alive, ON);
