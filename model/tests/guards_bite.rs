@@ -40,7 +40,10 @@ const EXPECTED: &[(Guard, Shows)] = &[
     (Guard::BootstrapBeforeServing, Shows::Bites("S5")),
     (Guard::CampaignOnlyAlive, Shows::Bites("S7")),
     (Guard::ElectedTermsOnly, Shows::Bites("S9")),
-    (Guard::BalanceHysteresis, Shows::BitesIn("L1 settles", balancing)),
+    (
+        Guard::BalanceHysteresis,
+        Shows::BitesIn("L1 settles", balancing),
+    ),
     (Guard::RefuseOwnNode, Shows::Bites("S7")),
     (Guard::Resend, Shows::Bites("L1")),
 ];

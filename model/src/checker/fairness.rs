@@ -43,7 +43,7 @@ pub fn settles(model: &DrainModel, s: &SysState) -> bool {
         return true;
     }
     let fp = fingerprint(s);
-    if fp % u64::from(model.cfg.fair_sample.max(1)) != 0 {
+    if !fp.is_multiple_of(u64::from(model.cfg.fair_sample.max(1))) {
         return true;
     }
     rounds_to_settle(model, s).is_some()
@@ -58,7 +58,12 @@ pub fn rounds_to_settle(model: &DrainModel, s: &SysState) -> Option<u32> {
     let mut cur = s.clone();
     for round in 0..=limit {
         let fp = fingerprint(&cur);
-        let known = settled.known.lock().expect("not poisoned").get(&fp).copied();
+        let known = settled
+            .known
+            .lock()
+            .expect("not poisoned")
+            .get(&fp)
+            .copied();
         let rest = match known {
             Some(rest) => Some(rest),
             None => model.is_quiescent(&cur).then_some(0),

@@ -143,8 +143,12 @@ impl Guard {
             Guard::ResetOnNewIncarnation => {
                 "a higher epoch forgets every observation of the old incarnation"
             }
-            Guard::StoppingWhenEmpty => "Stopping is requested only when nothing remains on the target",
-            Guard::StoppingOnlyTarget => "Stopping is requested only for the drain session's target",
+            Guard::StoppingWhenEmpty => {
+                "Stopping is requested only when nothing remains on the target"
+            }
+            Guard::StoppingOnlyTarget => {
+                "Stopping is requested only for the drain session's target"
+            }
             Guard::StoppingAtDrainingEpoch => {
                 "Stopping is requested only at the epoch observed Draining"
             }
@@ -161,9 +165,7 @@ impl Guard {
             Guard::ElectedTermsOnly => {
                 "a node follows a newer term only once the election shows it"
             }
-            Guard::BalanceHysteresis => {
-                "balance moves only when loads differ by two or more"
-            }
+            Guard::BalanceHysteresis => "balance moves only when loads differ by two or more",
             Guard::RefuseOwnNode => "draining the coordinator's own node is refused",
             Guard::Resend => "the coordinator re-sends unacknowledged commands on its timer",
         }

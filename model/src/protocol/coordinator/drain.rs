@@ -425,8 +425,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             Some((rec.epoch, Liveness::Draining))
         } else if rec.liveness == Liveness::Stopping {
             None
-        } else if !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(&s.target) == 0
-        {
+        } else if !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(&s.target) == 0 {
             Some((rec.epoch, Liveness::Stopping))
         } else {
             None
