@@ -353,6 +353,14 @@ pub struct ModelArgs {
     /// late, like the other members, instead of when it wins (see specs/decisions.md).
     #[arg(long)]
     pub winner_learns_late: bool,
+    /// Checker-only variant: every DrainNode call sends the drain's liveness command
+    /// again (the runtime leaves re-sending to the resend timer; see specs/decisions.md).
+    #[arg(long)]
+    pub resend_on_poll: bool,
+    /// Checker-only variant: Stopping is requested only while the target's report is
+    /// fresh (the runtime requires freshness only for the 0; see specs/decisions.md).
+    #[arg(long)]
+    pub stopping_needs_fresh: bool,
     /// L1 without the quiescence argument: from every state, a fair continuation (each
     /// message delivered, each timer fired, no faults; in rounds) must become quiescent
     /// within this many rounds, or the property "L1 settles" is violated. 0: off (the
@@ -421,6 +429,8 @@ impl ModelArgs {
             },
             stray_terms: self.stray_terms,
             gc: !self.no_gc,
+            resend_on_poll: self.resend_on_poll,
+            stopping_needs_fresh: self.stopping_needs_fresh,
             fair_rounds: self.fair_rounds,
             fair_sample: self.fair_sample,
             guards,

@@ -52,6 +52,12 @@ pub struct ModelConfig {
     /// Remove permanently inert messages from the network (see `checker::gc`). Off only
     /// to check that collection changes no verdict.
     pub gc: bool,
+    /// Checker variant: every DrainNode call re-sends the drain's liveness command
+    /// (`CoordinatorConfig::resend_on_poll`; the runtime does not).
+    pub resend_on_poll: bool,
+    /// Checker variant: Stopping is requested only while the target's report is fresh
+    /// (`CoordinatorConfig::stopping_needs_fresh`; the runtime does not).
+    pub stopping_needs_fresh: bool,
     /// L1's fair-continuation check (`checker::fairness`): from every state (or every
     /// `fair_sample`-th, by hash), a fair continuation must reach a quiescent state within
     /// this many rounds. 0: off.
@@ -87,6 +93,8 @@ impl Default for ModelConfig {
             inherited_drain: InheritedDrain::Continue,
             stray_terms: 1,
             gc: true,
+            resend_on_poll: false,
+            stopping_needs_fresh: false,
             fair_rounds: 0,
             fair_sample: 1,
             guards: Guards::default(),
@@ -188,6 +196,8 @@ impl ModelConfig {
     pub fn coordinator(&self) -> CoordinatorConfig {
         CoordinatorConfig {
             drain_batch: self.drain_batch as usize,
+            resend_on_poll: self.resend_on_poll,
+            stopping_needs_fresh: self.stopping_needs_fresh,
             inherited_drain: self.inherited_drain,
         }
     }

@@ -241,8 +241,8 @@ impl<N: fmt::Display> fmt::Display for DrainError<N> {
 impl<N: fmt::Debug + fmt::Display> std::error::Error for DrainError<N> {}
 
 impl<N: Key, W: Key> Coordinator<N, W> {
-    /// DrainNode(node): requests the drain (again: it is idempotent, so a lost command
-    /// is re-sent by every call) and answers `remaining`. Never 0 before `node` is
+    /// DrainNode(node): requests the drain (again: it is idempotent; a lost command is
+    /// re-sent by the resend timer, not by every call) and answers `remaining`. Never 0 before `node` is
     /// observed Stopping, fresh, at the epoch observed Draining, with nothing left on it.
     pub fn drain_node(
         &mut self,
@@ -256,7 +256,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if !current {
             self.drain.start(node.clone(), false);
         }
-        self.drive_session(out, true);
+        self.drive_session(out, self.config.resend_on_poll);
         self.schedule(out);
         let report = self.session_report();
         if report.remaining == 0 {
@@ -424,6 +424,8 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         let want = if !observed || rec.epoch == 0 {
             Some((rec.epoch, Liveness::Draining))
         } else if rec.liveness == Liveness::Stopping {
+            None
+        } else if self.config.stopping_needs_fresh && !rec.fresh {
             None
         } else if !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(&s.target) == 0 {
             Some((rec.epoch, Liveness::Stopping))

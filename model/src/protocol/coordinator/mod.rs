@@ -47,6 +47,15 @@ pub struct CoordinatorConfig {
     pub drain_batch: usize,
     /// What to do with an inherited drain (C15).
     pub inherited_drain: InheritedDrain,
+    /// Whether a DrainNode call sends the session's liveness command again even when
+    /// it was sent before. Off: a client may poll as fast as it likes, and the target
+    /// receives the command once per pass that changes it plus once per resend tick
+    /// (`specs/decisions.md`, "Stopping without a fresh view, and no resend per poll").
+    /// On only in a checker variant that shows the choice changes no verdict.
+    pub resend_on_poll: bool,
+    /// Whether Stopping is requested only while the target's report is fresh. Off: the
+    /// 0 requires a fresh view (C8), the request does not (same decision record).
+    pub stopping_needs_fresh: bool,
 }
 
 impl Default for CoordinatorConfig {
@@ -54,6 +63,8 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             drain_batch: 16,
             inherited_drain: InheritedDrain::Continue,
+            resend_on_poll: false,
+            stopping_needs_fresh: false,
         }
     }
 }

@@ -90,6 +90,7 @@ fn config(drain_batch: usize, inherited_drain: InheritedDrain) -> CoordinatorCon
     CoordinatorConfig {
         drain_batch,
         inherited_drain,
+        ..CoordinatorConfig::default()
     }
 }
 
@@ -503,8 +504,10 @@ fn c5_a_second_drain_while_one_is_active_answers_non_zero_with_the_reason() {
     check(&c);
 }
 
+/// The liveness command of a drain goes out once per change; polling again sends
+/// nothing (a client may poll as fast as it likes); the resend timer repeats it.
 #[test]
-fn c6_every_drain_node_call_resends_the_liveness_command() {
+fn c6_a_drain_node_call_sends_the_liveness_command_once_and_the_resend_timer_repeats_it() {
     let mut c = nodes(&[1, 2, 3]);
     let waiting = answer(
         2,
@@ -512,13 +515,15 @@ fn c6_every_drain_node_call_resends_the_liveness_command() {
         DrainPhase::WaitingForDraining,
         vec![BlockReason::WaitingForDraining { node: 2 }],
     );
+    assert_eq!(
+        drain(&mut c, 2),
+        (waiting.clone(), vec![set_l(2, DRAINING, 1)])
+    );
     for _ in 0..3 {
-        assert_eq!(
-            drain(&mut c, 2),
-            (waiting.clone(), vec![set_l(2, DRAINING, 1)])
-        );
+        assert_eq!(drain(&mut c, 2), (waiting.clone(), vec![]));
     }
-    // Other inputs do not repeat it: only calls and the resend timer do.
+    assert!(resend(&mut c).contains(&set_l(2, DRAINING, 1)));
+    // Other inputs do not repeat it either.
     assert_eq!(report(&mut c, 3, 1, ALIVE), vec![ttl(3)]);
     assert_eq!(
         respond(&mut c, 2, 1, DRAINING),
@@ -532,10 +537,23 @@ fn c6_every_drain_node_call_resends_the_liveness_command() {
         vec![BlockReason::WaitingForStopping { node: 2 }],
     );
     for _ in 0..2 {
-        assert_eq!(
-            drain(&mut c, 2),
-            (stopping.clone(), vec![set_l(2, STOPPING, 1)])
-        );
+        assert_eq!(drain(&mut c, 2), (stopping.clone(), vec![]));
+    }
+    assert!(resend(&mut c).contains(&set_l(2, STOPPING, 1)));
+    check(&c);
+}
+
+/// The checker's variant `--resend-on-poll`: every call sends the command again.
+#[test]
+fn c6_with_resend_on_poll_every_call_sends_the_liveness_command() {
+    let layout = [(1, ALIVE, &[][..]), (2, ALIVE, &[]), (3, ALIVE, &[])];
+    let config = CoordinatorConfig {
+        resend_on_poll: true,
+        ..CoordinatorConfig::default()
+    };
+    let (mut c, _) = coord_full(&layout, config);
+    for _ in 0..3 {
+        assert_eq!(drain(&mut c, 2).1, vec![set_l(2, DRAINING, 1)]);
     }
     check(&c);
 }
@@ -583,7 +601,7 @@ fn c7_draining_until_observed_then_stopping_only_when_nothing_remains() {
                 DrainPhase::WaitingForStopping,
                 vec![BlockReason::WaitingForStopping { node: 2 }]
             ),
-            vec![set_l(2, STOPPING, 1)]
+            vec![]
         )
     );
     assert_eq!(respond(&mut c, 2, 1, STOPPING), vec![ttl(2)]);
@@ -632,7 +650,7 @@ fn c7_a_new_incarnation_of_the_target_is_driven_again_from_alive() {
         DrainPhase::WaitingForDraining,
         vec![BlockReason::WaitingForDraining { node: 2 }],
     );
-    assert_eq!(drain(&mut c, 2), (waiting, vec![set_l(2, DRAINING, 2)]));
+    assert_eq!(drain(&mut c, 2), (waiting, vec![]));
     assert_eq!(
         respond(&mut c, 2, 2, DRAINING),
         vec![ttl(2), set_l(2, STOPPING, 2)]
