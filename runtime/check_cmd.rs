@@ -89,6 +89,7 @@ fn flags(cfg: &ModelConfig) -> String {
         }
     };
     opt("nodes", cfg.nodes, d.nodes);
+    opt("drains", cfg.drains, d.drains);
     opt("work", cfg.work, d.work);
     opt("node-crashes", cfg.node_crashes, d.node_crashes);
     opt("failovers", cfg.failovers, d.failovers);
@@ -97,13 +98,15 @@ fn flags(cfg: &ModelConfig) -> String {
     opt("stray-terms", cfg.stray_terms, d.stray_terms);
     opt("resigns", cfg.resigns, d.resigns);
     opt("leaves", cfg.leaves, d.leaves);
+    opt("fair-rounds", cfg.fair_rounds, d.fair_rounds);
     f.join(" ")
 }
 
 fn check_one(cfg: ModelConfig, opts: &RunOptions, threads: usize, tty: bool) -> CheckReport {
     eprintln!(
-        "checking {} nodes, {} work units, {} node crash(es), {} failover(s), {} lease loss(es), {} message loss(es), {} stray term(s), {:?}; {} search on {} thread(s)",
+        "checking {} nodes, {} drain(s), {} work units, {} node crash(es), {} failover(s), {} lease loss(es), {} message loss(es), {} stray term(s), {:?}; {} search on {} thread(s)",
         cfg.nodes,
+        cfg.drains,
         cfg.work,
         cfg.node_crashes,
         cfg.failovers,

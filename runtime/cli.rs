@@ -24,7 +24,7 @@ pub enum Command {
     /// violated, 2 on bad usage.
     #[command(after_help = "Examples:\n  \
         ebbtide check                          # the default configuration\n  \
-        ebbtide check --ci                     # what CI checks: the default, then a lease loss\n  \
+        ebbtide check --ci                     # what CI checks: the default, a lease loss, two drains\n  \
         ebbtide check --nodes 4 --work 2       # a larger configuration\n  \
         ebbtide check --without epoch-fencing  # show why a guard matters\n  \
         ebbtide check --list-guards")]
@@ -300,7 +300,7 @@ pub struct ModelArgs {
     /// How many nodes the client drains, one after the other, each once the one before
     /// answered 0 (1 to N): the last node first, then the one before it. The client
     /// keeps polling every drain it asked for, also after 0.
-    #[arg(long, default_value_t = 2, value_name = "D")]
+    #[arg(long, default_value_t = 1, value_name = "D")]
     pub drains: u8,
     /// Work units that must run (1-8).
     #[arg(long, default_value_t = 2, value_name = "W")]

@@ -73,12 +73,17 @@ fn serialize_guards<S: serde::Serializer>(g: &Guards, s: S) -> Result<S::Ok, S::
     s.collect_seq(g.disabled().map(Guard::name))
 }
 
+/// The fair-continuation bound of CI's third configuration: the smallest bound that
+/// holds there is BOUND_NUMBER rounds (`ebbtide check --nodes 3 --work 1 --drains 2
+/// --fair-rounds N`, for N one less, finds a state whose continuation takes longer).
+pub const CI_FAIR_ROUNDS: u8 = 24;
+
 impl Default for ModelConfig {
     /// The configuration CI checks exhaustively.
     fn default() -> Self {
         ModelConfig {
             nodes: 3,
-            drains: 2,
+            drains: 1,
             work: 2,
             node_crashes: 1,
             failovers: 1,
@@ -116,9 +121,28 @@ impl ModelConfig {
         }
     }
 
+    /// CI's third configuration: what clients can do, with every fault but lease loss.
+    /// The client drains two nodes one after the other (a completed drain stops
+    /// blocking the next), keeps polling both after their 0, and reads DrainStatus of
+    /// every node; and from every state, a fair continuation must settle within
+    /// [`CI_FAIR_ROUNDS`] rounds (L1 without the quiescence argument). One work unit,
+    /// so that it fits beside the others.
+    pub fn clients() -> Self {
+        ModelConfig {
+            work: 1,
+            drains: 2,
+            fair_rounds: CI_FAIR_ROUNDS,
+            ..ModelConfig::default()
+        }
+    }
+
     /// The configurations `ebbtide check --ci` checks, in order.
     pub fn ci() -> Vec<ModelConfig> {
-        vec![ModelConfig::default(), ModelConfig::lease_loss()]
+        vec![
+            ModelConfig::default(),
+            ModelConfig::lease_loss(),
+            ModelConfig::clients(),
+        ]
     }
 
     /// Checks the bounds; the message names the setting and what is wrong with it.
