@@ -183,6 +183,8 @@ pub struct NodeArgs {
     /// stopped, so that the logs of several nodes show whether a unit ever ran twice.
     #[arg(long, value_name = "FILE")]
     pub work_log: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
     /// On SIGTERM the node leaves gracefully: it stops campaigning, resigns if it
     /// coordinates, asks for its own drain until 0, leaves membership and exits 0. If
     /// the drain takes longer than this (or a second signal comes) it exits 1 at once,
@@ -191,6 +193,67 @@ pub struct NodeArgs {
     pub shutdown_timeout: std::time::Duration,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    ebbtide::node::config::parse_size(s)
+}
+
+/// A node's TLS, authentication and request limits.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "TLS, authentication and limits")]
+pub struct SecurityArgs {
+    /// The cluster CA's certificate (PEM). With --tls-cert and --tls-key: every gRPC call
+    /// between nodes is mutual TLS (a caller without a certificate signed by this CA is
+    /// refused at the handshake), and the HTTP API is served over TLS.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// This node's certificate (PEM), signed by --tls-ca. It must carry the node's id
+    /// (--id) as a DNS name: peers check that a message sent as node X comes on a
+    /// connection whose certificate names X, and that the node they call is who they
+    /// meant. `ebbtide certs` makes such certificates.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// This node's private key (PEM), the one of --tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_cert"])]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Accept only client certificates that carry this name (as their common name or a
+    /// DNS or IP alternative name); repeat for several. Without it any certificate
+    /// signed by --tls-ca is accepted. Applies to peers and to HTTP clients that
+    /// present a certificate. Remember the nodes' own names.
+    #[arg(long = "tls-allowed-name", value_name = "NAME")]
+    pub tls_allowed_names: Vec<String>,
+    /// A file holding the API token: HTTP requests that change the cluster (drain, work
+    /// add, resign) are accepted with `Authorization: Bearer <token>` or a client
+    /// certificate. With TLS and no token file, only a client certificate will do.
+    /// Without TLS and without a token, the API is open (fine on loopback).
+    #[arg(long, value_name = "FILE")]
+    pub api_token_file: Option<std::path::PathBuf>,
+    /// Require the same authentication for the read-only routes and /metrics (by
+    /// default they stay open to anyone who can connect, for health checks and
+    /// Prometheus).
+    #[arg(long)]
+    pub api_auth_reads: bool,
+    /// With https:// --etcd endpoints: the CA of etcd's certificate (default: --tls-ca).
+    #[arg(long, value_name = "FILE")]
+    pub etcd_ca: Option<std::path::PathBuf>,
+    /// With https:// --etcd endpoints: the client certificate to present to etcd
+    /// (default: --tls-cert, when --etcd-ca is not given).
+    #[arg(long, value_name = "FILE", requires_all = ["etcd_ca", "etcd_key"])]
+    pub etcd_cert: Option<std::path::PathBuf>,
+    /// The private key of --etcd-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd_ca", "etcd_cert"])]
+    pub etcd_key: Option<std::path::PathBuf>,
+    /// The largest HTTP request body; larger ones get 413 body-too-large.
+    #[arg(long, default_value = "1MiB", value_name = "SIZE", value_parser = parse_size)]
+    pub max_body_bytes: usize,
+    /// The largest gRPC message this node decodes; larger ones get OUT_OF_RANGE.
+    #[arg(long, default_value = "4MiB", value_name = "SIZE", value_parser = parse_size)]
+    pub max_message_bytes: usize,
+    /// The most work units one request may add (HTTP 413 too-many-units, gRPC
+    /// RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_units_per_request: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -287,6 +350,10 @@ pub struct BenchDrainArgs {
     /// of static membership: the desired units are then written to etcd.
     #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
     pub etcd: Vec<String>,
+    /// Mutual TLS between the nodes (a CA and node certificates generated for the run,
+    /// as `ebbtide certs` makes them), to compare with plain gRPC.
+    #[arg(long)]
+    pub tls: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }
