@@ -61,9 +61,52 @@ pub enum Command {
     /// Make the coordinator resign so that another Alive node takes over (needs --etcd
     /// membership); then the former coordinator's node can be drained like any other.
     Resign(ResignArgs),
+    /// Generate a cluster CA, node certificates, an operator's client certificate and
+    /// an API token, for a cluster with TLS.
+    ///
+    /// Writes into --out: ca.pem and ca-key.pem (the CA; an existing one there is reused
+    /// to sign more), <id>.pem and <id>-key.pem per --node (its id and the --host names
+    /// as names; good as TLS server and client), <client>.pem and <client>-key.pem (a
+    /// client certificate for the CLI), and api-token (kept if present). Keys are
+    /// written readable by their owner only. Existing files are not replaced without
+    /// --force.
+    #[command(after_help = "Examples:\n  \
+        ebbtide certs --out /tmp/ebbtide-tls --node n1 --node n2 --node n3\n  \
+        ebbtide certs --out certs --node n1=10.0.0.1,n1.example.com --node n2=10.0.0.2 --host localhost\n  \
+        ebbtide certs --out certs --node n4      # later: one more node, signed by the same CA")]
+    Certs(CertsArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct CertsArgs {
+    /// The directory to write into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+    /// A node to make a certificate for: its id, and optionally the hosts its
+    /// addresses use (ID=HOST[,HOST...]); repeat for each node.
+    #[arg(long = "node", value_name = "ID[=HOST,...]", required = true)]
+    pub nodes: Vec<String>,
+    /// A host name or IP address that clients use to reach every node (repeatable;
+    /// default: localhost, 127.0.0.1 and ::1). Clients verify the host of --server
+    /// against these; nodes verify each other by node id.
+    #[arg(long = "host", value_name = "HOST", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])]
+    pub hosts: Vec<String>,
+    /// The name of the operator's client certificate (and of its files).
+    #[arg(long, default_value = "operator", value_name = "NAME")]
+    pub client: String,
+    /// The CA's common name (for a new CA).
+    #[arg(long, default_value = "ebbtide cluster CA", value_name = "NAME")]
+    pub ca_name: String,
+    /// How long the certificates are valid, in days.
+    #[arg(long, default_value_t = 365, value_name = "DAYS")]
+    pub days: u32,
+    /// Replace existing certificate, key and token files (an existing CA is still
+    /// reused: delete ca.pem and ca-key.pem for a new one).
+    #[arg(long)]
+    pub force: bool,
 }
 
 // ----- runtime subcommands: node, work, drain, status, bench ---------------------------
@@ -256,6 +299,37 @@ pub struct SecurityArgs {
     pub max_units_per_request: usize,
 }
 
+/// Where a client command sends its requests, and how it authenticates.
+#[derive(Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// Any node's HTTP address: host:port, or https://host:port for a node with TLS
+    /// (then --ca is needed).
+    #[arg(long, value_name = "ADDR")]
+    pub server: String,
+    /// The cluster CA's certificate (PEM): speak TLS to the node and verify its
+    /// certificate, which must name the host of --server.
+    #[arg(long, value_name = "FILE", help_heading = "TLS and authentication")]
+    pub ca: Option<std::path::PathBuf>,
+    /// A client certificate signed by the cluster CA (PEM): it authenticates this
+    /// client for drain, work add and resign, as the token does.
+    #[arg(long, value_name = "FILE", requires_all = ["ca", "key"], help_heading = "TLS and authentication")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["ca", "cert"], help_heading = "TLS and authentication")]
+    pub key: Option<std::path::PathBuf>,
+    /// The API token (the content of the nodes' --api-token-file), sent as
+    /// `Authorization: Bearer <token>`. Prefer the environment variable: a command
+    /// line is visible to other users.
+    #[arg(
+        long,
+        env = "EBBTIDE_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "TLS and authentication"
+    )]
+    pub token: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum WorkCommand {
     /// Add work units that must run somewhere.
@@ -263,15 +337,13 @@ pub enum WorkCommand {
         /// Work unit ids.
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
-        /// Any node's HTTP address.
-        #[arg(long, value_name = "ADDR")]
-        server: String,
+        #[command(flatten)]
+        conn: ConnArgs,
     },
     /// List work units and where they run.
     List {
-        /// Any node's HTTP address.
-        #[arg(long, value_name = "ADDR")]
-        server: String,
+        #[command(flatten)]
+        conn: ConnArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -283,9 +355,8 @@ pub struct DrainArgs {
     /// The node to drain.
     #[arg(value_name = "ID")]
     pub node: String,
-    /// Any node's HTTP address.
-    #[arg(long, value_name = "ADDR")]
-    pub server: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Poll until remaining is 0, showing progress.
     #[arg(long)]
     pub wait: bool,
@@ -299,9 +370,8 @@ pub struct DrainArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// Any node's HTTP address.
-    #[arg(long, value_name = "ADDR")]
-    pub server: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -309,9 +379,9 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct ResignArgs {
-    /// Any node's HTTP address (the request is forwarded to the coordinator).
-    #[arg(long, value_name = "ADDR")]
-    pub server: String,
+    /// (The request is forwarded to the coordinator.)
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// How long to wait for another node to take over.
     #[arg(long, default_value = "30s", value_name = "DUR", value_parser = parse_dur)]
     pub timeout: std::time::Duration,

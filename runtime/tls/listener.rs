@@ -166,7 +166,22 @@ async fn accept_loop(
                     let _ = tx.send(TlsConn { stream, info }).await;
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(server = what, %remote, error = %e, "TLS handshake refused");
+                    let plain = e
+                        .get_ref()
+                        .and_then(|i| i.downcast_ref::<rustls::Error>())
+                        .is_some_and(|r| {
+                            matches!(
+                                r,
+                                rustls::Error::InvalidMessage(
+                                    rustls::InvalidMessage::InvalidContentType
+                                )
+                            )
+                        });
+                    if plain {
+                        tracing::warn!(server = what, %remote, "TLS handshake refused: the client spoke plain text to this TLS port (it should use https:// and the cluster CA)");
+                    } else {
+                        tracing::warn!(server = what, %remote, error = %e, "TLS handshake refused");
+                    }
                 }
                 Err(_) => {
                     tracing::warn!(server = what, %remote, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out");
