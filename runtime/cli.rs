@@ -616,7 +616,21 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
         }
         _ => {
             let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("error: bad usage");
+            let mut line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: bad usage")
+                .to_owned();
+            if e.kind() == ErrorKind::MissingRequiredArgument {
+                // The arguments are listed on the lines after it: name them.
+                let missing: Vec<&str> = rendered
+                    .lines()
+                    .skip(1)
+                    .map(str::trim)
+                    .take_while(|l| !l.is_empty())
+                    .collect();
+                line = format!("{line} {}", missing.join(", "));
+            }
             eprintln!("{line} (try --help)");
             ExitCode::from(2)
         }
