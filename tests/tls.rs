@@ -238,6 +238,7 @@ async fn a_node_with_a_certificate_from_another_ca_cannot_join_and_the_cluster_c
             .to_string(),
     };
     eprintln!("foreign certificate: {refused}");
+    assert!(refused.contains("UnknownCA"), "{refused}");
 
     add_units(&c, &op, 6).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -287,6 +288,7 @@ async fn with_allowed_names_a_valid_certificate_with_another_name_is_refused() {
             .to_string(),
     };
     eprintln!("gRPC with a name not allowed: {grpc}");
+    assert!(grpc.contains("AccessDenied"), "{grpc}");
     let http = request_with(
         &c.http(0),
         &pki.http(Some(&intruder)),
