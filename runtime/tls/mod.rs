@@ -573,3 +573,30 @@ pub fn readable_by_others(path: &Path) -> bool {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_certificate_names_its_id_and_hosts() {
+        let day = Duration::from_secs(86_400);
+        let ca = CertAuthority::generate("test CA", day).unwrap();
+        let cert = ca
+            .node("n1", &["localhost".into(), "10.0.0.1".into()], day)
+            .unwrap();
+        let der = CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap();
+        assert_eq!(cert_names(&der), ["n1", "localhost", "10.0.0.1"]);
+        assert!(cert_names(b"not a certificate").is_empty());
+    }
+
+    #[test]
+    fn tokens_compare_in_full() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        let t = generate_api_token().unwrap();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, generate_api_token().unwrap());
+    }
+}
