@@ -45,6 +45,10 @@ pub enum Command {
         etcd (run the same on every node, each with its own --id and addresses):\n  \
         ebbtide node --id n1 --listen 10.0.0.1:7001 --http 10.0.0.1:8001 --data-dir /var/lib/ebbtide \\\n    \
         --etcd http://10.0.0.9:2379\n\n\
+        With TLS (certificates from `ebbtide certs --out /etc/ebbtide/tls --node n1 ...`; clients then \
+        need https://, --ca and a client certificate or the token):\n  \
+        ebbtide node --id n1 ... --tls-ca /etc/ebbtide/tls/ca.pem --tls-cert /etc/ebbtide/tls/n1.pem \\\n    \
+        --tls-key /etc/ebbtide/tls/n1-key.pem --api-token-file /etc/ebbtide/tls/api-token\n\n\
         Exit status: 0 drained (--exit-when-drained) or left gracefully after SIGTERM; 1 a start-up \
         error or a SIGTERM leave that timed out; 2 bad flags; 3 the etcd lease was lost (the node \
         fenced itself: restart it); 4 the data dir could not keep the term floor (fix the disk, \
@@ -67,9 +71,9 @@ pub enum Command {
     /// Writes into --out: ca.pem and ca-key.pem (the CA; an existing one there is reused
     /// to sign more), <id>.pem and <id>-key.pem per --node (its id and the --host names
     /// as names; good as TLS server and client), <client>.pem and <client>-key.pem (a
-    /// client certificate for the CLI), and api-token (kept if present). Keys are
-    /// written readable by their owner only. Existing files are not replaced without
-    /// --force.
+    /// client certificate for the CLI), and api-token (a random token; kept if
+    /// present). Keys and the token are written readable by their owner only. Existing
+    /// certificates and keys are not replaced without --force.
     #[command(after_help = "Examples:\n  \
         ebbtide certs --out /tmp/ebbtide-tls --node n1 --node n2 --node n3\n  \
         ebbtide certs --out certs --node n1=10.0.0.1,n1.example.com --node n2=10.0.0.2 --host localhost\n  \
@@ -103,8 +107,8 @@ pub struct CertsArgs {
     /// How long the certificates are valid, in days.
     #[arg(long, default_value_t = 365, value_name = "DAYS")]
     pub days: u32,
-    /// Replace existing certificate, key and token files (an existing CA is still
-    /// reused: delete ca.pem and ca-key.pem for a new one).
+    /// Replace existing certificate and key files (an existing CA is still reused:
+    /// delete ca.pem and ca-key.pem for a new one; delete api-token for a new token).
     #[arg(long)]
     pub force: bool,
 }
@@ -226,8 +230,6 @@ pub struct NodeArgs {
     /// stopped, so that the logs of several nodes show whether a unit ever ran twice.
     #[arg(long, value_name = "FILE")]
     pub work_log: Option<std::path::PathBuf>,
-    #[command(flatten)]
-    pub security: SecurityArgs,
     /// On SIGTERM the node leaves gracefully: it stops campaigning, resigns if it
     /// coordinates, asks for its own drain until 0, leaves membership and exits 0. If
     /// the drain takes longer than this (or a second signal comes) it exits 1 at once,
@@ -236,6 +238,8 @@ pub struct NodeArgs {
     pub shutdown_timeout: std::time::Duration,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
