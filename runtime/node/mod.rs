@@ -464,11 +464,14 @@ fn warn_exposed(cfg: &NodeConfig, grpc: SocketAddr, http: SocketAddr, s: &Loaded
     }
     if !http.ip().is_loopback() {
         if s.token.is_some() {
+            let reads = if cfg.security.api_auth_reads {
+                "and so do reads"
+            } else {
+                "and anyone who can reach the address can read the cluster's state and metrics"
+            };
             tracing::warn!(
                 "--http {http} is not a loopback address and TLS is off: drain, work add and resign \
-                 need the API token, but it travels in clear text, and anyone who can reach the \
-                 address can read the cluster's state and metrics{}",
-                if cfg.security.api_auth_reads { " (with the token)" } else { "" }
+                 need the API token, but it travels in clear text, {reads}"
             );
         } else {
             tracing::warn!(
