@@ -102,8 +102,16 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let grpc: Vec<SocketAddr> = ids.iter().map(|_| free_addr()).collect::<Result<_, _>>()?;
     let mut nodes = Vec::new();
     let cluster = format!("bench-{}-{}", std::process::id(), now_ms());
+    let tls = if args.tls {
+        Some(bench_certs(&ids, &dir.join("tls"))?)
+    } else {
+        None
+    };
     for (i, id) in ids.iter().enumerate() {
         let mut cfg = NodeConfig::new(id.clone(), grpc[i], free_addr()?, dir.join(id), "n1");
+        if let Some(files) = &tls {
+            cfg.security.tls = Some(files[i].clone());
+        }
         if args.etcd.is_empty() {
             for (j, other) in ids.iter().enumerate() {
                 if j != i {
@@ -149,7 +157,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     }
 
     // Round trip of one gRPC call through the coordinator's task, for the floor.
-    let remote = CoordAccess::remote("n1", &grpc[0].to_string())?;
+    let remote = CoordAccess::remote(nodes[0].cluster.dialer(), "n1", &grpc[0].to_string())?;
     let mut rtts = Vec::new();
     for _ in 0..21 {
         let t = Instant::now();
@@ -219,9 +227,10 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let floor = rtt * (4 * rounds + 4);
     let per_unit = |d: Duration| d.as_secs_f64() * 1e6 / on_target.max(1) as f64;
     println!(
-        "ebbtide bench drain: {} nodes ({} membership), {} work units, batch {}, heartbeat {}, ttl {}, resend {}, poll {}",
+        "ebbtide bench drain: {} nodes ({} membership, {}), {} work units, batch {}, heartbeat {}, ttl {}, resend {}, poll {}",
         args.nodes,
         if args.etcd.is_empty() { "static" } else { "etcd" },
+        if args.tls { "mutual TLS between nodes" } else { "plain gRPC" },
         args.work,
         args.drain_batch,
         fmt(args.heartbeat_interval),
@@ -277,6 +286,35 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
         n.shutdown();
     }
     Ok(())
+}
+
+/// A CA and one certificate per node in `dir` (what `ebbtide certs` makes), as each
+/// node's TLS files.
+fn bench_certs(
+    ids: &[String],
+    dir: &std::path::Path,
+) -> Result<Vec<ebbtide::tls::TlsFiles>, String> {
+    use ebbtide::tls::{CertAuthority, FileArg, TlsFiles};
+    let day = Duration::from_secs(86_400);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ca = CertAuthority::generate("ebbtide bench CA", day)?;
+    let write = |name: &str, text: &str| -> Result<std::path::PathBuf, String> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    };
+    let ca_path = write("ca.pem", &ca.ca.cert_pem)?;
+    let hosts = ["localhost".to_string(), "127.0.0.1".to_string()];
+    ids.iter()
+        .map(|id| {
+            let c = ca.node(id, &hosts, day)?;
+            Ok(TlsFiles {
+                ca: FileArg::new("--tls-ca", &ca_path),
+                cert: FileArg::new("--tls-cert", write(&format!("{id}.pem"), &c.cert_pem)?),
+                key: FileArg::new("--tls-key", write(&format!("{id}-key.pem"), &c.key_pem)?),
+            })
+        })
+        .collect()
 }
 
 fn fmt(d: Duration) -> String {

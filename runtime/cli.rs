@@ -45,6 +45,10 @@ pub enum Command {
         etcd (run the same on every node, each with its own --id and addresses):\n  \
         ebbtide node --id n1 --listen 10.0.0.1:7001 --http 10.0.0.1:8001 --data-dir /var/lib/ebbtide \\\n    \
         --etcd http://10.0.0.9:2379\n\n\
+        With TLS (certificates from `ebbtide certs --out /etc/ebbtide/tls --node n1 ...`; clients then \
+        need https://, --ca and a client certificate or the token):\n  \
+        ebbtide node --id n1 ... --tls-ca /etc/ebbtide/tls/ca.pem --tls-cert /etc/ebbtide/tls/n1.pem \\\n    \
+        --tls-key /etc/ebbtide/tls/n1-key.pem --api-token-file /etc/ebbtide/tls/api-token\n\n\
         Exit status: 0 drained (--exit-when-drained) or left gracefully after SIGTERM; 1 a start-up \
         error or a SIGTERM leave that timed out; 2 bad flags; 3 the etcd lease was lost (the node \
         fenced itself: restart it); 4 the data dir could not keep the term floor (fix the disk, \
@@ -61,9 +65,52 @@ pub enum Command {
     /// Make the coordinator resign so that another Alive node takes over (needs --etcd
     /// membership); then the former coordinator's node can be drained like any other.
     Resign(ResignArgs),
+    /// Generate a cluster CA, node certificates, an operator's client certificate and
+    /// an API token, for a cluster with TLS.
+    ///
+    /// Writes into --out: ca.pem and ca-key.pem (the CA; an existing one there is reused
+    /// to sign more), <id>.pem and <id>-key.pem per --node (its id and the --host names
+    /// as names; good as TLS server and client), <client>.pem and <client>-key.pem (a
+    /// client certificate for the CLI), and api-token (a random token; kept if
+    /// present). Keys and the token are written readable by their owner only. Existing
+    /// certificates and keys are not replaced without --force.
+    #[command(after_help = "Examples:\n  \
+        ebbtide certs --out /tmp/ebbtide-tls --node n1 --node n2 --node n3\n  \
+        ebbtide certs --out certs --node n1=10.0.0.1,n1.example.com --node n2=10.0.0.2 --host localhost\n  \
+        ebbtide certs --out certs --node n4      # later: one more node, signed by the same CA")]
+    Certs(CertsArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct CertsArgs {
+    /// The directory to write into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+    /// A node to make a certificate for: its id, and optionally the hosts its
+    /// addresses use (ID=HOST[,HOST...]); repeat for each node.
+    #[arg(long = "node", value_name = "ID[=HOST,...]", required = true)]
+    pub nodes: Vec<String>,
+    /// A host name or IP address that clients use to reach every node (repeatable;
+    /// default: localhost, 127.0.0.1 and ::1). Clients verify the host of --server
+    /// against these; nodes verify each other by node id.
+    #[arg(long = "host", value_name = "HOST", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])]
+    pub hosts: Vec<String>,
+    /// The name of the operator's client certificate (and of its files).
+    #[arg(long, default_value = "operator", value_name = "NAME")]
+    pub client: String,
+    /// The CA's common name (for a new CA).
+    #[arg(long, default_value = "ebbtide cluster CA", value_name = "NAME")]
+    pub ca_name: String,
+    /// How long the certificates are valid, in days.
+    #[arg(long, default_value_t = 365, value_name = "DAYS")]
+    pub days: u32,
+    /// Replace existing certificate and key files (an existing CA is still reused:
+    /// delete ca.pem and ca-key.pem for a new one; delete api-token for a new token).
+    #[arg(long)]
+    pub force: bool,
 }
 
 // ----- runtime subcommands: node, work, drain, status, bench ---------------------------
@@ -191,6 +238,100 @@ pub struct NodeArgs {
     pub shutdown_timeout: std::time::Duration,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    ebbtide::node::config::parse_size(s)
+}
+
+/// A node's TLS, authentication and request limits.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "TLS, authentication and limits")]
+pub struct SecurityArgs {
+    /// The cluster CA's certificate (PEM). With --tls-cert and --tls-key: every gRPC call
+    /// between nodes is mutual TLS (a caller without a certificate signed by this CA is
+    /// refused at the handshake), and the HTTP API is served over TLS.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// This node's certificate (PEM), signed by --tls-ca. It must carry the node's id
+    /// (--id) as a DNS name: peers check that a message sent as node X comes on a
+    /// connection whose certificate names X, and that the node they call is who they
+    /// meant. `ebbtide certs` makes such certificates.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// This node's private key (PEM), the one of --tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_cert"])]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Accept only client certificates that carry this name (as their common name or a
+    /// DNS or IP alternative name); repeat for several. Without it any certificate
+    /// signed by --tls-ca is accepted. Applies to peers and to HTTP clients that
+    /// present a certificate. Remember the nodes' own names.
+    #[arg(long = "tls-allowed-name", value_name = "NAME")]
+    pub tls_allowed_names: Vec<String>,
+    /// A file holding the API token: HTTP requests that change the cluster (drain, work
+    /// add, resign) are accepted with `Authorization: Bearer <token>` or a client
+    /// certificate. With TLS and no token file, only a client certificate will do.
+    /// Without TLS and without a token, the API is open (fine on loopback).
+    #[arg(long, value_name = "FILE")]
+    pub api_token_file: Option<std::path::PathBuf>,
+    /// Require the same authentication for the read-only routes and /metrics (by
+    /// default they stay open to anyone who can connect, for health checks and
+    /// Prometheus).
+    #[arg(long)]
+    pub api_auth_reads: bool,
+    /// With https:// --etcd endpoints: the CA of etcd's certificate (default: --tls-ca).
+    #[arg(long, value_name = "FILE")]
+    pub etcd_ca: Option<std::path::PathBuf>,
+    /// With https:// --etcd endpoints: the client certificate to present to etcd
+    /// (default: --tls-cert, when --etcd-ca is not given).
+    #[arg(long, value_name = "FILE", requires_all = ["etcd_ca", "etcd_key"])]
+    pub etcd_cert: Option<std::path::PathBuf>,
+    /// The private key of --etcd-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd_ca", "etcd_cert"])]
+    pub etcd_key: Option<std::path::PathBuf>,
+    /// The largest HTTP request body; larger ones get 413 body-too-large.
+    #[arg(long, default_value = "1MiB", value_name = "SIZE", value_parser = parse_size)]
+    pub max_body_bytes: usize,
+    /// The largest gRPC message this node decodes; larger ones get OUT_OF_RANGE.
+    #[arg(long, default_value = "4MiB", value_name = "SIZE", value_parser = parse_size)]
+    pub max_message_bytes: usize,
+    /// The most work units one request may add (HTTP 413 too-many-units, gRPC
+    /// RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_units_per_request: usize,
+}
+
+/// Where a client command sends its requests, and how it authenticates.
+#[derive(Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// Any node's HTTP address: host:port, or https://host:port for a node with TLS
+    /// (then --ca is needed).
+    #[arg(long, value_name = "ADDR")]
+    pub server: String,
+    /// The cluster CA's certificate (PEM): speak TLS to the node and verify its
+    /// certificate, which must name the host of --server.
+    #[arg(long, value_name = "FILE", help_heading = "TLS and authentication")]
+    pub ca: Option<std::path::PathBuf>,
+    /// A client certificate signed by the cluster CA (PEM): it authenticates this
+    /// client for drain, work add and resign, as the token does.
+    #[arg(long, value_name = "FILE", requires_all = ["ca", "key"], help_heading = "TLS and authentication")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["ca", "cert"], help_heading = "TLS and authentication")]
+    pub key: Option<std::path::PathBuf>,
+    /// The API token (the content of the nodes' --api-token-file), sent as
+    /// `Authorization: Bearer <token>`. Prefer the environment variable: a command
+    /// line is visible to other users.
+    #[arg(
+        long,
+        env = "EBBTIDE_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "TLS and authentication"
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,15 +341,13 @@ pub enum WorkCommand {
         /// Work unit ids.
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
-        /// Any node's HTTP address.
-        #[arg(long, value_name = "ADDR")]
-        server: String,
+        #[command(flatten)]
+        conn: ConnArgs,
     },
     /// List work units and where they run.
     List {
-        /// Any node's HTTP address.
-        #[arg(long, value_name = "ADDR")]
-        server: String,
+        #[command(flatten)]
+        conn: ConnArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -220,9 +359,8 @@ pub struct DrainArgs {
     /// The node to drain.
     #[arg(value_name = "ID")]
     pub node: String,
-    /// Any node's HTTP address.
-    #[arg(long, value_name = "ADDR")]
-    pub server: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Poll until remaining is 0, showing progress.
     #[arg(long)]
     pub wait: bool,
@@ -236,9 +374,8 @@ pub struct DrainArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// Any node's HTTP address.
-    #[arg(long, value_name = "ADDR")]
-    pub server: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -246,9 +383,9 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct ResignArgs {
-    /// Any node's HTTP address (the request is forwarded to the coordinator).
-    #[arg(long, value_name = "ADDR")]
-    pub server: String,
+    /// (The request is forwarded to the coordinator.)
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// How long to wait for another node to take over.
     #[arg(long, default_value = "30s", value_name = "DUR", value_parser = parse_dur)]
     pub timeout: std::time::Duration,
@@ -287,6 +424,10 @@ pub struct BenchDrainArgs {
     /// of static membership: the desired units are then written to etcd.
     #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
     pub etcd: Vec<String>,
+    /// Mutual TLS between the nodes (a CA and node certificates generated for the run,
+    /// as `ebbtide certs` makes them), to compare with plain gRPC.
+    #[arg(long)]
+    pub tls: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -507,7 +648,21 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
         }
         _ => {
             let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("error: bad usage");
+            let mut line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: bad usage")
+                .to_owned();
+            if e.kind() == ErrorKind::MissingRequiredArgument {
+                // The arguments are listed on the lines after it: name them.
+                let missing: Vec<&str> = rendered
+                    .lines()
+                    .skip(1)
+                    .map(str::trim)
+                    .take_while(|l| !l.is_empty())
+                    .collect();
+                line = format!("{line} {}", missing.join(", "));
+            }
             eprintln!("{line} (try --help)");
             ExitCode::from(2)
         }

@@ -1,7 +1,7 @@
 //! The CLI clients: `work add|list`, `drain`, `status`, `resign`.
 
-use crate::cli::{DrainArgs, ResignArgs, StatusArgs, WorkCommand};
-use ebbtide::client::{self, Reply};
+use crate::cli::{ConnArgs, DrainArgs, ResignArgs, StatusArgs, WorkCommand};
+use ebbtide::client::{self, ClientOptions, Reply};
 use ebbtide::wire::DrainProgress;
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
@@ -27,15 +27,61 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Checks `--server` before doing anything.
-fn check_server(server: &str) -> Result<(), ExitCode> {
-    client::authority(server)
-        .map(|_| ())
-        .map_err(|e| crate::cli::bad_usage(&e))
+/// A checked `--server` and how to reach it.
+struct Conn {
+    server: String,
+    opts: ClientOptions,
 }
 
-fn call(server: &str, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
-    let reply = runtime().block_on(client::request(server, method, path, body))?;
+/// Checks `--server`, `--ca`, `--cert`, `--key` and `--token` before doing anything
+/// (exit 2 naming the flag at fault).
+fn connect(args: &ConnArgs) -> Result<Conn, ExitCode> {
+    use ebbtide::tls::FileArg;
+    let bad = |m: &str| crate::cli::bad_usage(m);
+    client::authority(&args.server).map_err(|e| bad(&e))?;
+    let server = args.server.trim();
+    let https = server.starts_with("https://");
+    if https && args.ca.is_none() {
+        return Err(bad(&format!(
+            "--server {server}: https needs --ca FILE, the cluster CA that signed the node's certificate"
+        )));
+    }
+    if server.starts_with("http://") && args.ca.is_some() {
+        return Err(bad(&format!(
+            "--server {server} says http:// but --ca asks for TLS: write https:// or drop the scheme"
+        )));
+    }
+    let tls = match &args.ca {
+        None => None,
+        Some(ca) => {
+            let ca = FileArg::new("--ca", ca);
+            let cert = args.cert.as_ref().map(|c| FileArg::new("--cert", c));
+            let key = args.key.as_ref().map(|k| FileArg::new("--key", k));
+            let identity = cert.as_ref().zip(key.as_ref());
+            Some(ebbtide::tls::http_client_config(&ca, identity).map_err(|e| bad(&e.to_string()))?)
+        }
+    };
+    let token = match &args.token {
+        Some(t) if t.trim().is_empty() => {
+            return Err(bad("--token (or EBBTIDE_API_TOKEN) is empty"));
+        }
+        Some(t) => Some(t.trim().to_owned()),
+        None => None,
+    };
+    Ok(Conn {
+        server: server.to_owned(),
+        opts: ClientOptions { tls, token },
+    })
+}
+
+fn call(conn: &Conn, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
+    let reply = runtime().block_on(client::request_with(
+        &conn.server,
+        &conn.opts,
+        method,
+        path,
+        body,
+    ))?;
     if reply.ok() {
         Ok(reply)
     } else {
@@ -58,10 +104,11 @@ fn s(v: &Value) -> String {
 /// `ebbtide work add|list`.
 pub fn work(cmd: WorkCommand) -> ExitCode {
     match cmd {
-        WorkCommand::Add { ids, server } => {
-            if let Err(c) = check_server(&server) {
-                return c;
-            }
+        WorkCommand::Add { ids, conn } => {
+            let server = match connect(&conn) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
             if let Some(bad) = ids.iter().find(|i| i.trim().is_empty()) {
                 return crate::cli::bad_usage(&format!("work id {bad:?} is empty"));
             }
@@ -78,10 +125,11 @@ pub fn work(cmd: WorkCommand) -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        WorkCommand::List { server, json } => {
-            if let Err(c) = check_server(&server) {
-                return c;
-            }
+        WorkCommand::List { conn, json } => {
+            let server = match connect(&conn) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
             match call(&server, "GET", "/api/v2/work", None) {
                 Ok(r) if json => {
                     out!("{}", r.body);
@@ -107,10 +155,11 @@ pub fn work(cmd: WorkCommand) -> ExitCode {
 
 /// `ebbtide status`.
 pub fn status(args: StatusArgs) -> ExitCode {
-    if let Err(c) = check_server(&args.server) {
-        return c;
-    }
-    match call(&args.server, "GET", "/api/v2/nodes", None) {
+    let server = match connect(&args.conn) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match call(&server, "GET", "/api/v2/nodes", None) {
         Ok(r) if args.json => {
             out!("{}", r.body);
             ExitCode::SUCCESS
@@ -176,9 +225,10 @@ fn bar(initial: u64, remaining: u64) -> String {
 
 /// `ebbtide drain`: exit 0 only when remaining is 0.
 pub fn drain(args: DrainArgs) -> ExitCode {
-    if let Err(c) = check_server(&args.server) {
-        return c;
-    }
+    let server = match connect(&args.conn) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     if args.node.trim().is_empty() {
         return crate::cli::bad_usage("node id must not be empty");
     }
@@ -189,7 +239,13 @@ pub fn drain(args: DrainArgs) -> ExitCode {
     let mut initial: Option<u64> = None;
     let mut last_line = String::new();
     loop {
-        let reply = match rt.block_on(client::request(&args.server, "PUT", &path, None)) {
+        let reply = match rt.block_on(client::request_with(
+            &server.server,
+            &server.opts,
+            "PUT",
+            &path,
+            None,
+        )) {
             Ok(r) if r.ok() => r,
             Ok(r) => {
                 if tty {
@@ -220,7 +276,7 @@ pub fn drain(args: DrainArgs) -> ExitCode {
                 }
                 return fail(&format!(
                     "drain {}: refusing the answer of {}: {e}",
-                    args.node, args.server
+                    args.node, server.server
                 ));
             }
         };
@@ -267,7 +323,7 @@ pub fn drain(args: DrainArgs) -> ExitCode {
 }
 
 /// The coordinator's node id, as `GET /api/v1/captures` names it.
-fn owner(server: &str) -> Result<Option<String>, String> {
+fn owner(server: &Conn) -> Result<Option<String>, String> {
     let r = call(server, "GET", "/api/v1/captures", None)?;
     Ok(r.body.as_array().and_then(|list| {
         list.iter()
@@ -279,14 +335,15 @@ fn owner(server: &str) -> Result<Option<String>, String> {
 /// `ebbtide resign`: the coordinator resigns; waits until another node coordinates
 /// (exit 0), or `--timeout` passes (exit 1).
 pub fn resign(args: ResignArgs) -> ExitCode {
-    if let Err(code) = check_server(&args.server) {
-        return code;
-    }
-    let before = match owner(&args.server) {
+    let server = match connect(&args.conn) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let before = match owner(&server) {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
-    if let Err(e) = call(&args.server, "POST", "/api/v1/owner/resign", None) {
+    if let Err(e) = call(&server, "POST", "/api/v1/owner/resign", None) {
         return fail(&e);
     }
     out!(
@@ -295,7 +352,7 @@ pub fn resign(args: ResignArgs) -> ExitCode {
     );
     let deadline = Instant::now() + args.timeout;
     loop {
-        match owner(&args.server) {
+        match owner(&server) {
             Ok(Some(now)) if Some(&now) != before.as_ref() => {
                 out!("node {now} coordinates now");
                 return ExitCode::SUCCESS;

@@ -7,4 +7,5 @@ pub mod client;
 pub mod http;
 pub mod membership;
 pub mod node;
+pub mod tls;
 pub mod wire;

@@ -1,6 +1,7 @@
 //! `ebbtide`: the model checker front end, the node runtime and its clients.
 
 mod bench_cmd;
+mod certs_cmd;
 mod check_cmd;
 mod cli;
 mod client_cmd;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         cli::Command::Drain(args) => client_cmd::drain(args),
         cli::Command::Status(args) => client_cmd::status(args),
         cli::Command::Resign(args) => client_cmd::resign(args),
+        cli::Command::Certs(args) => certs_cmd::certs(args),
         cli::Command::Bench(cli::BenchCommand::Drain(args)) => bench_cmd::drain(args),
     }
 }

@@ -1,7 +1,7 @@
 //! `ebbtide node`: runs one node process until it drains (`--exit-when-drained`) or
 //! gets SIGINT/SIGTERM.
 
-use crate::cli::{bad_usage, LogArgs, LogFormat, NodeArgs};
+use crate::cli::{bad_usage, LogArgs, LogFormat, NodeArgs, SecurityArgs};
 use ebbtide::node::{self, ExitReason, LogWorkload, NodeConfig, WorkLog};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +20,50 @@ pub fn init_logging(log: &LogArgs) {
     if let Err(e) = res {
         eprintln!("warning: cannot set up logging: {e}");
     }
+}
+
+/// The TLS, token and limit flags into `cfg`; TLS to etcd from the --etcd-* flags, or
+/// from --tls-* when the endpoints are https:// and no --etcd-ca is given.
+fn security(cfg: &mut NodeConfig, a: SecurityArgs) {
+    use ebbtide::node::config::{EtcdTls, Limits, Security};
+    use ebbtide::tls::{FileArg, TlsFiles};
+    let tls = match (a.tls_ca, a.tls_cert, a.tls_key) {
+        (Some(ca), Some(cert), Some(key)) => Some(TlsFiles {
+            ca: FileArg::new("--tls-ca", ca),
+            cert: FileArg::new("--tls-cert", cert),
+            key: FileArg::new("--tls-key", key),
+        }),
+        _ => None, // clap requires all three or none
+    };
+    let https = cfg.etcd.iter().any(|u| u.starts_with("https://"));
+    let etcd_tls = match (a.etcd_ca, &tls) {
+        (Some(ca), _) => Some(EtcdTls {
+            ca: FileArg::new("--etcd-ca", ca),
+            identity: a.etcd_cert.zip(a.etcd_key).map(|(c, k)| {
+                (
+                    FileArg::new("--etcd-cert", c),
+                    FileArg::new("--etcd-key", k),
+                )
+            }),
+        }),
+        (None, Some(t)) if https => Some(EtcdTls {
+            ca: t.ca.clone(),
+            identity: Some((t.cert.clone(), t.key.clone())),
+        }),
+        _ => None,
+    };
+    cfg.security = Security {
+        tls,
+        allowed_names: a.tls_allowed_names,
+        api_token_file: a.api_token_file,
+        api_auth_reads: a.api_auth_reads,
+        etcd_tls,
+    };
+    cfg.limits = Limits {
+        max_body_bytes: a.max_body_bytes,
+        max_message_bytes: a.max_message_bytes,
+        max_units_per_request: a.max_units_per_request,
+    };
 }
 
 fn config(args: NodeArgs) -> Result<NodeConfig, String> {
@@ -76,6 +120,7 @@ fn config(args: NodeArgs) -> Result<NodeConfig, String> {
     cfg.trace = args.trace;
     cfg.work_stop_delay = args.work_stop_delay;
     cfg.shutdown_timeout = args.shutdown_timeout;
+    security(&mut cfg, args.security);
     cfg.validate()?;
     Ok(cfg)
 }

@@ -37,6 +37,7 @@ fn config(etcd: &Etcd, cluster: &str, lease_ttl: Duration) -> EtcdConfig {
         cluster: cluster.to_string(),
         lease_ttl,
         connect_timeout: Duration::from_secs(2),
+        tls: None,
     }
 }
 
@@ -779,6 +780,7 @@ async fn connect_answers_unreachable_within_the_timeout() {
             cluster: "c".into(),
             lease_ttl: TTL,
             connect_timeout: Duration::from_millis(500),
+            tls: None,
         };
         let began = Instant::now();
         let r = timeout(Duration::from_secs(5), EtcdMembership::connect(cfg))

@@ -3,9 +3,13 @@
 //! when it runs in this process, forwarded over gRPC otherwise. Every error is a JSON
 //! body `{"error": "<kind>", "message": "<what is wrong>"}` with a 4xx or 5xx status.
 
+mod auth;
 mod error;
 
+pub use auth::ApiAuth;
 pub use error::ApiError;
+
+use auth::{BodyLimit, LimitedBody};
 
 use crate::node::{AgentHandle, CallError, Cluster, CoordAccess, DrainAnswer, Metrics};
 use axum::body::Bytes;
@@ -31,6 +35,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Whether an election can move leadership to another node (etcd membership).
     pub has_election: bool,
+    /// Who may call (TLS client certificates, the bearer token).
+    pub auth: Arc<ApiAuth>,
+    /// What one request may cost.
+    pub limits: crate::node::config::Limits,
 }
 
 impl AppState {
@@ -53,8 +61,10 @@ impl AppState {
 
 type St = State<Arc<AppState>>;
 
-/// The API's routes.
+/// The API's routes, behind authentication ([`ApiAuth`]) and the body limit.
 pub fn router(state: Arc<AppState>) -> Router {
+    let auth = state.auth.clone();
+    let limit = BodyLimit(state.limits.max_body_bytes);
     Router::new()
         .route("/api/v1/captures/drain", put(v1_drain))
         .route("/api/v1/captures", get(v1_captures))
@@ -75,6 +85,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
+        .layer(axum::Extension(limit))
 }
 
 /// Parses a JSON body, naming what is wrong with it.
@@ -149,7 +164,7 @@ struct CaptureDrain {
 }
 
 /// `PUT /api/v1/captures/drain` `{"capture_id": "<ID>"}` → `202 {"current_table_count": n}`.
-async fn v1_drain(State(s): St, body: Bytes) -> Result<Response, ApiError> {
+async fn v1_drain(State(s): St, LimitedBody(body): LimitedBody) -> Result<Response, ApiError> {
     let req: CaptureDrain = parse_body(&body)?;
     check_node_id(&req.capture_id)?;
     let report = drain_result(s.coordinator()?.drain(req.capture_id).await?)?;
@@ -282,7 +297,10 @@ struct AddWork {
 }
 
 /// `POST /api/v2/work` `{"work_ids": [...]}`: adds work units.
-async fn v2_work_add(State(s): St, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn v2_work_add(
+    State(s): St,
+    LimitedBody(body): LimitedBody,
+) -> Result<Json<Value>, ApiError> {
     let req: AddWork = parse_body(&body)?;
     if req.work_ids.is_empty() {
         return Err(ApiError::bad_request(
@@ -297,6 +315,17 @@ async fn v2_work_add(State(s): St, body: Bytes) -> Result<Json<Value>, ApiError>
         ));
     }
     let n = req.work_ids.len();
+    if n > s.limits.max_units_per_request {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-units",
+            format!(
+                "work_ids has {n} units; this node takes at most {} per request \
+                 (--max-units-per-request): send them in several requests",
+                s.limits.max_units_per_request
+            ),
+        ));
+    }
     s.coordinator()?.add_units(req.work_ids).await?;
     Ok(Json(json!({ "accepted": n })))
 }
@@ -364,6 +393,7 @@ impl From<CallError> for ApiError {
                 m,
             ),
             CallError::Invalid(m) => ApiError::bad_request("invalid-request", m),
+            CallError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", m),
             CallError::Internal(m) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m)
             }

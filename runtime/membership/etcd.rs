@@ -79,9 +79,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Where the etcd cluster is and how this process uses it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct EtcdConfig {
-    /// Client URLs (`http://host:port`, or `host:port`). No TLS.
+    /// Client URLs (`http://host:port`, `https://host:port`, or `host:port`).
     pub endpoints: Vec<String>,
     /// The ebbtide cluster's name: every key lives under `/<cluster>/`. No `/` in it.
     pub cluster: String,
@@ -91,6 +91,9 @@ pub struct EtcdConfig {
     pub lease_ttl: Duration,
     /// How long `connect` tries before it answers `Unreachable`.
     pub connect_timeout: Duration,
+    /// TLS for `https://` endpoints: the CA of etcd's certificate and, when etcd asks
+    /// for one, the client certificate. `None` for `http://`.
+    pub tls: Option<etcd_client::TlsOptions>,
 }
 
 /// A handle on this process's membership in etcd. Cloning is cheap; the background tasks
@@ -142,6 +145,10 @@ impl EtcdMembership {
             // HTTP/2 pings find a dead connection (a crashed host, a cut network) that
             // would otherwise hang a stream; etcd refuses pings closer than 5 s apart.
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        let options = match cfg.tls.clone() {
+            Some(tls) => options.with_tls(tls),
+            None => options,
+        };
         let deadline = Instant::now() + cfg.connect_timeout;
         let unreachable = |why: String| {
             MembershipError::Unreachable(format!(

@@ -11,7 +11,6 @@
 use super::MembershipError;
 use crate::node::cluster::Cluster;
 use crate::node::storage::DataDir;
-use crate::node::transport::channel;
 use crate::wire::pb;
 use ebbtide_model::Epoch;
 use std::time::Duration;
@@ -90,7 +89,10 @@ impl StaticMembership {
         let addr = cluster
             .grpc_of(&coordinator)
             .ok_or_else(|| format!("no address for coordinator {coordinator}"))?;
-        let mut client = pb::peer_client::PeerClient::new(channel(&addr, Duration::from_secs(2))?);
+        let channel = cluster
+            .dialer()
+            .channel(&coordinator, &addr, Duration::from_secs(2))?;
+        let mut client = pb::peer_client::PeerClient::new(channel);
         client
             .membership(change)
             .await

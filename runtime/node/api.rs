@@ -2,7 +2,7 @@
 //! runs in this process, over the gRPC `Operator` service when it runs elsewhere.
 
 use super::coordinator_task::{CoordHandle, DrainAnswer};
-use super::transport::channel;
+use super::transport::Dialer;
 use crate::wire::pb;
 use crate::wire::pb::operator_client::OperatorClient;
 use ebbtide_model::NodeStatus;
@@ -16,6 +16,9 @@ pub enum CallError {
     Unavailable(String),
     /// It refused the request as invalid.
     Invalid(String),
+    /// It refused the request as larger than its limits (`RESOURCE_EXHAUSTED`,
+    /// `OUT_OF_RANGE`).
+    TooLarge(String),
     /// It failed for another reason.
     Internal(String),
 }
@@ -23,9 +26,10 @@ pub enum CallError {
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CallError::Unavailable(m) | CallError::Invalid(m) | CallError::Internal(m) => {
-                f.write_str(m)
-            }
+            CallError::Unavailable(m)
+            | CallError::Invalid(m)
+            | CallError::TooLarge(m)
+            | CallError::Internal(m) => f.write_str(m),
         }
     }
 }
@@ -45,8 +49,8 @@ pub enum CoordAccess {
 
 impl CoordAccess {
     /// A way to the coordinator on `node` at gRPC `address`.
-    pub fn remote(node: &str, address: &str) -> Result<Self, String> {
-        let ch = channel(address, Duration::from_secs(5))?;
+    pub fn remote(dialer: &Dialer, node: &str, address: &str) -> Result<Self, String> {
+        let ch = dialer.channel(node, address, Duration::from_secs(5))?;
         Ok(CoordAccess::Remote {
             node: node.to_owned(),
             address: address.to_owned(),
@@ -71,6 +75,7 @@ impl CoordAccess {
         match s.code() {
             tonic::Code::InvalidArgument => CallError::Invalid(s.message().to_owned()),
             tonic::Code::Internal => CallError::Internal(msg),
+            tonic::Code::ResourceExhausted | tonic::Code::OutOfRange => CallError::TooLarge(msg),
             _ => CallError::Unavailable(msg),
         }
     }

@@ -8,6 +8,7 @@
 
 use super::api::CoordAccess;
 use super::coordinator_task::CoordHandle;
+use super::transport::Dialer;
 use crate::membership::Member;
 use ebbtide_model::{Epoch, Term};
 use std::collections::BTreeMap;
@@ -43,6 +44,8 @@ pub struct Cluster {
     /// Operator clients to remote coordinators, by gRPC address, so that forwarding
     /// reuses one HTTP/2 connection.
     remotes: Mutex<BTreeMap<String, CoordAccess>>,
+    /// How to dial the members (plain or TLS).
+    dialer: Dialer,
 }
 
 impl Cluster {
@@ -54,7 +57,19 @@ impl Cluster {
             id: id.to_owned(),
             inner: RwLock::new(inner),
             remotes: Mutex::new(BTreeMap::new()),
+            dialer: Dialer::plain(),
         }
+    }
+
+    /// Dials the members with `dialer` (TLS) instead of in plain text.
+    pub fn with_dialer(mut self, dialer: Dialer) -> Self {
+        self.dialer = dialer;
+        self
+    }
+
+    /// How this process dials the members.
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -162,7 +177,7 @@ impl Cluster {
         if let Some(a) = remotes.get(&key) {
             return Ok(a.clone());
         }
-        let access = CoordAccess::remote(&node, &addr)?;
+        let access = CoordAccess::remote(&self.dialer, &node, &addr)?;
         remotes.insert(key, access.clone());
         Ok(access)
     }

@@ -18,6 +18,58 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default drain batch size (in-flight moves off draining nodes).
 pub const DEFAULT_DRAIN_BATCH: usize = 16;
 
+/// What one request may cost a node: anything larger is refused with a status that
+/// names the limit, before it is buffered whole (an HTTP body announced too large) or
+/// decoded (a gRPC message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest HTTP request body (413 `body-too-large` above it).
+    pub max_body_bytes: usize,
+    /// The largest gRPC message the node decodes (status `OUT_OF_RANGE` above it).
+    pub max_message_bytes: usize,
+    /// The most work units one request may add (HTTP 413 `too-many-units`, gRPC
+    /// `RESOURCE_EXHAUSTED`).
+    pub max_units_per_request: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_message_bytes: 4 << 20,
+            max_units_per_request: 10_000,
+        }
+    }
+}
+
+/// TLS to etcd (`https://` endpoints): the CA that etcd's certificate must chain to,
+/// and the client certificate and key, when etcd asks for one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// The CA of etcd's server certificate.
+    pub ca: crate::tls::FileArg,
+    /// The client certificate and key presented to etcd.
+    pub identity: Option<(crate::tls::FileArg, crate::tls::FileArg)>,
+}
+
+/// Who may call a node, and how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Security {
+    /// `--tls-ca`, `--tls-cert`, `--tls-key`: mutual TLS on gRPC, TLS on HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// `--tls-allowed-name`: peers' (and HTTP clients') certificates must carry one of
+    /// these names. Empty: any certificate under the CA.
+    pub allowed_names: Vec<String>,
+    /// `--api-token-file`: the bearer token that authorizes the HTTP API's mutating
+    /// routes (as a client certificate does).
+    pub api_token_file: Option<PathBuf>,
+    /// `--api-auth-reads`: the read-only routes and `/metrics` need the same
+    /// authentication as the mutating ones.
+    pub api_auth_reads: bool,
+    /// TLS to etcd.
+    pub etcd_tls: Option<EtcdTls>,
+}
+
 /// Everything a node process needs to run.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -61,6 +113,10 @@ pub struct NodeConfig {
     pub cluster: String,
     /// The membership lease's TTL in etcd.
     pub lease_ttl: Duration,
+    /// TLS, the API token, and who may call the node.
+    pub security: Security,
+    /// What one request may cost.
+    pub limits: Limits,
 }
 
 impl NodeConfig {
@@ -92,6 +148,8 @@ impl NodeConfig {
             etcd: Vec::new(),
             cluster: "ebbtide".into(),
             lease_ttl: DEFAULT_LEASE_TTL,
+            security: Security::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -116,6 +174,34 @@ impl NodeConfig {
                 ));
             }
         }
+        let https = self
+            .etcd
+            .iter()
+            .filter(|u| u.starts_with("https://"))
+            .count();
+        if https > 0 && https < self.etcd.len() {
+            return Err(format!(
+                "--etcd {}: mixes http:// and https:// endpoints; use one scheme for all",
+                self.etcd.join(",")
+            ));
+        }
+        match (https > 0, &self.security.etcd_tls) {
+            (true, None) => {
+                return Err(format!(
+                    "--etcd {}: TLS to etcd needs the CA of etcd's certificate: give --etcd-ca \
+                     (and --etcd-cert/--etcd-key if etcd asks for client certificates), or \
+                     --tls-ca/--tls-cert/--tls-key, which etcd then uses too",
+                    self.etcd.join(",")
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(format!(
+                    "--etcd-ca/--etcd-cert/--etcd-key are for https:// endpoints, but --etcd is {}",
+                    self.etcd.join(",")
+                ))
+            }
+            _ => {}
+        }
         for (flag, addr) in [("--listen", self.listen), ("--http", self.http)] {
             if addr.ip().is_unspecified() {
                 return Err(format!(
@@ -137,9 +223,43 @@ impl NodeConfig {
         Ok(())
     }
 
+    fn validate_security(&self) -> Result<(), String> {
+        let s = &self.security;
+        if s.tls.is_none() && !s.allowed_names.is_empty() {
+            return Err(
+                "--tls-allowed-name needs TLS: give --tls-ca, --tls-cert and --tls-key".into(),
+            );
+        }
+        if s.api_auth_reads && s.tls.is_none() && s.api_token_file.is_none() {
+            return Err(
+                "--api-auth-reads needs a way to authenticate: --api-token-file, or TLS \
+                        (--tls-ca/--tls-cert/--tls-key) for client certificates"
+                    .into(),
+            );
+        }
+        if let Some(name) = s.allowed_names.iter().find(|n| n.trim().is_empty()) {
+            return Err(format!("--tls-allowed-name {name:?}: must not be empty"));
+        }
+        if !self.uses_etcd() && s.etcd_tls.is_some() {
+            return Err("--etcd-ca/--etcd-cert/--etcd-key need --etcd".into());
+        }
+        let l = &self.limits;
+        if l.max_body_bytes < 1024 {
+            return Err("--max-body-bytes must be at least 1KiB".into());
+        }
+        if l.max_message_bytes < 64 * 1024 {
+            return Err("--max-message-bytes must be at least 64KiB".into());
+        }
+        if l.max_units_per_request == 0 {
+            return Err("--max-units-per-request must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// Checks the settings together; the error names the flag at fault.
     pub fn validate(&self) -> Result<(), String> {
         check_id("--id", &self.id)?;
+        self.validate_security()?;
         if self.uses_etcd() {
             self.validate_etcd()?;
             return self.validate_intervals();
@@ -245,6 +365,33 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parses a size in bytes: `65536`, `64KiB`, `4MiB` or `1GiB` (also `KB`, `MB`, `GB`
+/// as powers of 1000).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number of bytes such as 65536, 64KiB or 4MiB"))?;
+    let factor: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (use B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is out of range"))
+}
+
 /// Formats a duration the way [`parse_duration`] reads it.
 pub fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -272,6 +419,17 @@ mod tests {
             .contains("unknown unit"));
         assert_eq!(fmt_duration(Duration::from_millis(50)), "50ms");
         assert_eq!(fmt_duration(Duration::from_secs(2)), "2s");
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert!(parse_size("4 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_size("MiB").unwrap_err().contains("expected a number"));
     }
 
     #[test]

@@ -134,11 +134,13 @@ async fn bind(flag: &str, addr: SocketAddr) -> Result<TcpListener, String> {
 /// leads) and the servers.
 pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node, String> {
     cfg.validate()?;
+    let security = load_security(&cfg)?;
     let data = DataDir::open(&cfg.data_dir)?;
     let grpc = bind("--listen", cfg.listen).await?;
     let http = bind("--http", cfg.http).await?;
     let grpc_addr = grpc.local_addr().map_err(|e| e.to_string())?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    warn_exposed(&cfg, grpc_addr, http_addr, &security);
     let registration = Registration {
         node: cfg.id.clone(),
         grpc: grpc_addr.to_string(),
@@ -152,19 +154,33 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
             .to_string(),
     };
     let (events_tx, events_rx) = mpsc::channel::<Event>(QUEUE);
-    let (service, epoch) = join(&cfg, &data, registration, events_tx.clone()).await?;
+    let (service, epoch) = join(
+        &cfg,
+        &data,
+        registration,
+        events_tx.clone(),
+        security.etcd.clone(),
+    )
+    .await?;
     let leader = data.leader()?;
     let tracer = Arc::new(Tracer::open(cfg.trace.as_deref())?);
     let metrics = Arc::new(Metrics::new());
 
-    let cluster = Arc::new(Cluster::new(
-        &cfg.id,
-        Address {
-            epoch,
-            grpc: grpc_addr.to_string(),
-            http: Some(http_addr.to_string()),
-        },
-    ));
+    let dialer = match &security.tls {
+        Some(tls) => transport::Dialer::tls(tls.clone()),
+        None => transport::Dialer::plain(),
+    };
+    let cluster = Arc::new(
+        Cluster::new(
+            &cfg.id,
+            Address {
+                epoch,
+                grpc: grpc_addr.to_string(),
+                http: Some(http_addr.to_string()),
+            },
+        )
+        .with_dialer(dialer),
+    );
     if let Service::Static(_) = &service {
         for (id, grpc) in &cfg.peers {
             let http = cfg.peer_http.get(id).cloned();
@@ -257,18 +273,36 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         cluster: cluster.clone(),
         agent: agent_tx.clone(),
         membership: events_tx,
+        bind_ids: security.tls.is_some(),
     };
     let operator = peer_service::OperatorService {
         cluster: cluster.clone(),
+        max_units: cfg.limits.max_units_per_request,
     };
+    let max_message = cfg.limits.max_message_bytes;
+    let grpc_tls = security.tls.as_ref().map(|t| t.grpc_server_config());
     tasks.push(tokio::spawn(async move {
-        let res = tonic::transport::Server::builder()
-            .add_service(crate::wire::pb::peer_server::PeerServer::new(peer))
-            .add_service(crate::wire::pb::operator_server::OperatorServer::new(
-                operator,
-            ))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
-            .await;
+        let router = tonic::transport::Server::builder()
+            .add_service(
+                crate::wire::pb::peer_server::PeerServer::new(peer)
+                    .max_decoding_message_size(max_message),
+            )
+            .add_service(
+                crate::wire::pb::operator_server::OperatorServer::new(operator)
+                    .max_decoding_message_size(max_message),
+            );
+        let res = match grpc_tls {
+            Some(config) => {
+                router
+                    .serve_with_incoming(crate::tls::Incoming::new(grpc, config, "gRPC"))
+                    .await
+            }
+            None => {
+                router
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
+                    .await
+            }
+        };
         if let Err(e) = res {
             tracing::error!(error = %e, "gRPC server failed");
         }
@@ -280,11 +314,26 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         agent: agent.clone(),
         metrics: metrics.clone(),
         has_election: service.has_election(),
+        auth: Arc::new(crate::http::ApiAuth {
+            tls: security.tls.is_some(),
+            token: security.token.clone(),
+            reads: cfg.security.api_auth_reads,
+        }),
+        limits: cfg.limits,
     };
     let router = crate::http::router(Arc::new(state));
+    let http_tls = security.tls.as_ref().map(|t| t.http_server_config());
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(http, router).await {
-            tracing::error!(error = %e, "HTTP server failed");
+        match http_tls {
+            Some(config) => {
+                crate::tls::serve_http(crate::tls::Incoming::new(http, config, "HTTP"), router)
+                    .await
+            }
+            None => {
+                if let Err(e) = axum::serve(http, router).await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }
         }
     }));
 
@@ -294,6 +343,8 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         grpc = %grpc_addr,
         http = %http_addr,
         membership = if service.has_election() { "etcd" } else { "static" },
+        tls = security.tls.is_some(),
+        api_token = security.token.is_some(),
         "node started"
     );
     Ok(Node {
@@ -318,6 +369,7 @@ async fn join(
     data: &DataDir,
     registration: Registration,
     events: mpsc::Sender<Event>,
+    tls: Option<tonic::transport::ClientTlsConfig>,
 ) -> Result<(Service, Epoch), String> {
     if !cfg.uses_etcd() {
         let epoch = data.next_epoch()?;
@@ -329,6 +381,7 @@ async fn join(
         cluster: cfg.cluster.clone(),
         lease_ttl: cfg.lease_ttl,
         connect_timeout: ETCD_CONNECT_TIMEOUT,
+        tls,
     })
     .await
     .map_err(|e| format!("--etcd {endpoints}: {e}"))?;
@@ -355,6 +408,79 @@ async fn join(
     data.record_epoch(member.epoch)?;
     etcd.start(events);
     Ok((Service::Etcd(etcd), member.epoch))
+}
+
+/// The node's TLS material and API token, loaded and checked before anything is
+/// bound or registered.
+struct LoadedSecurity {
+    tls: Option<Arc<crate::tls::NodeTls>>,
+    token: Option<String>,
+    etcd: Option<tonic::transport::ClientTlsConfig>,
+}
+
+fn load_security(cfg: &NodeConfig) -> Result<LoadedSecurity, String> {
+    let s = &cfg.security;
+    let tls = match &s.tls {
+        Some(files) => Some(Arc::new(crate::tls::NodeTls::load(
+            files,
+            &s.allowed_names,
+            Some(&cfg.id),
+        )?)),
+        None => None,
+    };
+    let token = match &s.api_token_file {
+        Some(path) => {
+            let file = crate::tls::FileArg::new("--api-token-file", path);
+            let token = crate::tls::read_token(&file)?;
+            if crate::tls::readable_by_others(path) {
+                tracing::warn!(file = %path.display(), "--api-token-file can be read by other users of this machine: chmod 600 it");
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    let etcd = match &s.etcd_tls {
+        Some(e) => Some(crate::tls::etcd_client_config(
+            &e.ca,
+            e.identity.as_ref().map(|(c, k)| (c, k)),
+        )?),
+        None => None,
+    };
+    Ok(LoadedSecurity { tls, token, etcd })
+}
+
+/// Binding a non-loopback address without TLS exposes the node: say to whom, and what.
+fn warn_exposed(cfg: &NodeConfig, grpc: SocketAddr, http: SocketAddr, s: &LoadedSecurity) {
+    if s.tls.is_some() {
+        return;
+    }
+    if !grpc.ip().is_loopback() {
+        tracing::warn!(
+            "--listen {grpc} is not a loopback address and TLS is off (no --tls-ca/--tls-cert/--tls-key): \
+             anyone who can reach it can send this node protocol messages as any member (a forged \
+             coordinator's bootstrap, liveness and work commands) and, when it coordinates, drain \
+             nodes, add work and resign it through the Operator service"
+        );
+    }
+    if !http.ip().is_loopback() {
+        if s.token.is_some() {
+            let reads = if cfg.security.api_auth_reads {
+                "and so do reads"
+            } else {
+                "and anyone who can reach the address can read the cluster's state and metrics"
+            };
+            tracing::warn!(
+                "--http {http} is not a loopback address and TLS is off: drain, work add and resign \
+                 need the API token, but it travels in clear text, {reads}"
+            );
+        } else {
+            tracing::warn!(
+                "--http {http} is not a loopback address and TLS is off, without --api-token-file: \
+                 anyone who can reach it can drain any node, add work units, resign the coordinator \
+                 and read the cluster's state and metrics"
+            );
+        }
+    }
 }
 
 /// How long a node waits for etcd at start before it gives up with an error.

@@ -5,6 +5,7 @@ use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
 use super::coordinator_task::{CoordHandle, CoordMsg};
 use crate::membership::{Event, Member, Registration};
+use crate::tls::ConnInfo;
 use crate::wire::pb;
 use ebbtide_model::{AgentInput, CoordInput, PROTOCOL_VERSION};
 use std::sync::Arc;
@@ -20,6 +21,10 @@ pub struct PeerService {
     /// The membership task's events (static membership's joins and leaves arrive
     /// here).
     pub(crate) membership: mpsc::Sender<Event>,
+    /// Under TLS: a message is taken only if the node id it speaks for (`from`, a
+    /// `MembershipChange`'s `node_id`) is a name in the caller's certificate, so that
+    /// one member cannot speak for another.
+    pub(crate) bind_ids: bool,
 }
 
 /// `FAILED_PRECONDITION` naming the node that runs the coordinator, if known.
@@ -35,6 +40,42 @@ fn not_coordinator(cluster: &Cluster) -> Status {
 }
 
 impl PeerService {
+    /// Under TLS, refuses the call unless every sender id in `from` is one of the
+    /// names of the caller's certificate (`PERMISSION_DENIED`, or `UNAUTHENTICATED`
+    /// without one); checked before anything is decoded or queued.
+    fn check_senders<'a>(
+        &self,
+        ext: &tonic::Extensions,
+        field: &str,
+        from: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), Status> {
+        if !self.bind_ids {
+            return Ok(());
+        }
+        let Some(names) = ext.get::<ConnInfo>().and_then(|c| c.client_names.clone()) else {
+            return Err(Status::unauthenticated(
+                "no client certificate: peers must present one signed by the cluster CA",
+            ));
+        };
+        for (i, id) in from.into_iter().enumerate() {
+            if !names.iter().any(|n| n == id) {
+                let remote = ext.get::<ConnInfo>().and_then(|c| c.remote);
+                tracing::warn!(
+                    ?remote,
+                    ?names,
+                    sender = id,
+                    "refused a peer call: it speaks for a node its certificate does not name"
+                );
+                let field = field.replace("{i}", &i.to_string());
+                return Err(Status::permission_denied(format!(
+                    "{field} is {id:?}, which is not a name in the caller's certificate {names:?}: \
+                     a member may speak only for itself"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The coordinator's queue, or `FAILED_PRECONDITION` naming the node that runs it.
     fn coordinator(&self) -> Result<mpsc::Sender<CoordMsg>, Status> {
         self.cluster
@@ -47,6 +88,11 @@ impl PeerService {
 #[tonic::async_trait]
 impl pb::peer_server::Peer for PeerService {
     async fn to_node(&self, req: Request<pb::NodeMessage>) -> Result<Response<pb::Ack>, Status> {
+        self.check_senders(
+            req.extensions(),
+            "NodeMessage.from",
+            [req.get_ref().from.as_str()],
+        )?;
         let (from, msg) = req.into_inner().into_core().map_err(|e| {
             tracing::warn!(error = %e, "bad NodeMessage");
             Status::invalid_argument(e.to_string())
@@ -61,6 +107,11 @@ impl pb::peer_server::Peer for PeerService {
         &self,
         req: Request<pb::CoordinatorMessage>,
     ) -> Result<Response<pb::Ack>, Status> {
+        self.check_senders(
+            req.extensions(),
+            "CoordinatorMessage.from",
+            [req.get_ref().from.as_str()],
+        )?;
         let coordinator = self.coordinator()?;
         let (from, msg) = req.into_inner().into_core().map_err(|e| {
             tracing::warn!(error = %e, "bad CoordinatorMessage");
@@ -76,6 +127,11 @@ impl pb::peer_server::Peer for PeerService {
         &self,
         req: Request<pb::NodeMessageBatch>,
     ) -> Result<Response<pb::Ack>, Status> {
+        self.check_senders(
+            req.extensions(),
+            "messages[{i}].from",
+            req.get_ref().messages.iter().map(|m| m.from.as_str()),
+        )?;
         let mut bad = None;
         let mut full = false;
         for (i, m) in req.into_inner().messages.into_iter().enumerate() {
@@ -97,6 +153,11 @@ impl pb::peer_server::Peer for PeerService {
         &self,
         req: Request<pb::CoordinatorMessageBatch>,
     ) -> Result<Response<pb::Ack>, Status> {
+        self.check_senders(
+            req.extensions(),
+            "messages[{i}].from",
+            req.get_ref().messages.iter().map(|m| m.from.as_str()),
+        )?;
         let coordinator = self.coordinator()?;
         let mut bad = None;
         let mut full = false;
@@ -119,6 +180,11 @@ impl pb::peer_server::Peer for PeerService {
         &self,
         req: Request<pb::MembershipChange>,
     ) -> Result<Response<pb::Ack>, Status> {
+        self.check_senders(
+            req.extensions(),
+            "MembershipChange.node_id",
+            [req.get_ref().node_id.as_str()],
+        )?;
         let m = req.into_inner();
         if m.node_id.is_empty() {
             return Err(Status::invalid_argument(
@@ -181,6 +247,8 @@ fn batch_result(
 #[derive(Debug)]
 pub struct OperatorService {
     pub(crate) cluster: Arc<Cluster>,
+    /// The most units one AddWork may carry (`--max-units-per-request`).
+    pub(crate) max_units: usize,
 }
 
 impl OperatorService {
@@ -237,6 +305,14 @@ impl pb::operator_server::Operator for OperatorService {
         &self,
         req: Request<pb::AddWorkRequest>,
     ) -> Result<Response<pb::AddWorkResponse>, Status> {
+        let n = req.get_ref().work_ids.len();
+        if n > self.max_units {
+            return Err(Status::resource_exhausted(format!(
+                "AddWorkRequest.work_ids has {n} units; at most {} per request \
+                 (--max-units-per-request): split it",
+                self.max_units
+            )));
+        }
         let units = req
             .into_inner()
             .into_core()

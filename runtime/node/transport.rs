@@ -9,6 +9,7 @@ use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
 use super::coordinator_task::CoordMsg;
 use super::metrics::Metrics;
+use crate::tls::NodeTls;
 use crate::wire::pb;
 use crate::wire::pb::peer_client::PeerClient;
 use ebbtide_model::{AgentInput, CoordInput, ToCoordinator, ToNode};
@@ -44,14 +45,49 @@ pub struct Transport {
     metrics: Arc<Metrics>,
 }
 
-/// A lazily connected channel to a peer's gRPC address.
-pub fn channel(addr: &str, rpc_timeout: Duration) -> Result<Channel, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| format!("bad address {addr:?}: {e}"))?
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(rpc_timeout)
-        .tcp_nodelay(true);
-    Ok(endpoint.connect_lazy())
+/// How this process dials its peers' gRPC services: in plain text, or over TLS with
+/// its node certificate, requiring the peer's certificate to name the peer's id.
+#[derive(Clone, Debug, Default)]
+pub struct Dialer {
+    tls: Option<Arc<NodeTls>>,
+}
+
+impl Dialer {
+    /// Plain-text gRPC (no `--tls-*` flags).
+    pub fn plain() -> Self {
+        Dialer { tls: None }
+    }
+
+    /// TLS with this node's certificate.
+    pub fn tls(tls: Arc<NodeTls>) -> Self {
+        Dialer { tls: Some(tls) }
+    }
+
+    /// Whether calls go over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// A lazily connected channel to node `node`'s gRPC address `addr`.
+    pub fn channel(
+        &self,
+        node: &str,
+        addr: &str,
+        rpc_timeout: Duration,
+    ) -> Result<Channel, String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(|e| format!("bad address {addr:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(rpc_timeout)
+            .tcp_nodelay(true);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.peer_client_config(node))
+                .map_err(|e| format!("TLS to {node} at {addr}: {e}"))?;
+        }
+        Ok(endpoint.connect_lazy())
+    }
 }
 
 /// Sends whatever queued up, as batches, until the queue closes.
@@ -115,7 +151,7 @@ impl Transport {
                 return Some(q.clone());
             }
         }
-        let ch = match channel(&addr, self.rpc_timeout) {
+        let ch = match self.cluster.dialer().channel(to, &addr, self.rpc_timeout) {
             Ok(ch) => ch,
             Err(e) => {
                 tracing::warn!(to, error = %e, "cannot reach peer");

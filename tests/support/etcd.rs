@@ -31,6 +31,19 @@ pub struct Etcd {
     client_port: u16,
     peer_port: u16,
     child: Option<Child>,
+    /// Serve clients over TLS with these files, requiring client certificates.
+    tls: Option<EtcdTlsFiles>,
+    /// With TLS: a plain-HTTP port for `/health` (`--listen-metrics-urls`).
+    metrics_port: u16,
+}
+
+/// The files of an etcd that serves its clients over TLS and requires client
+/// certificates signed by `ca`.
+#[derive(Clone, Debug)]
+pub struct EtcdTlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The etcd binary: `EBBTIDE_ETCD`, else `etcd` on `PATH`.
@@ -53,6 +66,16 @@ impl Etcd {
     /// Starts etcd on fresh ports with an empty data dir; `None` (after printing why)
     /// when there is no etcd binary and `EBBTIDE_REQUIRE_ETCD` is not `1`.
     pub fn start() -> Option<Etcd> {
+        Self::start_with(None)
+    }
+
+    /// Like [`Self::start`], serving clients over TLS (`https://`) and requiring client
+    /// certificates signed by `tls.ca`.
+    pub fn start_tls(tls: EtcdTlsFiles) -> Option<Etcd> {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<EtcdTlsFiles>) -> Option<Etcd> {
         let Some(bin) = find_etcd() else {
             if std::env::var("EBBTIDE_REQUIRE_ETCD").as_deref() == Ok("1") {
                 panic!("EBBTIDE_REQUIRE_ETCD=1 but no etcd binary was found (EBBTIDE_ETCD unset, no etcd on PATH); install etcd-server");
@@ -79,20 +102,25 @@ impl Etcd {
             client_port: 0,
             peer_port: 0,
             child: None,
+            tls,
+            metrics_port: 0,
         };
         for attempt in 1..=PORT_ATTEMPTS {
             // Both ports are held at once so that they differ; a process may still take
             // one before etcd binds it, hence the retries.
-            let (c, p) = {
+            let (c, p, m) = {
                 let a = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
                 let b = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+                let m = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
                 (
                     a.local_addr().unwrap().port(),
                     b.local_addr().unwrap().port(),
+                    m.local_addr().unwrap().port(),
                 )
             };
             etcd.client_port = c;
             etcd.peer_port = p;
+            etcd.metrics_port = m;
             // A failed first start may leave a half-made member dir behind.
             let _ = std::fs::remove_dir_all(etcd.data_dir());
             match etcd.try_run() {
@@ -106,9 +134,10 @@ impl Etcd {
         unreachable!()
     }
 
-    /// The client URL.
+    /// The client URL (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     /// The process id while running.
@@ -178,14 +207,25 @@ impl Etcd {
 
     /// Runs etcd and waits until it serves; on failure answers why (with its log).
     fn try_run(&mut self) -> Result<(), String> {
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .map_err(|e| format!("open {}: {e}", self.log_path().display()))?;
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if let Some(tls) = &self.tls {
+            cmd.arg(format!("--cert-file={}", tls.cert.display()))
+                .arg(format!("--key-file={}", tls.key.display()))
+                .arg(format!("--trusted-ca-file={}", tls.ca.display()))
+                .arg("--client-cert-auth")
+                .arg(format!(
+                    "--listen-metrics-urls=http://127.0.0.1:{}",
+                    self.metrics_port
+                ));
+        }
+        let child = cmd
             .arg("--name=test")
             .arg(format!("--data-dir={}", self.data_dir().display()))
             .arg(format!("--listen-client-urls={client}"))
@@ -206,7 +246,12 @@ impl Etcd {
             .spawn()
             .map_err(|e| format!("spawn {}: {e}", self.bin.display()))?;
         self.child = Some(child);
-        let addr: SocketAddr = ([127, 0, 0, 1], self.client_port).into();
+        let health_port = if self.tls.is_some() {
+            self.metrics_port
+        } else {
+            self.client_port
+        };
+        let addr: SocketAddr = ([127, 0, 0, 1], health_port).into();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self
