@@ -423,9 +423,11 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         };
         let want = if !observed || rec.epoch == 0 {
             Some((rec.epoch, Liveness::Draining))
-        } else if rec.liveness == Liveness::Stopping {
-            None
-        } else if self.config.stopping_needs_fresh && !rec.fresh {
+        } else if rec.liveness == Liveness::Stopping
+            || (self.config.stopping_needs_fresh && !rec.fresh)
+        {
+            // Observed Stopping: nothing more to send. (Or, in the checker's variant
+            // that wants a fresh view first, not fresh yet.)
             None
         } else if !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(&s.target) == 0 {
             Some((rec.epoch, Liveness::Stopping))
