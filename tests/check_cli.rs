@@ -69,6 +69,8 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_bad_usage(&["check", "--threads", "0"], "--threads");
     assert_bad_usage(&["check", "--stray-terms", "9"], "--stray-terms");
     assert_bad_usage(&["check", "--resigns", "9"], "--resigns");
+    assert_bad_usage(&["check", "--drains", "4"], "--drains");
+    assert_bad_usage(&["check", "--drains", "0"], "--drains");
     assert_bad_usage(&["check", "--ci", "--nodes", "2"], "--ci");
     assert_bad_usage(&["explore", "--listen", "not-an-address"], "--listen");
 }
@@ -87,7 +89,7 @@ fn json_report_of_a_small_configuration() {
     assert!(v["seconds"].as_f64().is_some());
     let props = v["properties"].as_array().unwrap();
     let names: Vec<_> = props.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for id in ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9"] {
+    for id in ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "L1", "L1 settles"] {
         assert!(names.contains(&id), "{id} missing from {names:?}");
     }
     for p in props {
