@@ -89,7 +89,20 @@ fn json_report_of_a_small_configuration() {
     assert!(v["seconds"].as_f64().is_some());
     let props = v["properties"].as_array().unwrap();
     let names: Vec<_> = props.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for id in ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "L1", "L1 settles"] {
+    for id in [
+        "S1",
+        "S2",
+        "S3",
+        "S4",
+        "S5",
+        "S6",
+        "S7",
+        "S8",
+        "S9",
+        "S10",
+        "L1",
+        "L1 settles",
+    ] {
         assert!(names.contains(&id), "{id} missing from {names:?}");
     }
     for p in props {

@@ -1,7 +1,9 @@
-//! The properties of specs/protocol.md §6, judged against the real state of the nodes
-//! (what they run, their actual liveness), not only against the coordinator's belief.
+//! The properties of specs/protocol.md §6. Most clauses are judged against the real
+//! state of the nodes (what they run, their actual liveness); the few that are about
+//! what a coordinator may send are judged against its belief (`specs/properties.md`
+//! lists which, and what real-state consequence each protects).
 //!
-//! Step properties (S1, S2, S3, S4, S6) are judged by the step that could break them,
+//! Step properties (S1, S2, S3, S4, S6, S10) are judged by the step that could break them,
 //! with its inputs and outputs in hand, and remembered in the history; state properties
 //! (S5, S7, S8, S9) are judged on every state. L1 is judged on quiescent states; L2 are
 //! reachability witnesses.
@@ -50,7 +52,7 @@ pub fn catalogue() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: "S3",
             expectation: Always,
-            statement: "no premature zero: DrainNode answers 0 only when the target is really Stopping (or gone after Stopping), empty, with no operation in flight",
+            statement: "no premature zero: DrainNode and DrainStatus answer 0 for a node only when it is really Stopping (or gone after Stopping), empty, with no operation involving it in flight",
             condition: |_, s| !s.history.violated(Violation::S3),
         },
         PropertyInfo {
@@ -98,7 +100,7 @@ pub fn catalogue() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: "L1",
             expectation: Always,
-            statement: "a requested drain reaches 0: no quiescent state leaves it unanswered while another node is Alive (with a client that gives up at failover: leaves a Draining target short of Stopping and empty)",
+            statement: "every requested drain reaches 0: no quiescent state leaves one unanswered while another node is Alive (with a client that gives up at failover: leaves a Draining node short of Stopping and empty)",
             condition: drain_not_stuck,
         },
         PropertyInfo {
