@@ -7,7 +7,7 @@
 //! every comparison, so it maps each state to an equivalent one: states that differ only
 //! in how many operations came before collapse into one.
 
-use super::actor::{Coord, Msg, NodeState, NodeTimer};
+use super::actor::{Coord, Msg, NodeState, NodeTimer, SharedCoord};
 use super::system::{DrainModel, SysState};
 use crate::protocol::{OpId, Term, ToCoordinator, ToNode};
 use stateright::actor::{Envelope, Network};
@@ -101,7 +101,7 @@ fn canonicalize_ops_with(s: &mut SysState, seen: &mut Vec<(Term, OpId)>) {
             let mut c = Coord::clone(c);
             let t = c.term();
             c.rename_ops(&|op| rename(t, op));
-            n.coordinator = Some(Arc::new(c));
+            n.coordinator = Some(SharedCoord::new(c));
         }
         if n != **node {
             *node = Arc::new(n);

@@ -230,7 +230,7 @@ impl DrainModel {
             .iter()
             .enumerate()
             .filter(|(i, _)| !state.crashed[*i])
-            .find_map(|(i, s)| s.coordinator.as_deref().map(|c| (NodeIx(i as u8), c)))
+            .find_map(|(i, s)| s.coordinator.as_deref().map(|c| (NodeIx(i as u8), &**c)))
     }
 
     /// Whether no progress action changes `state`: under fairness, nothing more happens.
