@@ -211,13 +211,24 @@ impl NodeActor {
                 return;
             }
         };
-        let (after, out) = memo_step(current, key, || {
+        let (after, out, _) = memo_step(current, key, || {
             let mut coord = Coord::clone(current);
             let mut out = Vec::new();
             coord.handle(input, &mut out);
             let after = (coord != current.coord).then(|| SharedCoord::new(coord));
-            (after, out)
+            (after, out, None)
         });
+        self.apply_coord_step(state, after, out, o);
+    }
+
+    /// Applies a coordinator step that led to `after` (None: unchanged).
+    fn apply_coord_step(
+        &self,
+        state: &mut Cow<NodeState>,
+        after: Option<Arc<SharedCoord>>,
+        out: Vec<CoordOutput<NodeIx, UnitIx>>,
+        o: &mut Cmds,
+    ) {
         if !Self::coord_outputs(out, o) {
             state.to_mut().coordinator = None;
             self.cancel_coordinator_timers(o);
@@ -249,11 +260,15 @@ impl NodeActor {
         o: &mut Cmds,
     ) -> Option<Result<DrainReport<NodeIx>, DrainError<NodeIx>>> {
         let current = state.coordinator.as_ref()?;
-        let mut coord = Coord::clone(current);
-        let mut out = Vec::new();
-        let answer = coord.drain_node(&target, &mut out);
-        self.finish_coord_step(state, coord, out, o);
-        Some(answer)
+        let (after, out, answer) = memo_step(current, MemoInput::Drain(target), || {
+            let mut coord = Coord::clone(current);
+            let mut out = Vec::new();
+            let answer = coord.drain_node(&target, &mut out);
+            let after = (coord != current.coord).then(|| SharedCoord::new(coord));
+            (after, out, Some(answer))
+        });
+        self.apply_coord_step(state, after, out, o);
+        answer
     }
 
     /// The election oracle made this node coordinator of `term`.
@@ -288,20 +303,27 @@ impl NodeActor {
     }
 }
 
-/// The coordinator inputs whose steps are memoized: messages and timers.
+/// The coordinator inputs whose steps are memoized: messages, timers and DrainNode.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum MemoInput {
     Message(NodeIx, ToCoordinator<UnitIx>),
     Timer(CoordTimer<NodeIx>),
+    Drain(NodeIx),
 }
 
+type Answer = Result<DrainReport<NodeIx>, DrainError<NodeIx>>;
+type Stepped = (
+    Option<Arc<SharedCoord>>,
+    Vec<CoordOutput<NodeIx, UnitIx>>,
+    Option<Answer>,
+);
+
 /// One memoized coordinator step: from `before`, `input` leads to `after` (None: the
-/// coordinator is unchanged) with outputs `out`.
+/// coordinator is unchanged) with outputs `out` (and DrainNode's answer).
 struct MemoEntry {
     before: Arc<SharedCoord>,
     input: MemoInput,
-    after: Option<Arc<SharedCoord>>,
-    out: Vec<CoordOutput<NodeIx, UnitIx>>,
+    stepped: Stepped,
 }
 
 /// Slots of the per-thread memo of coordinator steps (direct mapped).
@@ -324,8 +346,8 @@ thread_local! {
 fn memo_step(
     current: &Arc<SharedCoord>,
     input: MemoInput,
-    step: impl FnOnce() -> (Option<Arc<SharedCoord>>, Vec<CoordOutput<NodeIx, UnitIx>>),
-) -> (Option<Arc<SharedCoord>>, Vec<CoordOutput<NodeIx, UnitIx>>) {
+    step: impl FnOnce() -> Stepped,
+) -> Stepped {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
     h.write_u64(current.hash);
@@ -338,17 +360,16 @@ fn memo_step(
         }
         if let Some(e) = &memo[slot] {
             if e.input == input && (Arc::ptr_eq(&e.before, current) || e.before == *current) {
-                return (e.after.clone(), e.out.clone());
+                return e.stepped.clone();
             }
         }
-        let (after, out) = step();
+        let stepped = step();
         memo[slot] = Some(MemoEntry {
             before: current.clone(),
             input,
-            after: after.clone(),
-            out: out.clone(),
+            stepped: stepped.clone(),
         });
-        (after, out)
+        stepped
     })
 }
 
