@@ -72,15 +72,16 @@ pub struct SharedCoord {
 impl SharedCoord {
     /// Shares `coord`, computing its hash.
     pub fn new(coord: Coord) -> Arc<Self> {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        // Fixed seeds: the same hash in every run and on every thread.
-        let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
-        coord.hash(&mut h);
         Arc::new(SharedCoord {
-            hash: h.finish(),
+            hash: stable_hasher().hash_one(&coord),
             coord,
         })
     }
+}
+
+/// A hasher with fixed seeds: the same hashes in every run and on every thread.
+fn stable_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(1, 2, 3, 4)
 }
 
 impl std::ops::Deref for SharedCoord {
@@ -348,11 +349,7 @@ fn memo_step(
     input: MemoInput,
     step: impl FnOnce() -> Stepped,
 ) -> Stepped {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
-    h.write_u64(current.hash);
-    input.hash(&mut h);
-    let slot = (h.finish() as usize) % MEMO_SLOTS;
+    let slot = (stable_hasher().hash_one((current.hash, &input)) as usize) % MEMO_SLOTS;
     MEMO.with(|memo| {
         let mut memo = memo.borrow_mut();
         if memo.is_empty() {
