@@ -6,6 +6,9 @@
 //! It prints unique states, states, seconds, unique states per second and bytes per
 //! unique state (the growth of the resident set over the run, sampled every 100 ms,
 //! divided by the unique states) for each, then the ratio of unique states per second.
+//! The allocator keeps what an earlier run freed and a later run reuses it, so a run's
+//! growth is only shown while the process is at its highest resident set yet ("-"
+//! otherwise: run it alone, `--paxos-clients 0`, for ebbtide's).
 
 use crate::cli::{self, BenchCheckArgs};
 use crate::paxos_bench;
@@ -65,14 +68,19 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
         "configuration", "unique", "states", "seconds", "unique/s", "bytes/uniq"
     );
     for s in &samples {
+        let bytes = if s.rss_growth > 0 {
+            format!("{:.1}", s.bytes_per_unique())
+        } else {
+            "-".to_string()
+        };
         println!(
-            "{:<36} {:>12} {:>12} {:>9.2} {:>12.0} {:>10.1}",
+            "{:<36} {:>12} {:>12} {:>9.2} {:>12.0} {:>10}",
             s.name,
             s.unique,
             s.states,
             s.seconds,
             s.unique_per_second(),
-            s.bytes_per_unique()
+            bytes
         );
     }
     for pair in samples.chunks(2) {
