@@ -395,6 +395,27 @@ pub struct ResignArgs {
 pub enum BenchCommand {
     /// Start an in-process loopback cluster, place work, drain one node, print figures.
     Drain(BenchDrainArgs),
+    /// Model-check one configuration exhaustively (single threaded by default), then
+    /// stateright's Paxos example in the same process; print unique states per second,
+    /// bytes per unique state and the ratio of the two.
+    Check(BenchCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchCheckArgs {
+    /// The configuration (the same options as `ebbtide check`; its default is CI's
+    /// first configuration, which takes minutes: `--nodes 2 --work 2` takes seconds).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Checker threads, for both models.
+    #[arg(long, default_value_t = 1, value_name = "T")]
+    pub threads: usize,
+    /// Clients of stateright's Paxos example (`paxos check-dfs CLIENTS`); 0 skips it.
+    #[arg(long, default_value_t = 3, value_name = "C")]
+    pub paxos_clients: usize,
+    /// Run the pair this many times, one after the other.
+    #[arg(long, default_value_t = 1, value_name = "R")]
+    pub repeat: usize,
 }
 
 #[derive(Args, Debug)]

@@ -4,13 +4,12 @@
 //! exhaustive search of small configurations, with every guard on and with the guards
 //! that the collection rules depend on switched off.
 
-use ebbtide_model::checker::actor::{NodeState, NodeTimer};
+use ebbtide_model::checker::actor::{Coord, NodeState, NodeTimer, SharedCoord};
 use ebbtide_model::checker::{DrainModel, ModelConfig, SysState};
 use ebbtide_model::{Guard, Guards};
 use stateright::Model;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
 
 /// Everything but the network and the loss counter, in a normal form: operation ids
 /// ranked over the actors alone (the model ranks them over the network too, and the
@@ -43,10 +42,10 @@ fn projection(s: &SysState) -> u64 {
             let mut n = NodeState::clone(n);
             n.agent.rename_ops(&rank);
             if let Some(c) = &n.coordinator {
-                let mut c = (**c).clone();
+                let mut c = Coord::clone(c);
                 let t = c.term();
                 c.rename_ops(&|op| rank(t, op));
-                n.coordinator = Some(Arc::new(c));
+                n.coordinator = Some(SharedCoord::new(c));
             }
             n
         })

@@ -53,7 +53,56 @@ pub struct NodeStorage {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NodeState {
     pub agent: Agent,
-    pub coordinator: Option<Arc<Coord>>,
+    pub coordinator: Option<Arc<SharedCoord>>,
+}
+
+/// A coordinator as the model's states hold it: immutable, shared by every state that
+/// has it unchanged, and hashed once, when it is made. stateright fingerprints every
+/// state it generates by hashing it whole; the coordinator (a dozen ordered maps and
+/// sets) was most of that work, and it is usually the same as in the parent state.
+///
+/// Equal coordinators have equal hashes, so `Hash` agrees with `Eq`, and `Eq` still
+/// compares the whole value (after the hashes, which tell most unequal ones apart).
+#[derive(Debug)]
+pub struct SharedCoord {
+    hash: u64,
+    coord: Coord,
+}
+
+impl SharedCoord {
+    /// Shares `coord`, computing its hash.
+    pub fn new(coord: Coord) -> Arc<Self> {
+        Arc::new(SharedCoord {
+            hash: stable_hasher().hash_one(&coord),
+            coord,
+        })
+    }
+}
+
+/// A hasher with fixed seeds: the same hashes in every run and on every thread.
+fn stable_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(1, 2, 3, 4)
+}
+
+impl std::ops::Deref for SharedCoord {
+    type Target = Coord;
+    fn deref(&self) -> &Coord {
+        &self.coord
+    }
+}
+
+impl PartialEq for SharedCoord {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.coord == other.coord
+    }
+}
+
+impl Eq for SharedCoord {}
+
+impl std::hash::Hash for SharedCoord {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 impl NodeState {
@@ -152,10 +201,41 @@ impl NodeActor {
         let Some(current) = &state.coordinator else {
             return;
         };
-        let mut coord = Coord::clone(current);
-        let mut out = Vec::new();
-        coord.handle(input, &mut out);
-        self.finish_coord_step(state, coord, out, o);
+        let key = match &input {
+            CoordInput::Message { from, msg } => MemoInput::Message(*from, msg.clone()),
+            CoordInput::Timer(t) => MemoInput::Timer(t.clone()),
+            _ => {
+                let mut coord = Coord::clone(current);
+                let mut out = Vec::new();
+                coord.handle(input, &mut out);
+                self.finish_coord_step(state, coord, out, o);
+                return;
+            }
+        };
+        let (after, out, _) = memo_step(current, key, || {
+            let mut coord = Coord::clone(current);
+            let mut out = Vec::new();
+            coord.handle(input, &mut out);
+            let after = (coord != current.coord).then(|| SharedCoord::new(coord));
+            (after, out, None)
+        });
+        self.apply_coord_step(state, after, out, o);
+    }
+
+    /// Applies a coordinator step that led to `after` (None: unchanged).
+    fn apply_coord_step(
+        &self,
+        state: &mut Cow<NodeState>,
+        after: Option<Arc<SharedCoord>>,
+        out: Vec<CoordOutput<NodeIx, UnitIx>>,
+        o: &mut Cmds,
+    ) {
+        if !Self::coord_outputs(out, o) {
+            state.to_mut().coordinator = None;
+            self.cancel_coordinator_timers(o);
+        } else if let Some(after) = after {
+            state.to_mut().coordinator = Some(after);
+        }
     }
 
     fn finish_coord_step(
@@ -168,8 +248,8 @@ impl NodeActor {
         if !Self::coord_outputs(out, o) {
             state.to_mut().coordinator = None;
             self.cancel_coordinator_timers(o);
-        } else if state.coordinator.as_deref() != Some(&coord) {
-            state.to_mut().coordinator = Some(Arc::new(coord));
+        } else if state.coordinator.as_deref().map(|c| &c.coord) != Some(&coord) {
+            state.to_mut().coordinator = Some(SharedCoord::new(coord));
         }
     }
 
@@ -181,11 +261,15 @@ impl NodeActor {
         o: &mut Cmds,
     ) -> Option<Result<DrainReport<NodeIx>, DrainError<NodeIx>>> {
         let current = state.coordinator.as_ref()?;
-        let mut coord = Coord::clone(current);
-        let mut out = Vec::new();
-        let answer = coord.drain_node(&target, &mut out);
-        self.finish_coord_step(state, coord, out, o);
-        Some(answer)
+        let (after, out, answer) = memo_step(current, MemoInput::Drain(target), || {
+            let mut coord = Coord::clone(current);
+            let mut out = Vec::new();
+            let answer = coord.drain_node(&target, &mut out);
+            let after = (coord != current.coord).then(|| SharedCoord::new(coord));
+            (after, out, Some(answer))
+        });
+        self.apply_coord_step(state, after, out, o);
+        answer
     }
 
     /// The election oracle made this node coordinator of `term`.
@@ -215,9 +299,75 @@ impl NodeActor {
             self.cfg.guards,
             &mut out,
         );
-        state.to_mut().coordinator = Some(Arc::new(coord.clone()));
+        state.to_mut().coordinator = Some(SharedCoord::new(coord.clone()));
         self.finish_coord_step(state, coord, out, o);
     }
+}
+
+/// The coordinator inputs whose steps are memoized: messages, timers and DrainNode.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum MemoInput {
+    Message(NodeIx, ToCoordinator<UnitIx>),
+    Timer(CoordTimer<NodeIx>),
+    Drain(NodeIx),
+}
+
+type Answer = Result<DrainReport<NodeIx>, DrainError<NodeIx>>;
+type Stepped = (
+    Option<Arc<SharedCoord>>,
+    Vec<CoordOutput<NodeIx, UnitIx>>,
+    Option<Answer>,
+);
+
+/// One memoized coordinator step: from `before`, `input` leads to `after` (None: the
+/// coordinator is unchanged) with outputs `out` (and DrainNode's answer).
+struct MemoEntry {
+    before: Arc<SharedCoord>,
+    input: MemoInput,
+    stepped: Stepped,
+}
+
+/// Slots of the per-thread memo of coordinator steps (direct mapped).
+const MEMO_SLOTS: usize = 1 << 14;
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Vec<Option<MemoEntry>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The coordinator's step from `current` on `input`, computed by `step` or recalled.
+///
+/// The coordinator is a pure function of its state and input, and the same coordinator
+/// (shared, unchanged, by many system states that differ elsewhere) receives the same
+/// messages and timers in state after state; each step cloned it, ran it, compared it
+/// with the original and dropped a copy. A memo hit costs a lookup and a clone of the
+/// outputs. A hit needs the very coordinator (the entry holds it, so its address is not
+/// reused while it is there) or an equal one, and an equal input: the result is what
+/// `step` would return.
+fn memo_step(
+    current: &Arc<SharedCoord>,
+    input: MemoInput,
+    step: impl FnOnce() -> Stepped,
+) -> Stepped {
+    let slot = (stable_hasher().hash_one((current.hash, &input)) as usize) % MEMO_SLOTS;
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.is_empty() {
+            memo.resize_with(MEMO_SLOTS, || None);
+        }
+        if let Some(e) = &memo[slot] {
+            if e.input == input && (Arc::ptr_eq(&e.before, current) || e.before == *current) {
+                return e.stepped.clone();
+            }
+        }
+        let stepped = step();
+        memo[slot] = Some(MemoEntry {
+            before: current.clone(),
+            input,
+            stepped: stepped.clone(),
+        });
+        stepped
+    })
 }
 
 impl Actor for NodeActor {

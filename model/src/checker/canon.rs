@@ -7,10 +7,11 @@
 //! every comparison, so it maps each state to an equivalent one: states that differ only
 //! in how many operations came before collapse into one.
 
-use super::actor::{Coord, Msg, NodeState, NodeTimer};
+use super::actor::{Coord, Msg, NodeState, NodeTimer, SharedCoord};
 use super::system::{DrainModel, SysState};
 use crate::protocol::{OpId, Term, ToCoordinator, ToNode};
 use stateright::actor::{Envelope, Network};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 /// Puts `s` in canonical form: dense operation ids, and no liveness-TTL timers once
@@ -21,7 +22,11 @@ pub fn canonicalize(m: &DrainModel, s: &mut SysState) {
         .ttl_expiries
         .is_some_and(|limit| s.history.expiries >= limit)
     {
-        for (i, timers) in s.timers_set.iter_mut().enumerate() {
+        for timers in s.timers_set.iter_mut() {
+            // (Most states have none left: look before collecting, which allocates.)
+            if !timers.iter().any(|t| matches!(t, NodeTimer::Ttl(_))) {
+                continue;
+            }
             let dead: Vec<NodeTimer> = timers
                 .iter()
                 .filter(|t| matches!(t, NodeTimer::Ttl(_)))
@@ -30,14 +35,26 @@ pub fn canonicalize(m: &DrainModel, s: &mut SysState) {
             for t in dead {
                 timers.cancel(&t);
             }
-            let _ = i;
         }
     }
 }
 
 /// Renumbers the operation ids of `s` densely, per term, keeping their order.
 pub fn canonicalize_ops(s: &mut SysState) {
-    let mut seen: Vec<(Term, OpId)> = Vec::with_capacity(16);
+    // Every successor state comes through here: reuse one buffer per thread rather than
+    // allocating, and build the renaming only when some id is not already dense.
+    thread_local! {
+        static SEEN: RefCell<Vec<(Term, OpId)>> = const { RefCell::new(Vec::new()) };
+    }
+    SEEN.with(|buffer| {
+        let mut seen = buffer.take();
+        seen.clear();
+        canonicalize_ops_with(s, &mut seen);
+        buffer.replace(seen);
+    });
+}
+
+fn canonicalize_ops_with(s: &mut SysState, seen: &mut Vec<(Term, OpId)>) {
     for (i, node) in s.actor_states.iter().enumerate() {
         if s.crashed[i] {
             continue;
@@ -54,10 +71,13 @@ pub fn canonicalize_ops(s: &mut SysState) {
     }
     seen.sort_unstable();
     seen.dedup();
+    if is_dense(seen) {
+        return;
+    }
     let mut map: Vec<((Term, OpId), OpId)> = Vec::with_capacity(seen.len());
     let mut term = None;
     let mut rank = 0;
-    for (t, op) in seen {
+    for &(t, op) in seen.iter() {
         if term != Some(t) {
             term = Some(t);
             rank = 0;
@@ -66,9 +86,6 @@ pub fn canonicalize_ops(s: &mut SysState) {
             rank += 1;
         }
         map.push(((t, op), rank));
-    }
-    if map.iter().all(|((_, op), r)| op == r) {
-        return;
     }
     let rename = |t: Term, op: OpId| match map.binary_search_by(|(k, _)| k.cmp(&(t, op))) {
         Ok(i) => map[i].1,
@@ -84,7 +101,7 @@ pub fn canonicalize_ops(s: &mut SysState) {
             let mut c = Coord::clone(c);
             let t = c.term();
             c.rename_ops(&|op| rename(t, op));
-            n.coordinator = Some(Arc::new(c));
+            n.coordinator = Some(SharedCoord::new(c));
         }
         if n != **node {
             *node = Arc::new(n);
@@ -102,6 +119,26 @@ pub fn canonicalize_ops(s: &mut SysState) {
             set.insert(Envelope { msg, ..e });
         }
     }
+}
+
+/// Whether renaming the sorted, deduplicated `seen` would keep every id: per term, the
+/// ids other than 0 are 1, 2, 3 … (the ranks the renaming gives them).
+fn is_dense(seen: &[(Term, OpId)]) -> bool {
+    let mut term = None;
+    let mut rank = 0;
+    for &(t, op) in seen {
+        if term != Some(t) {
+            term = Some(t);
+            rank = 0;
+        }
+        if op > 0 {
+            rank += 1;
+        }
+        if op != rank {
+            return false;
+        }
+    }
+    true
 }
 
 fn op_of(msg: &Msg) -> Option<(Term, OpId)> {

@@ -63,7 +63,10 @@ fn last_epoch(s: &SysState, node: NodeIx) -> Epoch {
 /// The live coordinator on `node`, if any.
 fn coordinator_on(s: &SysState, node: NodeIx) -> Option<&super::actor::Coord> {
     if DrainModel::is_up(s, node) {
-        DrainModel::node(s, node).coordinator.as_deref()
+        DrainModel::node(s, node)
+            .coordinator
+            .as_deref()
+            .map(|c| &**c)
     } else {
         None
     }

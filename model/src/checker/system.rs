@@ -26,6 +26,9 @@ use std::sync::Arc;
 /// coordinator has seen Stopping; more would only repeat the drain with larger epochs.
 pub const MAX_EXITS: u8 = 1;
 
+/// The largest cluster the model checks (`ModelConfig::nodes`).
+pub const MAX_NODES: usize = 8;
+
 /// A state of the whole system.
 pub type SysState = ActorModelState<NodeActor, History>;
 
@@ -58,9 +61,11 @@ pub struct History {
     /// first). Cleared when the registration goes, or by a restart.
     pub fenced: u16,
     /// Per node: bit `e` is set when incarnation `e` ended in a crash (not a planned exit).
-    pub crash_ends: Vec<u16>,
+    /// (Arrays of the largest cluster, not vectors: a history is cloned with every
+    /// successor state, and a vector is an allocation each time. Unused entries stay 0.)
+    pub crash_ends: [u16; MAX_NODES],
     /// Per node: bit `e` is set when incarnation `e` reached Stopping.
-    pub stopped: Vec<u16>,
+    pub stopped: [u16; MAX_NODES],
     /// Bit per node: the client has called DrainNode for it.
     pub requested: u16,
     /// Bit per node: DrainNode has answered 0 for it (on any call, of any coordinator).
@@ -225,7 +230,7 @@ impl DrainModel {
             .iter()
             .enumerate()
             .filter(|(i, _)| !state.crashed[*i])
-            .find_map(|(i, s)| s.coordinator.as_deref().map(|c| (NodeIx(i as u8), c)))
+            .find_map(|(i, s)| s.coordinator.as_deref().map(|c| (NodeIx(i as u8), &**c)))
     }
 
     /// Whether no progress action changes `state`: under fairness, nothing more happens.
@@ -508,8 +513,8 @@ impl Model for DrainModel {
                 expiries: 0,
                 members: (1u16 << n) - 1,
                 fenced: 0,
-                crash_ends: vec![0; n],
-                stopped: vec![0; n],
+                crash_ends: [0; MAX_NODES],
+                stopped: [0; MAX_NODES],
                 requested: 0,
                 zeros: 0,
                 failover_mid_drain: false,

@@ -1,0 +1,143 @@
+//! `ebbtide bench check`: the model checker's throughput on one configuration, single
+//! threaded by default, beside stateright's own Single Decree Paxos example
+//! (`paxos check-dfs`, vendored in `paxos_bench.rs`) checked in the same process right
+//! after it, so that the ratio of the two holds whatever else the machine is doing.
+//!
+//! It prints unique states, states, seconds, unique states per second and bytes per
+//! unique state (the growth of the resident set over the run, sampled every 100 ms,
+//! divided by the unique states) for each, then the ratio of unique states per second.
+//! The allocator keeps what an earlier run freed and a later run reuses it, so a run's
+//! growth is only shown while the process is at its highest resident set yet ("-"
+//! otherwise: run it alone, `--paxos-clients 0`, for ebbtide's).
+
+use crate::cli::{self, BenchCheckArgs};
+use crate::paxos_bench;
+use ebbtide_model::checker::run::{self, RunOptions};
+use stateright::{Checker, Model};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// One measured run.
+struct Sample {
+    name: String,
+    unique: usize,
+    states: usize,
+    seconds: f64,
+    /// Peak resident set growth over the run, in bytes.
+    rss_growth: u64,
+}
+
+impl Sample {
+    fn unique_per_second(&self) -> f64 {
+        self.unique as f64 / self.seconds.max(1e-9)
+    }
+
+    fn bytes_per_unique(&self) -> f64 {
+        self.rss_growth as f64 / (self.unique.max(1)) as f64
+    }
+}
+
+/// The current resident set, in bytes (Linux; 0 elsewhere).
+fn vm_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// `ebbtide bench check`.
+pub fn check(args: BenchCheckArgs) -> ExitCode {
+    let cfg = match args.model.config() {
+        Ok(cfg) => cfg,
+        Err(msg) => return cli::bad_usage(&msg),
+    };
+    let threads = args.threads.max(1);
+    let mut samples = Vec::new();
+    for _ in 0..args.repeat.max(1) {
+        samples.push(ebbtide_run(cfg.clone(), threads));
+        if args.paxos_clients > 0 {
+            samples.push(paxos_run(args.paxos_clients, threads));
+        }
+    }
+    println!(
+        "{:<36} {:>12} {:>12} {:>9} {:>12} {:>10}",
+        "configuration", "unique", "states", "seconds", "unique/s", "bytes/uniq"
+    );
+    for s in &samples {
+        let bytes = if s.rss_growth > 0 {
+            format!("{:.1}", s.bytes_per_unique())
+        } else {
+            "-".to_string()
+        };
+        println!(
+            "{:<36} {:>12} {:>12} {:>9.2} {:>12.0} {:>10}",
+            s.name,
+            s.unique,
+            s.states,
+            s.seconds,
+            s.unique_per_second(),
+            bytes
+        );
+    }
+    for pair in samples.chunks(2) {
+        if let [ours, paxos] = pair {
+            println!(
+                "ratio to paxos (unique states/s): {:.2}x; per state generated: {:.2}x",
+                ours.unique_per_second() / paxos.unique_per_second(),
+                (ours.states as f64 / ours.seconds) / (paxos.states as f64 / paxos.seconds)
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn ebbtide_run(cfg: ebbtide_model::checker::ModelConfig, threads: usize) -> Sample {
+    let name = format!(
+        "ebbtide n{} w{} d{} (threads {threads})",
+        cfg.nodes, cfg.work, cfg.drains
+    );
+    let opts = RunOptions {
+        threads,
+        progress_every: Duration::from_millis(100),
+        shorten_for: None,
+        ..RunOptions::default()
+    };
+    let base = vm_rss();
+    let mut peak = base;
+    let report = run::run(cfg, &opts, |_| peak = peak.max(vm_rss()));
+    Sample {
+        name,
+        unique: report.unique_states,
+        states: report.states,
+        seconds: report.seconds,
+        rss_growth: peak.saturating_sub(base),
+    }
+}
+
+fn paxos_run(clients: usize, threads: usize) -> Sample {
+    let base = vm_rss();
+    let mut peak = base;
+    let started = Instant::now();
+    let checker = paxos_bench::model(clients)
+        .checker()
+        .threads(threads)
+        .spawn_dfs();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(100));
+        peak = peak.max(vm_rss());
+    }
+    let checker = checker.join();
+    let seconds = started.elapsed().as_secs_f64();
+    peak = peak.max(vm_rss());
+    Sample {
+        name: format!("paxos check-dfs {clients} (threads {threads})"),
+        unique: checker.unique_state_count(),
+        states: checker.state_count(),
+        seconds,
+        rss_growth: peak.saturating_sub(base),
+    }
+}
