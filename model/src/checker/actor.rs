@@ -202,23 +202,18 @@ impl NodeActor {
             return;
         };
         let key = match &input {
-            CoordInput::Message { from, msg } => MemoInput::Message(*from, msg.clone()),
-            CoordInput::Timer(t) => MemoInput::Timer(t.clone()),
-            _ => {
-                let mut coord = Coord::clone(current);
-                let mut out = Vec::new();
-                coord.handle(input, &mut out);
-                self.finish_coord_step(state, coord, out, o);
-                return;
-            }
+            CoordInput::Message { from, msg } => Some(MemoInput::Message(*from, msg.clone())),
+            CoordInput::Timer(t) => Some(MemoInput::Timer(t.clone())),
+            _ => None,
         };
-        let (after, out, _) = memo_step(current, key, || {
-            let mut coord = Coord::clone(current);
-            let mut out = Vec::new();
-            coord.handle(input, &mut out);
-            let after = (coord != current.coord).then(|| SharedCoord::new(coord));
+        let step = || {
+            let (after, out, ()) = run_coord(current, |c, out| c.handle(input, out));
             (after, out, None)
-        });
+        };
+        let (after, out, _) = match key {
+            Some(key) => memo_step(current, key, step),
+            None => step(),
+        };
         self.apply_coord_step(state, after, out, o);
     }
 
@@ -238,21 +233,6 @@ impl NodeActor {
         }
     }
 
-    fn finish_coord_step(
-        &self,
-        state: &mut Cow<NodeState>,
-        coord: Coord,
-        out: Vec<CoordOutput<NodeIx, UnitIx>>,
-        o: &mut Cmds,
-    ) {
-        if !Self::coord_outputs(out, o) {
-            state.to_mut().coordinator = None;
-            self.cancel_coordinator_timers(o);
-        } else if state.coordinator.as_deref().map(|c| &c.coord) != Some(&coord) {
-            state.to_mut().coordinator = Some(SharedCoord::new(coord));
-        }
-    }
-
     /// The client's DrainNode call, answered by this node's coordinator.
     pub fn drain_node(
         &self,
@@ -262,10 +242,7 @@ impl NodeActor {
     ) -> Option<Result<DrainReport<NodeIx>, DrainError<NodeIx>>> {
         let current = state.coordinator.as_ref()?;
         let (after, out, answer) = memo_step(current, MemoInput::Drain(target), || {
-            let mut coord = Coord::clone(current);
-            let mut out = Vec::new();
-            let answer = coord.drain_node(&target, &mut out);
-            let after = (coord != current.coord).then(|| SharedCoord::new(coord));
+            let (after, out, answer) = run_coord(current, |c, out| c.drain_node(&target, out));
             (after, out, Some(answer))
         });
         self.apply_coord_step(state, after, out, o);
@@ -299,9 +276,25 @@ impl NodeActor {
             self.cfg.guards,
             &mut out,
         );
-        state.to_mut().coordinator = Some(SharedCoord::new(coord.clone()));
-        self.finish_coord_step(state, coord, out, o);
+        self.apply_coord_step(state, Some(SharedCoord::new(coord)), out, o);
     }
+}
+
+/// Runs `f` on a copy of `current`: the coordinator after it (None when unchanged, so
+/// that the state keeps sharing `current`), its outputs, and what `f` returned.
+fn run_coord<A>(
+    current: &SharedCoord,
+    f: impl FnOnce(&mut Coord, &mut Vec<CoordOutput<NodeIx, UnitIx>>) -> A,
+) -> (
+    Option<Arc<SharedCoord>>,
+    Vec<CoordOutput<NodeIx, UnitIx>>,
+    A,
+) {
+    let mut coord = Coord::clone(current);
+    let mut out = Vec::new();
+    let answer = f(&mut coord, &mut out);
+    let after = (coord != current.coord).then(|| SharedCoord::new(coord));
+    (after, out, answer)
 }
 
 /// The coordinator inputs whose steps are memoized: messages, timers and DrainNode.

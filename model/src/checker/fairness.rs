@@ -19,6 +19,7 @@
 //! livelock (`--without balance-hysteresis`) is caught.
 
 use super::system::{Action, DrainModel, SysState};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Mutex;
@@ -46,18 +47,22 @@ pub fn settles(model: &DrainModel, s: &SysState) -> bool {
     if !fp.is_multiple_of(u64::from(model.cfg.fair_sample.max(1))) {
         return true;
     }
-    rounds_to_settle(model, s).is_some()
+    rounds_from(model, s, fp).is_some()
 }
 
 /// The number of rounds the fair continuation from `s` takes to reach a quiescent
 /// state, or None when it does not within `fair_rounds`.
 pub fn rounds_to_settle(model: &DrainModel, s: &SysState) -> Option<u32> {
+    rounds_from(model, s, fingerprint(s))
+}
+
+/// [`rounds_to_settle`], with `fp` the fingerprint of `s` (the state is hashed once).
+fn rounds_from(model: &DrainModel, s: &SysState, mut fp: u64) -> Option<u32> {
     let limit = u32::from(model.cfg.fair_rounds);
     let settled = &model.settled;
     let mut path: Vec<u64> = Vec::new();
-    let mut cur = s.clone();
+    let mut cur = Cow::Borrowed(s);
     for round in 0..=limit {
-        let fp = fingerprint(&cur);
         let known = settled
             .known
             .lock()
@@ -65,23 +70,27 @@ pub fn rounds_to_settle(model: &DrainModel, s: &SysState) -> Option<u32> {
             .get(&fp)
             .copied();
         let rest = match known {
-            Some(rest) => Some(rest),
-            None => model.is_quiescent(&cur).then_some(0),
+            Some(rest) => rest,
+            None if model.is_quiescent(&cur) => 0,
+            None => {
+                path.push(fp);
+                cur = Cow::Owned(fair_round(model, &cur));
+                fp = fingerprint(&cur);
+                continue;
+            }
         };
-        if let Some(rest) = rest {
-            let total = round + rest;
-            if total > limit {
-                return None;
-            }
-            let mut known = settled.known.lock().expect("not poisoned");
-            known.insert(fp, rest);
-            for (i, p) in path.into_iter().enumerate() {
-                known.insert(p, total - i as u32);
-            }
-            return Some(total);
+        let total = round + rest;
+        if total > limit {
+            return None;
         }
-        path.push(fp);
-        cur = fair_round(model, &cur);
+        let mut memo = settled.known.lock().expect("not poisoned");
+        if known.is_none() {
+            memo.insert(fp, rest);
+        }
+        for (i, p) in path.into_iter().enumerate() {
+            memo.insert(p, total - i as u32);
+        }
+        return Some(total);
     }
     None
 }
