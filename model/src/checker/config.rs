@@ -147,9 +147,10 @@ impl ModelConfig {
 
     /// Checks the bounds; the message names the setting and what is wrong with it.
     pub fn validate(&self) -> Result<(), String> {
-        if !(2..=8).contains(&self.nodes) {
+        if !(2..=super::system::MAX_NODES as u8).contains(&self.nodes) {
             return Err(format!(
-                "--nodes must be between 2 and 8 (got {}): a drain needs a node to move work to",
+                "--nodes must be between 2 and {} (got {}): a drain needs a node to move work to",
+                super::system::MAX_NODES,
                 self.nodes
             ));
         }

@@ -429,7 +429,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             // Observed Stopping: nothing more to send. (Or, in the checker's variant
             // that wants a fresh view first, not fresh yet.)
             None
-        } else if !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(&s.target) == 0 {
+        } else if self.empty_enough_to_stop(&s.target) {
             Some((rec.epoch, Liveness::Stopping))
         } else {
             None
@@ -459,9 +459,8 @@ impl<N: Key, W: Key> Coordinator<N, W> {
     fn stop_every_empty_draining_node(&self, out: &mut Vec<CoordOutput<N, W>>) {
         let target = self.drain.session.as_ref().map(|s| &s.target);
         for (node, rec) in self.view.iter() {
-            let empty = !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(node) == 0;
-            if Some(node) != target && rec.epoch > 0 && rec.liveness == Liveness::Draining && empty
-            {
+            let draining = rec.epoch > 0 && rec.liveness == Liveness::Draining;
+            if Some(node) != target && draining && self.empty_enough_to_stop(node) {
                 out.push(CoordOutput::Send {
                     to: node.clone(),
                     msg: ToNode::SetLiveness {
@@ -472,6 +471,12 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 });
             }
         }
+    }
+
+    /// C7's first clause: nothing remains on `node` (`stopping-when-empty`; without the
+    /// guard, any node will do).
+    fn empty_enough_to_stop(&self, node: &N) -> bool {
+        !self.guards.on(Guard::StoppingWhenEmpty) || self.remaining_on(node) == 0
     }
 
     /// The target of a drain that is requested and not yet answered 0: no destination
