@@ -2,6 +2,7 @@
 
 use crate::cli::{self, CheckArgs, ExploreArgs, Format, SearchArg};
 use ebbtide_model::checker::run::{self, CheckReport, Progress, RunOptions, Search, Status};
+use ebbtide_model::checker::simulate::{self, SimProgress, SimulateOptions, SimulateReport};
 use ebbtide_model::checker::{DrainModel, ModelConfig};
 use ebbtide_model::Guard;
 use stateright::Model;
@@ -21,6 +22,14 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Ok(cfg) => cfg,
         Err(msg) => return cli::bad_usage(&msg),
     };
+    let threads = match cli::threads(args.threads) {
+        Ok(t) => t,
+        Err(msg) => return cli::bad_usage(&msg),
+    };
+    let tty = std::io::stderr().is_terminal();
+    if args.simulate {
+        return simulate(cfg, &args, threads, tty);
+    }
     let configs = if args.ci {
         if cfg != ModelConfig::default() {
             return cli::bad_usage("--ci checks fixed configurations: drop the model options");
@@ -29,11 +38,6 @@ pub fn check(args: CheckArgs) -> ExitCode {
     } else {
         vec![cfg]
     };
-    let threads = match cli::threads(args.threads) {
-        Ok(t) => t,
-        Err(msg) => return cli::bad_usage(&msg),
-    };
-    let tty = std::io::stderr().is_terminal();
     let opts = RunOptions {
         threads,
         // On a terminal, one line rewritten every second; in a log, one line every ten.
@@ -182,6 +186,110 @@ fn print_text(r: &CheckReport) {
             for l in last {
                 println!("    {l}");
             }
+        }
+    }
+}
+
+/// `ebbtide check --simulate`.
+fn simulate(cfg: ModelConfig, args: &CheckArgs, threads: usize, tty: bool) -> ExitCode {
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    eprintln!(
+        "walking {} nodes, {} drain(s), {} work units, {} node crash(es), {} failover(s), {} lease loss(es), {} message loss(es) at random for {} s on {} thread(s), seed {seed}",
+        cfg.nodes,
+        cfg.drains,
+        cfg.work,
+        cfg.node_crashes,
+        cfg.failovers,
+        cfg.lease_losses,
+        cfg.losses.map_or("unlimited".to_string(), |l| l.to_string()),
+        args.seconds,
+        threads
+    );
+    let opts = SimulateOptions {
+        seed,
+        duration: Duration::from_secs(args.seconds),
+        walks: args.walks,
+        max_depth: args.max_depth,
+        threads,
+    };
+    let every = Duration::from_secs(if tty { 1 } else { 10 });
+    let report = simulate::simulate(cfg, &opts, every, |p: SimProgress| {
+        let line = format!(
+            "{:>7.1}s  {} walks, {} states, {} states/s, {} violated",
+            p.seconds,
+            p.walks,
+            p.states,
+            (p.states as f64 / p.seconds.max(1e-9)) as u64,
+            p.violations
+        );
+        let mut err = std::io::stderr();
+        if tty {
+            let _ = write!(err, "\r{line}   ");
+            let _ = err.flush();
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    if args.format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else {
+        print_walks(&report);
+    }
+    if report.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_walks(r: &SimulateReport) {
+    println!(
+        "{} walks, {} steps, {} states, {:.1}s, {:.0} states/s, max depth {}, seed {}: random walks, not exhaustive",
+        r.walks,
+        r.steps,
+        r.states,
+        r.seconds,
+        r.states_per_second(),
+        r.max_depth,
+        r.seed
+    );
+    let violated: Vec<&str> = r.violations.iter().map(|v| v.property).collect();
+    println!(
+        "violated: {}",
+        if violated.is_empty() {
+            "none".to_string()
+        } else {
+            violated.join(", ")
+        }
+    );
+    if !r.reached.is_empty() {
+        println!("reached: {}", r.reached.join(", "));
+    }
+    if !r.not_reached.is_empty() {
+        println!("not reached: {}", r.not_reached.join(", "));
+    }
+    for v in &r.violations {
+        println!();
+        println!(
+            "{} violated on the walk with seed {} (walk it again: --seed {} --walks 1):",
+            v.property, v.walk_seed, v.walk_seed
+        );
+        for s in &v.counterexample {
+            println!("{s}");
+        }
+        println!("  final state:");
+        for l in &v.final_state {
+            println!("    {l}");
         }
     }
 }

@@ -627,6 +627,25 @@ pub struct CheckArgs {
     /// model options. Exit status 1 if a property is violated in either.
     #[arg(long)]
     pub ci: bool,
+    /// Walk the model at random instead of searching every state: for configurations
+    /// far past what an exhaustive check finishes (say 5 nodes, 4 units, several faults
+    /// of each kind). It proves nothing about the states it does not visit. Each
+    /// violation is printed with its walk's seed; `--seed <it> --walks 1` walks the
+    /// same path again.
+    #[arg(long, conflicts_with_all = ["ci", "search", "stop_at_first_failure"])]
+    pub simulate: bool,
+    /// With --simulate: walk for this many seconds.
+    #[arg(long, value_name = "N", default_value_t = 60, requires = "simulate")]
+    pub seconds: u64,
+    /// With --simulate: the run's seed (default: from the clock, and printed).
+    #[arg(long, value_name = "S", requires = "simulate")]
+    pub seed: Option<u64>,
+    /// With --simulate: stop after this many walks, if that comes before --seconds.
+    #[arg(long, value_name = "N", requires = "simulate")]
+    pub walks: Option<u64>,
+    /// With --simulate: end a walk after this many steps.
+    #[arg(long, value_name = "D", default_value_t = 200, requires = "simulate")]
+    pub max_depth: usize,
 }
 
 #[derive(Args, Debug)]

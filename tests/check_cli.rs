@@ -245,3 +245,48 @@ fn explore_serves_the_model() {
     assert!(!steps.is_empty(), "the initial state has successors");
     assert!(steps.iter().all(|s| s["action"].is_string()), "{next}");
 }
+
+#[test]
+fn simulate_finds_a_broken_guard_and_names_the_walk_that_replays_it() {
+    let mut args = vec!["check", "--simulate", "--seconds", "20", "--walks", "3000"];
+    args.extend_from_slice(&["--seed", "1", "--threads", "1"]);
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(&["--without", "stopping-when-empty"]);
+    let out = ebbtide(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("not exhaustive"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("S8 violated on the walk with seed"))
+        .unwrap_or_else(|| panic!("no S8 violation in {text}"));
+    let seed = line
+        .split("--seed ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("the replay command names the seed");
+    // The walk's seed alone finds the same violation again.
+    let mut again = vec!["check", "--simulate", "--walks", "1", "--seed", seed];
+    again.extend_from_slice(SMALL);
+    again.extend_from_slice(&["--without", "stopping-when-empty"]);
+    let out = ebbtide(&again);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("1 walks,"), "{text}");
+    assert!(
+        text.contains(&format!("S8 violated on the walk with seed {seed}")),
+        "{text}"
+    );
+
+    // And the same configuration with every guard on walks clean.
+    let mut clean = vec!["check", "--simulate", "--walks", "300", "--seed", "1"];
+    clean.extend_from_slice(SMALL);
+    let out = ebbtide(&clean);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn simulate_options_need_simulate() {
+    assert_bad_usage(&["check", "--seconds", "5"], "--simulate");
+    assert_bad_usage(&["check", "--simulate", "--ci"], "--ci");
+}

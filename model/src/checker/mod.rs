@@ -14,6 +14,7 @@ pub mod gc;
 pub mod ids;
 pub mod properties;
 pub mod run;
+pub mod simulate;
 pub mod system;
 
 pub use config::ModelConfig;
