@@ -28,7 +28,7 @@ use super::system::{Action, DrainModel, SysState};
 use super::ModelConfig;
 use stateright::{Expectation, Model, Path};
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -258,11 +258,7 @@ fn walk(model: &DrainModel, seed: u64, max_depth: usize, shared: &Shared, deadli
     let mut actions = Vec::new();
     let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
     loop {
-        let fingerprint = {
-            let mut h = hasher.build_hasher();
-            state.hash(&mut h);
-            h.finish()
-        };
+        let fingerprint = hasher.hash_one(&state);
         // A state this walk already judged is not judged again, but the walk goes on:
         // its next choice may differ from the last time (ending the walk here, as
         // stateright's simulation does, keeps walks too short to reach deep states).
