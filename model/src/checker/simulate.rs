@@ -28,7 +28,6 @@ use super::system::{Action, DrainModel, SysState};
 use super::ModelConfig;
 use stateright::{Expectation, Model, Path};
 use std::collections::{BTreeMap, HashSet};
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
