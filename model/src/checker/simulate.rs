@@ -236,6 +236,7 @@ fn lock(m: &Mutex<Found>) -> std::sync::MutexGuard<'_, Found> {
 
 /// One thread: takes the next walk number until the run stops.
 fn walker(model: &DrainModel, opts: &SimulateOptions, shared: &Shared, deadline: Instant) {
+    let mut reached = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let k = shared.next_walk.fetch_add(1, Ordering::Relaxed);
         if opts.walks.is_some_and(|w| k >= w) {
@@ -243,12 +244,19 @@ fn walker(model: &DrainModel, opts: &SimulateOptions, shared: &Shared, deadline:
             return;
         }
         let seed = walk_seed(opts.seed, k);
-        walk(model, seed, opts.max_depth, shared, deadline);
+        walk(model, seed, opts.max_depth, shared, deadline, &mut reached);
     }
 }
 
 /// One walk from the initial state.
-fn walk(model: &DrainModel, seed: u64, max_depth: usize, shared: &Shared, deadline: Instant) {
+fn walk(
+    model: &DrainModel,
+    seed: u64,
+    max_depth: usize,
+    shared: &Shared,
+    deadline: Instant,
+    reached: &mut Vec<&'static str>,
+) {
     let properties = model.properties();
     let mut rng = SplitMix64::new(seed);
     let mut state: SysState = model.init_states().remove(0);
@@ -263,7 +271,7 @@ fn walk(model: &DrainModel, seed: u64, max_depth: usize, shared: &Shared, deadli
         // stateright's simulation does, keeps walks too short to reach deep states).
         if seen.insert(fingerprint) {
             shared.states.fetch_add(1, Ordering::Relaxed);
-            judge(model, &properties, &state, &taken, seed, shared);
+            judge(model, &properties, &state, &taken, seed, shared, reached);
         }
         if taken.len() >= max_depth || Instant::now() >= deadline {
             break;
@@ -293,7 +301,9 @@ fn walk(model: &DrainModel, seed: u64, max_depth: usize, shared: &Shared, deadli
         .fetch_max(taken.len() as u64, Ordering::Relaxed);
 }
 
-/// Judges every property on one state; keeps the first violation of each.
+/// Judges every property on one state; keeps the first violation of each. `reached`
+/// is this thread's list of the `sometimes` properties it already reported, so that a
+/// witness that holds on most states does not take the shared lock on each.
 fn judge(
     model: &DrainModel,
     properties: &[stateright::Property<DrainModel>],
@@ -301,6 +311,7 @@ fn judge(
     taken: &[Action],
     seed: u64,
     shared: &Shared,
+    reached: &mut Vec<&'static str>,
 ) {
     for p in properties {
         let holds = (p.condition)(model, state);
@@ -312,7 +323,10 @@ fn judge(
                     .or_insert_with(|| (seed, taken.to_vec()));
             }
             Expectation::Sometimes if holds => {
-                lock(&shared.found).reached.insert(p.name);
+                if !reached.contains(&p.name) {
+                    reached.push(p.name);
+                    lock(&shared.found).reached.insert(p.name);
+                }
             }
             // Our model states its liveness as `always` properties judged on quiescent
             // states (L1, and L1 settles); it has no `eventually` property.
