@@ -322,11 +322,9 @@ fn judge(
                     .entry(p.name)
                     .or_insert_with(|| (seed, taken.to_vec()));
             }
-            Expectation::Sometimes if holds => {
-                if !reached.contains(&p.name) {
-                    reached.push(p.name);
-                    lock(&shared.found).reached.insert(p.name);
-                }
+            Expectation::Sometimes if holds && !reached.contains(&p.name) => {
+                reached.push(p.name);
+                lock(&shared.found).reached.insert(p.name);
             }
             // Our model states its liveness as `always` properties judged on quiescent
             // states (L1, and L1 settles); it has no `eventually` property.
