@@ -33,6 +33,15 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Ok(t) => t,
         Err(msg) => return cli::bad_usage(&msg),
     };
+    // Open the diagram's file now: a path that cannot be written is bad usage, said
+    // before the check rather than after it.
+    let mut svg_file = match &args.svg {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some((path, f)),
+            Err(e) => return cli::bad_usage(&format!("--svg {}: {e}", path.display())),
+        },
+        None => None,
+    };
     let tty = std::io::stderr().is_terminal();
     let opts = RunOptions {
         threads,
@@ -71,6 +80,23 @@ pub fn check(args: CheckArgs) -> ExitCode {
             serde_json::to_string_pretty(&reports)
         };
         println!("{}", json.expect("the report serializes"));
+    }
+    if let Some((path, file)) = &mut svg_file {
+        let first = reports
+            .iter()
+            .flat_map(|r| &r.properties)
+            .find_map(|p| p.diagram.as_ref());
+        match first {
+            Some(svg) => {
+                if let Err(e) = file.write_all(svg.as_bytes()) {
+                    eprintln!("error: --svg {}: {e}", path.display());
+                }
+            }
+            None => {
+                let _ = std::fs::remove_file(*path);
+                eprintln!("no counterexample: {} not written", path.display());
+            }
+        }
     }
     if reports.iter().any(CheckReport::has_violation) {
         ExitCode::from(1)

@@ -166,6 +166,7 @@ fn a_step_taken_away_takes_its_arrow() {
     let svg = svg(&model, path_of(&model, &events));
     lacks(&svg, "delivered at step 9");
     lacks(&svg, "e2 draining");
+    lacks(&svg, "violates");
     has(
         &svg,
         "<g class='msg undelivered'><title>n0 coordinator → n1 agent: SetNodeLiveness(draining, \

@@ -170,12 +170,7 @@ pub fn state_view(model: &DrainModel, s: &SysState) -> String {
         h.expiries,
         cfg.ttl_expiries.map(|l| format!("/{l}")).unwrap_or_default(),
     ));
-    let violated: Vec<&str> = super::properties::catalogue()
-        .into_iter()
-        .filter(|p| p.name.starts_with('S') && p.expectation == stateright::Expectation::Always)
-        .filter(|p| !(p.condition)(model, s))
-        .map(|p| p.name)
-        .collect();
+    let violated = super::diagram::violated(model, Some(s));
     if !violated.is_empty() {
         out.push(format!("VIOLATED here: {}", violated.join(" ")));
     }

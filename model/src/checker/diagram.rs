@@ -19,8 +19,9 @@
 //!   `duplicate`). A message the network loses is a dashed arrow that stops half way,
 //!   at the row of the loss, with a cross. A message still in flight at the end of the
 //!   path (or collected as inert, see [`super::gc`]) is a short dashed stub at its send
-//!   point. A stray bootstrap (`--stray-terms`) starts at a cross-hatched point: nobody
-//!   really sent it.
+//!   point. A stray bootstrap (`--stray-terms`) starts on the coordinator lifeline of
+//!   the node it pretends to come from, at the step it appeared; nobody really sent
+//!   it, and its class and title say `stray`.
 //! - **Events** of one machine are dots with a short label on its lifeline: timers,
 //!   crashes, restarts (with the new epoch), exits, lease losses, membership leaves,
 //!   SIGTERM, elections, resignations, election-watch reports.
@@ -30,7 +31,13 @@
 //!   bold, in its own colour.
 //! - A node's **(epoch, liveness, running units)** is written beside its agent
 //!   lifeline whenever it changes, and a coordinator's term when it starts; the full
-//!   text of every step is listed on the right, as `ebbtide check` prints it.
+//!   text of every step is listed on the right, as `ebbtide check` prints it, and the
+//!   step after which a safety property (S1–S10) no longer holds says `✕ violates S6`.
+//!
+//! The picture styles itself: colours and dashes are attributes, on a white
+//! background, and it uses none of the `svg-*` class names of stateright's own
+//! diagrams, because the Explorer inlines the SVG into its dark page, whose stylesheet
+//! paints those classes (and would repaint every arrow one colour).
 //!
 //! Every arrow and mark carries a `<title>` (a tooltip in a browser) saying what it is
 //! in words, e.g. `n0 coordinator → n1 agent: SetNodeLiveness(draining, epoch 1, term
@@ -160,7 +167,7 @@ impl Drawing {
         let _ = writeln!(
             self.body,
             "<g class='{class}'><title>{}</title><line x1='{}' y1='{}' x2='{}' y2='{}' \
-             stroke='{colour}' stroke-width='{width}'{dash}{marker} class='svg-event-line' /></g>",
+             stroke='{colour}' stroke-width='{width}'{dash}{marker} /></g>",
             esc(title),
             from.0,
             from.1,
@@ -180,12 +187,12 @@ impl Drawing {
         let _ = writeln!(
             self.body,
             "<g class='{class}'><title>{}</title><circle cx='{x}' cy='{y}' r='6' fill='{colour}' \
-             class='svg-event-shape' /></g>",
+             /></g>",
             esc(title)
         );
         let _ = writeln!(
             self.labels,
-            "<text x='{}' y='{}' font-size='11' fill='{colour}' class='svg-event-label'>{}</text>",
+            "<text x='{}' y='{}' font-size='11' fill='{colour}' class='mark-label'>{}</text>",
             x + 9,
             y + 4,
             esc(text)
@@ -302,10 +309,11 @@ pub fn svg(model: &DrainModel, path: &[(SysState, Option<Action>)]) -> String {
                 {
                     t.deliveries += 1;
                     let (from, to) = ends(t.src, t.dst, &t.msg);
-                    let class = if t.deliveries > 1 {
-                        "msg delivered duplicate"
-                    } else {
-                        "msg delivered"
+                    let class = match (t.deliveries > 1, t.stray) {
+                        (false, false) => "msg delivered",
+                        (true, false) => "msg delivered duplicate",
+                        (false, true) => "msg delivered stray",
+                        (true, true) => "msg delivered duplicate stray",
                     };
                     let again = if t.deliveries > 1 {
                         format!(" (delivery {})", t.deliveries)
@@ -426,7 +434,7 @@ pub fn svg(model: &DrainModel, path: &[(SysState, Option<Action>)]) -> String {
     let mut lines = String::new();
     let columns = 1 + 2 * nodes.len() as u32;
     let width = LEFT + columns * COLUMN + STEP_TEXT;
-    let height = y(steps) + ROW;
+    let height = y(steps) + 2 * ROW;
     let mut all = vec![Lifeline::Client];
     for &n in &nodes {
         all.push(Lifeline::Agent(n));
@@ -436,7 +444,7 @@ pub fn svg(model: &DrainModel, path: &[(SysState, Option<Action>)]) -> String {
         let _ = writeln!(
             lines,
             "<text x='{}' y='{}' font-size='12' font-weight='bold' text-anchor='middle' \
-             class='svg-actor-label lifeline-name'>{}</text>",
+             class='lifeline-name'>{}</text>",
             line.x(),
             TOP - 22,
             line.name()
@@ -453,7 +461,7 @@ pub fn svg(model: &DrainModel, path: &[(SysState, Option<Action>)]) -> String {
         let _ = writeln!(
             lines,
             "<line x1='{x}' y1='{}' x2='{x}' y2='{bottom}' stroke='#2c3e50' stroke-width='2' \
-             class='svg-actor-timeline' />",
+             class='lifeline' />",
             y(row),
             x = Lifeline::Client.x()
         );
@@ -471,7 +479,7 @@ pub fn svg(model: &DrainModel, path: &[(SysState, Option<Action>)]) -> String {
                 };
                 let _ = writeln!(
                     lines,
-                    "<line x1='{x}' y1='{}' x2='{x}' y2='{bottom}' {style} class='svg-actor-timeline {}' />",
+                    "<line x1='{x}' y1='{}' x2='{x}' y2='{bottom}' {style} class='lifeline {}' />",
                     y(row),
                     if alive { "active" } else { "inactive" },
                     x = line.x()
@@ -501,26 +509,55 @@ pub fn svg(model: &DrainModel, path: &[(SysState, Option<Action>)]) -> String {
         "<text x='{text_x}' y='{}' font-size='11' fill='#555'>0. initial state</text>",
         y(0) + 4
     );
+    let mut violated_before = violated(model, path.first().map(|(s, _)| s));
     for (i, (_, action)) in path.iter().enumerate() {
-        if let Some(a) = action {
+        let Some(a) = action else { continue };
+        let _ = writeln!(
+            words,
+            "<text x='{text_x}' y='{}' font-size='11' fill='#333' class='step-text'>{}. {}</text>",
+            y(i + 1) + 4,
+            i + 1,
+            esc(&describe::action(a))
+        );
+        // The step that breaks a safety property says so, in red, under its text.
+        let now = violated(model, path.get(i + 1).map(|(s, _)| s));
+        let new: Vec<&str> = now
+            .iter()
+            .filter(|p| !violated_before.contains(p))
+            .copied()
+            .collect();
+        if !new.is_empty() {
             let _ = writeln!(
                 words,
-                "<text x='{text_x}' y='{}' font-size='11' fill='#333' class='step-text'>{}. {}</text>",
-                y(i + 1) + 4,
-                i + 1,
-                esc(&describe::action(a))
+                "<text x='{}' y='{}' font-size='11' font-weight='bold' fill='#c0392b' \
+                 class='violation'>✕ violates {}</text>",
+                text_x + 14,
+                y(i + 1) + 17,
+                new.join(" ")
             );
         }
+        violated_before = now;
     }
 
     format!(
         "<svg version='1.1' xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' \
          viewBox='0 0 {width} {height}' font-family='sans-serif' class='ebbtide-sequence'>\n\
          <defs><marker id='arrow' markerWidth='10' markerHeight='8' refX='10' refY='4' \
-         orient='auto'><polygon points='0 0, 10 4, 0 8' fill='#2c3e50' /></marker></defs>\n\
+         orient='auto' markerUnits='userSpaceOnUse'><polygon points='0 0, 10 4, 0 8' fill='#2c3e50' /></marker></defs>\n\
          <rect width='100%' height='100%' fill='white' />\n{lines}{}{}{words}</svg>\n",
         d.body, d.labels
     )
+}
+
+/// The safety properties (`always`, S…) that `state` violates.
+pub fn violated(model: &DrainModel, state: Option<&SysState>) -> Vec<&'static str> {
+    let Some(s) = state else { return Vec::new() };
+    super::properties::catalogue()
+        .into_iter()
+        .filter(|p| p.name.starts_with('S') && p.expectation == stateright::Expectation::Always)
+        .filter(|p| !(p.condition)(model, s))
+        .map(|p| p.name)
+        .collect()
 }
 
 /// A short dashed stub at the send point of a message no delivery reached.
@@ -560,9 +597,9 @@ fn events(d: &mut Drawing, state: &SysState, next: &SysState, action: &Action, r
         Action::Deliver { .. } | Action::Drop { .. } => {}
         Action::Timer { node, timer } => {
             let (line, text) = match timer {
-                NodeTimer::Heartbeat => (Lifeline::Agent(*node), "⏱ heartbeat".to_string()),
-                NodeTimer::Resend => (Lifeline::Coordinator(*node), "⏱ resend".to_string()),
-                NodeTimer::Ttl(n) => (Lifeline::Coordinator(*node), format!("⏱ TTL of {n}")),
+                NodeTimer::Heartbeat => (Lifeline::Agent(*node), "heartbeat timer".to_string()),
+                NodeTimer::Resend => (Lifeline::Coordinator(*node), "resend timer".to_string()),
+                NodeTimer::Ttl(n) => (Lifeline::Coordinator(*node), format!("TTL of {n} expires")),
             };
             d.mark("mark timer", line, row, &text, &said);
         }
@@ -665,11 +702,11 @@ fn events(d: &mut Drawing, state: &SysState, next: &SysState, action: &Action, r
                 "<text x='{}' y='{}' font-size='10' fill='#333'>{}</text>\n\
                  <text x='{}' y='{}' font-size='{size}' font-weight='{weight}' fill='{colour}' \
                  class='{class}'>{}</text>",
-                c + 6,
+                c + 14,
                 y(row) - 8,
                 esc(&call),
-                c + 6,
-                y(row) + 16,
+                c + 14,
+                y(row) + 18,
                 esc(&format!("→ {reply}"))
             );
         }
