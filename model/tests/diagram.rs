@@ -258,6 +258,7 @@ fn the_state_view_is_compact() {
         "  drain session: target n1, remaining 1, waiting-for-draining",
         "client: asked to drain [n1], answered 0 for []",
         "faults: crashes 1/1, failovers 0/1, lease losses 0/1",
+        "timers armed: n0 [heartbeat, resend, TTL of n0, TTL of n1]; n1 [heartbeat]",
         "VIOLATED here: S6",
         "  n1 → n0: Report(epoch 2, draining)",
     ] {

@@ -1,4 +1,5 @@
-//! Human-readable events for counterexamples.
+//! Human-readable events for counterexamples, and the Explorer's compact view of a
+//! state.
 
 use super::actor::{Msg, NodeTimer};
 use super::ids::NodeIx;
@@ -103,9 +104,10 @@ pub fn action(a: &Action) -> String {
 /// shows it for the state each step leads to): the election, one line per node (epoch,
 /// liveness, units running, the term it follows, whether it coordinates), what the
 /// live coordinator believes of each member and its drain session, membership, the
-/// client's progress, the faults spent, the safety properties this state violates, and
-/// the messages in flight. The full `Debug` print of the same state is a few hundred
-/// lines; this is what one reads it for.
+/// client's progress, the faults spent, the timers armed (the Explorer offers each as
+/// a next step), the safety properties this state violates, and the messages in
+/// flight. The full `Debug` print of the same state is a few hundred lines; this is
+/// what one reads it for.
 pub fn state_view(model: &DrainModel, s: &SysState) -> String {
     let h = &s.history;
     let cfg = &model.cfg;
@@ -170,6 +172,24 @@ pub fn state_view(model: &DrainModel, s: &SysState) -> String {
         h.expiries,
         cfg.ttl_expiries.map(|l| format!("/{l}")).unwrap_or_default(),
     ));
+    let timers: Vec<String> = (0..cfg.nodes)
+        .map(NodeIx)
+        .filter(|n| DrainModel::is_up(s, *n))
+        .map(|n| {
+            let mut t: Vec<&NodeTimer> = s.timers_set[n.ix()].iter().collect();
+            t.sort();
+            let t: Vec<String> = t
+                .into_iter()
+                .map(|t| match t {
+                    NodeTimer::Heartbeat => "heartbeat".to_string(),
+                    NodeTimer::Resend => "resend".to_string(),
+                    NodeTimer::Ttl(m) => format!("TTL of {m}"),
+                })
+                .collect();
+            format!("{n} [{}]", t.join(", "))
+        })
+        .collect();
+    out.push(format!("timers armed: {}", timers.join("; ")));
     let violated = super::diagram::violated(model, Some(s));
     if !violated.is_empty() {
         out.push(format!("VIOLATED here: {}", violated.join(" ")));

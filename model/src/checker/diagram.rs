@@ -51,7 +51,7 @@
 //! message. Our steps are not only actor handlers (a restart, an election or a client
 //! call also send), so here the send of a step is what it *adds to the network*: the
 //! step is replayed without garbage collection or canonical renaming
-//! ([`DrainModel::step`]), and every envelope of its result that was not in the network
+//! (`DrainModel::step`), and every envelope of its result that was not in the network
 //! before is a send of this step. (The network is a set: re-sending a message that is
 //! still in flight adds nothing, and is not drawn; the arrow starts at its first send.)
 //!
