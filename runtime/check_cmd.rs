@@ -27,8 +27,17 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Err(msg) => return cli::bad_usage(&msg),
     };
     let tty = std::io::stderr().is_terminal();
+    // Open the diagram's file now: a path that cannot be written is bad usage, said
+    // before the check rather than after it.
+    let svg_file = match &args.svg {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some((path, f)),
+            Err(e) => return cli::bad_usage(&format!("--svg {}: {e}", path.display())),
+        },
+        None => None,
+    };
     if args.simulate {
-        return simulate(cfg, &args, threads, tty);
+        return simulate(cfg, &args, threads, tty, svg_file);
     }
     let configs = if args.ci {
         if cfg != ModelConfig::default() {
@@ -76,10 +85,34 @@ pub fn check(args: CheckArgs) -> ExitCode {
         };
         println!("{}", json.expect("the report serializes"));
     }
+    let first = reports
+        .iter()
+        .flat_map(|r| &r.properties)
+        .find_map(|p| p.diagram.as_deref());
+    write_svg(svg_file, first);
     if reports.iter().any(CheckReport::has_violation) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Writes the first counterexample's diagram to `--svg`'s file, or removes the file
+/// when there is none.
+fn write_svg(file: Option<(&std::path::PathBuf, std::fs::File)>, svg: Option<&str>) {
+    let Some((path, mut file)) = file else {
+        return;
+    };
+    match svg {
+        Some(svg) => {
+            if let Err(e) = file.write_all(svg.as_bytes()) {
+                eprintln!("error: --svg {}: {e}", path.display());
+            }
+        }
+        None => {
+            let _ = std::fs::remove_file(path);
+            eprintln!("no counterexample: {} not written", path.display());
+        }
     }
 }
 
@@ -191,7 +224,13 @@ fn print_text(r: &CheckReport) {
 }
 
 /// `ebbtide check --simulate`.
-fn simulate(cfg: ModelConfig, args: &CheckArgs, threads: usize, tty: bool) -> ExitCode {
+fn simulate(
+    cfg: ModelConfig,
+    args: &CheckArgs,
+    threads: usize,
+    tty: bool,
+    svg_file: Option<(&std::path::PathBuf, std::fs::File)>,
+) -> ExitCode {
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -245,6 +284,10 @@ fn simulate(cfg: ModelConfig, args: &CheckArgs, threads: usize, tty: bool) -> Ex
     } else {
         print_walks(&report);
     }
+    write_svg(
+        svg_file,
+        report.violations.first().map(|v| v.diagram.as_str()),
+    );
     if report.violations.is_empty() {
         ExitCode::SUCCESS
     } else {

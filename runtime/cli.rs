@@ -27,6 +27,7 @@ pub enum Command {
         ebbtide check --ci                     # what CI checks: the default, a lease loss, two drains\n  \
         ebbtide check --nodes 4 --work 2       # a larger configuration\n  \
         ebbtide check --without epoch-fencing  # show why a guard matters\n  \
+        ebbtide check --without epoch-fencing --search bfs --svg cx.svg  # and draw it\n  \
         ebbtide check --list-guards")]
     Check(CheckArgs),
     /// Serve stateright's Explorer for a configuration, to step through states and
@@ -619,6 +620,11 @@ pub struct CheckArgs {
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also write the first counterexample as a sequence diagram (SVG: a lifeline per
+    /// agent, coordinator and the client; messages from send to delivery), as the
+    /// Explorer draws it. Nothing is written when no property is violated.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<std::path::PathBuf>,
     /// Print the guards that --without accepts, one a line, and exit.
     #[arg(long)]
     pub list_guards: bool,

@@ -161,6 +161,36 @@ fn text_report_is_a_table() {
     );
 }
 
+/// `--svg` writes the first counterexample as the Explorer's sequence diagram; with
+/// no counterexample, no file; a file that cannot be written is bad usage, up front.
+#[test]
+fn svg_draws_the_counterexample() {
+    let dir = std::env::temp_dir().join(format!("ebbtide-svg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cx.svg");
+    let path = file.to_str().unwrap();
+    let mut args = vec!["check", "--without", "epoch-fencing", "--search", "bfs"];
+    args.extend_from_slice(&["--stop-at-first-failure", "--threads", "1", "--svg", path]);
+    // The gallery's configuration (the fault of this counterexample is a crash).
+    args.extend_from_slice(&["--nodes", "2", "--work", "1"]);
+    let out = ebbtide(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let svg = std::fs::read_to_string(&file).expect("the diagram");
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert!(svg.contains(">n1 agent</text>"), "{svg}");
+    assert!(svg.contains("✕ violates S6"), "{svg}");
+
+    // Every guard on: no counterexample, no file.
+    let mut args = vec!["check", "--threads", "1", "--svg", path];
+    args.extend_from_slice(SMALL);
+    let out = ebbtide(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!file.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert_bad_usage(&["check", "--svg", "/nonexistent/dir/cx.svg"], "--svg");
+}
+
 /// One request to the Explorer with the project's HTTP client; the status code and body.
 fn http(addr: &str, method: &str, path: &str) -> (u16, Value) {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -3,14 +3,20 @@
 # the checker finds with that guard switched off (breadth-first, stopping at the first
 # violated property), as `ebbtide check` prints it; and the one of the checker-only
 # variant `--winner-learns-late` (specs/decisions.md, "The winner learns its term when
-# it wins").
+# it wins"). Next to each counterexample's text, <guard>.svg draws it as a sequence
+# diagram (`ebbtide check --svg`, the Explorer's picture: model/src/checker/diagram.rs).
 #
 #   specs/counterexamples/generate.sh            # every guard, and winner-learns-late
 #   specs/counterexamples/generate.sh resend     # only the named ones
+#   EBBTIDE_BIN=target/debug/ebbtide specs/counterexamples/generate.sh resend
+#                                                # with a binary already built
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release --locked --quiet
-bin=target/release/ebbtide
+bin=${EBBTIDE_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --locked --quiet
+    bin=target/release/ebbtide
+fi
 guards=("$@")
 if [ ${#guards[@]} -eq 0 ]; then
     mapfile -t guards < <("$bin" check --list-guards)
@@ -40,11 +46,13 @@ for g in "${guards[@]}"; do
     esac
     args=(check "${config[@]}" "${variant[@]}" "${search[@]}")
     out="specs/counterexamples/$g.txt"
+    svg="specs/counterexamples/$g.svg"
+    rm -f "$svg"
     echo "== $g" >&2
     {
         echo "\$ ebbtide ${args[*]}"
         echo
-        "$bin" "${args[@]}" 2>/dev/null || true
+        "$bin" "${args[@]}" --svg "$svg" 2>/dev/null || true
         if [ ${#search[@]} -eq 0 ]; then
             echo
             echo "\$ ebbtide check ${config[*]}    # every guard on: the same unique states"

@@ -55,42 +55,12 @@ pub fn canonicalize_ops(s: &mut SysState) {
 }
 
 fn canonicalize_ops_with(s: &mut SysState, seen: &mut Vec<(Term, OpId)>) {
-    for (i, node) in s.actor_states.iter().enumerate() {
-        if s.crashed[i] {
-            continue;
-        }
-        seen.extend(node.agent.fences());
-        if let Some(c) = &node.coordinator {
-            seen.extend(c.op_ids().map(|op| (c.term(), op)));
-        }
-    }
-    for e in s.network.iter_all() {
-        if let Some(k) = op_of(e.msg) {
-            seen.push(k);
-        }
-    }
-    seen.sort_unstable();
-    seen.dedup();
+    collect_op_ids(s, seen);
     if is_dense(seen) {
         return;
     }
-    let mut map: Vec<((Term, OpId), OpId)> = Vec::with_capacity(seen.len());
-    let mut term = None;
-    let mut rank = 0;
-    for &(t, op) in seen.iter() {
-        if term != Some(t) {
-            term = Some(t);
-            rank = 0;
-        }
-        if op > 0 {
-            rank += 1;
-        }
-        map.push(((t, op), rank));
-    }
-    let rename = |t: Term, op: OpId| match map.binary_search_by(|(k, _)| k.cmp(&(t, op))) {
-        Ok(i) => map[i].1,
-        Err(_) => op,
-    };
+    let map = renaming_of(seen);
+    let rename = |t: Term, op: OpId| rename_with(&map, t, op);
     for (i, node) in s.actor_states.iter_mut().enumerate() {
         if s.crashed[i] {
             continue;
@@ -119,6 +89,67 @@ fn canonicalize_ops_with(s: &mut SysState, seen: &mut Vec<(Term, OpId)>) {
             set.insert(Envelope { msg, ..e });
         }
     }
+}
+
+/// Every (term, operation id) that `s` holds, sorted and deduplicated, into `seen`:
+/// the fences of live agents, the operations of live coordinators, and the ids that
+/// messages carry.
+fn collect_op_ids(s: &SysState, seen: &mut Vec<(Term, OpId)>) {
+    for (i, node) in s.actor_states.iter().enumerate() {
+        if s.crashed[i] {
+            continue;
+        }
+        seen.extend(node.agent.fences());
+        if let Some(c) = &node.coordinator {
+            seen.extend(c.op_ids().map(|op| (c.term(), op)));
+        }
+    }
+    for e in s.network.iter_all() {
+        if let Some(k) = op_of(e.msg) {
+            seen.push(k);
+        }
+    }
+    seen.sort_unstable();
+    seen.dedup();
+}
+
+/// The renaming of the sorted, deduplicated `seen`: per term, each id other than 0 to
+/// its rank (1, 2, 3 …).
+fn renaming_of(seen: &[(Term, OpId)]) -> Vec<((Term, OpId), OpId)> {
+    let mut map = Vec::with_capacity(seen.len());
+    let mut term = None;
+    let mut rank = 0;
+    for &(t, op) in seen {
+        if term != Some(t) {
+            term = Some(t);
+            rank = 0;
+        }
+        if op > 0 {
+            rank += 1;
+        }
+        map.push(((t, op), rank));
+    }
+    map
+}
+
+fn rename_with(map: &[((Term, OpId), OpId)], t: Term, op: OpId) -> OpId {
+    match map.binary_search_by(|(k, _)| k.cmp(&(t, op))) {
+        Ok(i) => map[i].1,
+        Err(_) => op,
+    }
+}
+
+/// The message `msg` as [`canonicalize_ops`] would rename it in `s`: what a message of
+/// `s` is called in the canonical form of `s`. (The sequence diagram follows messages
+/// across steps with it: a step may renumber the ids of messages still in flight.)
+pub fn canonical_message(s: &SysState, msg: &Msg) -> Msg {
+    let mut seen = Vec::new();
+    collect_op_ids(s, &mut seen);
+    if is_dense(&seen) {
+        return msg.clone();
+    }
+    let map = renaming_of(&seen);
+    rename_msg(msg, &|t, op| rename_with(&map, t, op))
 }
 
 /// Whether renaming the sorted, deduplicated `seen` would keep every id: per term, the

@@ -1,7 +1,9 @@
-//! Human-readable events for counterexamples.
+//! Human-readable events for counterexamples, and the Explorer's compact view of a
+//! state.
 
 use super::actor::{Msg, NodeTimer};
-use super::system::Action;
+use super::ids::NodeIx;
+use super::system::{Action, DrainModel, SysState};
 use crate::protocol::{ToCoordinator, ToNode};
 
 /// A message in a few words.
@@ -96,4 +98,121 @@ pub fn action(a: &Action) -> String {
         Action::Poll(n) => format!("client calls DrainNode({n})"),
         Action::Status(n) => format!("client reads DrainStatus({n})"),
     }
+}
+
+/// A compact view of a state for stateright's Explorer ([`stateright::Model::format_step`]
+/// shows it for the state each step leads to): the election, one line per node (epoch,
+/// liveness, units running, the term it follows, whether it coordinates), what the
+/// live coordinator believes of each member and its drain session, membership, the
+/// client's progress, the faults spent, the timers armed (the Explorer offers each as
+/// a next step), the safety properties this state violates, and the messages in
+/// flight. The full `Debug` print of the same state is a few hundred lines; this is
+/// what one reads it for.
+pub fn state_view(model: &DrainModel, s: &SysState) -> String {
+    let h = &s.history;
+    let cfg = &model.cfg;
+    let nodes = |bits: u16| -> String {
+        let v: Vec<String> = (0..cfg.nodes)
+            .filter(|i| bits & (1 << i) != 0)
+            .map(|i| NodeIx(i).to_string())
+            .collect();
+        format!("[{}]", v.join(" "))
+    };
+    let mut out = vec![format!(
+        "election: term {}, leader {}; members {}, fenced {}",
+        h.term,
+        h.leader,
+        nodes(h.members),
+        nodes(h.fenced)
+    )];
+    out.extend(super::run::summarize(model, s));
+    match DrainModel::coordinator(s) {
+        Some((_, c)) => {
+            let awaiting: Vec<String> = c.awaiting_bootstrap().map(|n| n.to_string()).collect();
+            if !awaiting.is_empty() {
+                out.push(format!(
+                    "  awaiting bootstrap from [{}]",
+                    awaiting.join(" ")
+                ));
+            }
+            out.push(match c.drain_target() {
+                Some(t) => match c.drain_status(t) {
+                    Ok(r) => format!(
+                        "  drain session: target {t}, remaining {}, {}{}",
+                        r.remaining,
+                        r.phase,
+                        if c.drain_inherited() {
+                            " (inherited)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    Err(e) => format!("  drain session: target {t}, {e}"),
+                },
+                None => "  drain session: none".to_string(),
+            });
+        }
+        None => out.push("no live coordinator".to_string()),
+    }
+    out.push(format!(
+        "client: asked to drain {}, answered 0 for {}",
+        nodes(h.requested),
+        nodes(h.zeros)
+    ));
+    out.push(format!(
+        "faults: crashes {}/{}, failovers {}/{}, lease losses {}/{}, losses {}{}, TTL expiries {}{}",
+        h.crashes,
+        cfg.node_crashes,
+        h.failovers,
+        cfg.failovers,
+        h.lease_losses,
+        cfg.lease_losses,
+        h.losses,
+        cfg.losses.map(|l| format!("/{l}")).unwrap_or_default(),
+        h.expiries,
+        cfg.ttl_expiries.map(|l| format!("/{l}")).unwrap_or_default(),
+    ));
+    let timers: Vec<String> = (0..cfg.nodes)
+        .map(NodeIx)
+        .filter(|n| DrainModel::is_up(s, *n))
+        .map(|n| {
+            let mut t: Vec<&NodeTimer> = s.timers_set[n.ix()].iter().collect();
+            t.sort();
+            let t: Vec<String> = t
+                .into_iter()
+                .map(|t| match t {
+                    NodeTimer::Heartbeat => "heartbeat".to_string(),
+                    NodeTimer::Resend => "resend".to_string(),
+                    NodeTimer::Ttl(m) => format!("TTL of {m}"),
+                })
+                .collect();
+            format!("{n} [{}]", t.join(", "))
+        })
+        .collect();
+    out.push(format!("timers armed: {}", timers.join("; ")));
+    let violated = super::diagram::violated(model, Some(s));
+    if !violated.is_empty() {
+        out.push(format!("VIOLATED here: {}", violated.join(" ")));
+    }
+    let mut flight: Vec<String> = s
+        .network
+        .iter_all()
+        .map(|e| {
+            format!(
+                "{} → {}: {}",
+                NodeIx::from(e.src),
+                NodeIx::from(e.dst),
+                message(e.msg)
+            )
+        })
+        .collect();
+    flight.sort();
+    out.push(format!("in flight ({}):", flight.len()));
+    const SHOWN: usize = 16;
+    let more = flight.len().saturating_sub(SHOWN);
+    out.extend(flight.into_iter().take(SHOWN).map(|m| format!("  {m}")));
+    if more > 0 {
+        out.push(format!("  … and {more} more"));
+    }
+    out.join("\n")
 }

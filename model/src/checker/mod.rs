@@ -9,6 +9,7 @@ pub mod actor;
 pub mod canon;
 pub mod config;
 pub mod describe;
+pub mod diagram;
 pub mod fairness;
 pub mod gc;
 pub mod ids;

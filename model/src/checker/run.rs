@@ -86,6 +86,10 @@ pub struct PropertyResult {
     /// For a violation: the real state of every node at its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_state: Option<Vec<String>>,
+    /// For a violation: the counterexample as a sequence diagram (SVG, see
+    /// [`super::diagram`]); `ebbtide check --svg` writes it. Not in the JSON report.
+    #[serde(skip)]
+    pub diagram: Option<String>,
 }
 
 /// The outcome of a check.
@@ -194,12 +198,13 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
                 Some((name, path)) if *name == p.name => Some(path.clone()),
                 _ => found.cloned(),
             };
-            let (counterexample, final_state) = match (status, path) {
+            let (counterexample, final_state, diagram) = match (status, path) {
                 (Status::Violated, Some(path)) => {
+                    let diagram = super::diagram::svg(&model, &path.clone().into_vec());
                     let (events, last) = narrate(&model, path);
-                    (Some(events), Some(last))
+                    (Some(events), Some(last), Some(diagram))
                 }
-                _ => (None, None),
+                _ => (None, None, None),
             };
             PropertyResult {
                 name: p.name,
@@ -212,6 +217,7 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
                 status,
                 counterexample,
                 final_state,
+                diagram,
             }
         })
         .collect();

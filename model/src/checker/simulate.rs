@@ -57,6 +57,10 @@ pub struct SimViolation {
     pub counterexample: Vec<String>,
     /// The real state of every node at the end.
     pub final_state: Vec<String>,
+    /// The counterexample as a sequence diagram (SVG, see [`super::diagram`]); not in
+    /// the JSON report.
+    #[serde(skip)]
+    pub diagram: String,
 }
 
 /// What the walks saw.
@@ -200,12 +204,14 @@ pub fn simulate(
         .map(|(property, (walk_seed, actions))| {
             let path = Path::from_actions(&model, init.clone(), &actions)
                 .expect("a walk's actions replay from the initial state");
+            let diagram = super::diagram::svg(&model, &path.clone().into_vec());
             let (counterexample, final_state) = narrate(&model, path);
             SimViolation {
                 property,
                 walk_seed,
                 counterexample,
                 final_state,
+                diagram,
             }
         })
         .collect();

@@ -674,14 +674,27 @@ impl Model for DrainModel {
         super::describe::action(action)
     }
 
+    /// The Explorer's view of the state a step leads to (shown unless "Current state?"
+    /// is ticked, which shows the full `Debug` print): [`super::describe::state_view`].
+    fn format_step(&self, last_state: &SysState, action: Action) -> Option<String> {
+        let next = self.next_state(last_state, action)?;
+        Some(super::describe::state_view(self, &next))
+    }
+
+    /// The Explorer's picture of a path: [`super::diagram`].
+    fn as_svg(&self, path: stateright::Path<SysState, Action>) -> Option<String> {
+        Some(super::diagram::svg(self, &path.into_vec()))
+    }
+
     fn properties(&self) -> Vec<Property<Self>> {
         properties::all()
     }
 }
 
 impl DrainModel {
-    /// One step, before garbage collection.
-    fn step(&self, state: &SysState, action: Action) -> Option<SysState> {
+    /// One step, before garbage collection and canonical renaming (the sequence diagram
+    /// replays steps with it to see what each one sent).
+    pub(super) fn step(&self, state: &SysState, action: Action) -> Option<SysState> {
         match action {
             Action::Deliver { src, dst, msg } => {
                 self.run_node(state, dst, None, Some(&msg), |a, st, o| {
