@@ -11,7 +11,6 @@ use super::ExitReason;
 use crate::membership::Service;
 use ebbtide_model::protocol::agent::Leader;
 use ebbtide_model::{AgentInput, AgentOutput, Epoch, Liveness, NodeAgent};
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -95,10 +94,7 @@ impl AgentTask {
         let mut hb: Option<Instant> = None;
         let mut out = Vec::new();
         self.agent.start(&mut out);
-        self.trace(
-            json!({"Start": {"epoch": self.agent.epoch(), "leader": self.agent.leader()}}),
-            &out,
-        );
+        self.trace(trace::agent_start(&self.agent), &out);
         if let Err(e) = self.apply(out, &mut hb) {
             return self.stop(e);
         }

@@ -140,17 +140,13 @@ pub(crate) struct CoordTask {
 }
 
 impl CoordTask {
-    /// Applies the outputs of `Coordinator::new` and records that start.
-    pub fn started(&mut self, out: Vec<CoordOutput<String, String>>, drain_batch: usize) {
-        let input = json!({"Start": {
-            "host": self.id,
-            "term": self.coordinator.term(),
-            "members": self.coordinator.records().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-            "desired": self.coordinator.desired().collect::<Vec<_>>(),
-            "config": {"drain_batch": drain_batch, "inherited_drain": ebbtide_model::InheritedDrain::default()},
-            "guards": "all-on",
-        }});
-        self.trace(input, &out);
+    /// Applies the outputs of `Coordinator::new` and records that start: call it before
+    /// the first input, while the core is as `new` built it.
+    pub fn started(&mut self, out: Vec<CoordOutput<String, String>>) {
+        if self.tracer.enabled() {
+            let input = trace::coord_start(&self.coordinator, self.resend, self.liveness_ttl);
+            self.trace(input, &out);
+        }
         self.apply(out);
     }
 
