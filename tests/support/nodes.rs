@@ -350,6 +350,27 @@ pub async fn ticdc_drain(server: &str, id: &str) -> u64 {
         .unwrap_or_else(|| panic!("no current_table_count in {:?}", r.body))
 }
 
+/// Every node's trace file (those that exist).
+pub fn trace_paths(c: &Cluster) -> Vec<PathBuf> {
+    (0..c.nodes.len())
+        .map(|i| c.trace_path(i))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// `ebbtide trace check` on every node's trace: every step replays against the core,
+/// and S5 and S3 hold across processes. Returns the summary line.
+pub fn assert_traces_check(c: &Cluster) -> String {
+    let t0 = Instant::now();
+    match ebbtide::trace_check::check_files(&trace_paths(c)) {
+        Ok(summary) => {
+            eprintln!("trace check ({:?}): {summary}", t0.elapsed());
+            summary.to_string()
+        }
+        Err(e) => panic!("the traces in {} fail the check:\n{e}", c.dir.display()),
+    }
+}
+
 pub fn read_trace(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
