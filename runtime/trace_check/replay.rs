@@ -145,8 +145,10 @@ fn replay_process(p: &Process, replayed: &mut Replayed) -> Result<Vec<bool>, Rep
                 .position(|(a, b)| a != b)
                 .unwrap_or(got.len().min(r.outputs.len()));
             let what = format!(
-                "{} step not reproduced: outputs differ from output #{at} on",
-                role_name(r)
+                "{} step not reproduced: the core's output #{at} differs from the logged one ({} logged, {} from the core)",
+                role_name(r),
+                r.outputs.len(),
+                got.len()
             );
             let mut f = Failure::new(Check::Replay, r, what);
             f.core_gave = Some(Value::Array(got));
@@ -162,7 +164,10 @@ fn replay_process(p: &Process, replayed: &mut Replayed) -> Result<Vec<bool>, Rep
 fn role_name(r: &Record) -> String {
     match r.role {
         Role::Agent => format!("agent {} (epoch {})", r.node, r.epoch),
-        Role::Coordinator => format!("coordinator on {} (term {:?})", r.node, r.term),
+        Role::Coordinator => match r.term {
+            Some(t) => format!("coordinator on {} (term {t})", r.node),
+            None => format!("coordinator on {} (no term)", r.node),
+        },
     }
 }
 

@@ -34,6 +34,8 @@ pub struct NodeProc {
     /// Under etcd membership: the endpoint this node uses instead of the cluster's (a
     /// proxy the test can cut).
     pub etcd: Option<String>,
+    /// Environment variables given to this node at every start.
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
 }
 
@@ -79,6 +81,7 @@ impl Cluster {
                 http: free_port(),
                 extra: Vec::new(),
                 etcd: None,
+                env: Vec::new(),
                 child: None,
             })
             .collect();
@@ -190,6 +193,7 @@ impl Cluster {
             .unwrap();
         let child = Command::new(BIN)
             .args(&args)
+            .envs(me.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
