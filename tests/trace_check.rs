@@ -356,3 +356,26 @@ async fn a_coordinator_task_that_alters_an_answer_writes_a_trace_that_fails() {
     )
     .await;
 }
+
+/// The help teaches what is checked and what is not; no file is a usage error.
+#[test]
+fn help_says_what_is_checked() {
+    let out = Command::new(BIN)
+        .args(["trace", "check", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for s in [
+        "replay",
+        "S5",
+        "S3",
+        "happens-before",
+        "DrainStatus answers are not traced and not checked",
+        "not refinement",
+        "Exit status",
+    ] {
+        assert!(help.contains(s), "{s:?} not in:\n{help}");
+    }
+    let out = Command::new(BIN).args(["trace", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

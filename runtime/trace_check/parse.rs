@@ -142,3 +142,50 @@ fn parse_line(file: &Path, line: usize, text: &str) -> Result<Record, InputError
         message: format!("not a trace record: {e}"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(process: &str, seq: u64) -> String {
+        format!(
+            r#"{{"process":"{process}","seq":{seq},"ts_us":0,"role":"agent","node":"n1","epoch":1,"term":0,"input":"HeartbeatTimer","outputs":[]}}"#
+        )
+    }
+
+    /// Two processes appended to one file, one of them out of `seq` order, and a last
+    /// line cut short by a kill: grouped by process, each in `seq` order, places kept,
+    /// the torn line skipped. A torn line anywhere else is malformed input.
+    #[test]
+    fn records_are_grouped_by_process_in_seq_order() {
+        let dir = std::env::temp_dir().join(format!("ebbtide-parse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("n1.trace.jsonl");
+        let text = [line("a", 1), line("a", 0), line("b", 0), line("a", 2)].join("\n");
+        std::fs::write(&file, format!("{text}\n{{\"process\":\"b\",\"se")).unwrap();
+        let (processes, torn) = read(std::slice::from_ref(&file)).unwrap();
+        assert_eq!(torn, 1);
+        let names: Vec<&str> = processes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let a: Vec<(u64, usize)> = processes[0]
+            .records
+            .iter()
+            .map(|r| (r.seq, r.place().line))
+            .collect();
+        assert_eq!(a, [(0, 2), (1, 1), (2, 4)]);
+
+        std::fs::write(
+            &file,
+            format!("{}\nnot json\n{}\n", line("a", 0), line("a", 1)),
+        )
+        .unwrap();
+        let e = read(std::slice::from_ref(&file)).unwrap_err();
+        assert_eq!((e.line, e.file.clone()), (2, file.clone()));
+        assert!(
+            e.to_string()
+                .contains("n1.trace.jsonl:2: not a trace record"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
