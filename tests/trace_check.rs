@@ -242,6 +242,25 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
         &[&format!("\"remaining\":{was}")],
     );
 
+    // One incarnation in two processes: n3's trace again, as if another process had
+    // run epoch 1 too (its data dir copied, say).
+    let mut files = orig.clone();
+    let mut twin = files[n3].1.clone();
+    for v in &mut twin {
+        v["process"] = json!("twin");
+    }
+    let twin_start = twin.iter().position(|v| v["role"] == "agent").unwrap();
+    files.push((PathBuf::from("twin.trace.jsonl"), twin));
+    let at = (files.len() - 1, twin_start);
+    expect_caught(
+        &dir,
+        "epoch-twice",
+        &files,
+        at,
+        "replay",
+        &["agent n3 epoch 1 started in two processes"],
+    );
+
     // Malformed input: exit 2, naming the file and line.
     let mut files = orig.clone();
     files[n3].1.insert(3, json!({"not": "a record"}));

@@ -17,6 +17,7 @@ use ebbtide_model::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// What the replay learned, for the safety checks: per process, per record, whether
 /// the agent was drained (Stopping, running nothing) after that step.
@@ -69,7 +70,19 @@ impl From<Failure> for ReplayError {
 pub fn replay(processes: &[Process]) -> Result<Replayed, ReplayError> {
     let mut replayed = Replayed::default();
     let mut first: Option<Failure> = None;
+    let mut incarnations: HashMap<(&str, u64), &str> = HashMap::new();
     for p in processes {
+        // One incarnation, one process: a node never runs an epoch twice.
+        let start = p.records.iter().find(|r| r.role == Role::Agent);
+        if let Some(r) = start.filter(|r| start_body(r).is_some()) {
+            if let Some(other) = incarnations.insert((r.node.as_str(), r.epoch), &p.name) {
+                let what = format!(
+                    "agent {} epoch {} started in two processes ({other} and {})",
+                    r.node, r.epoch, p.name
+                );
+                return Err(Failure::new(Check::Replay, r, what).into());
+            }
+        }
         match replay_process(p, &mut replayed) {
             Ok(drained) => replayed.drained.push(drained),
             Err(ReplayError::Input(e)) => return Err(ReplayError::Input(e)),
@@ -93,6 +106,8 @@ pub fn replay(processes: &[Process]) -> Result<Replayed, ReplayError> {
 fn replay_process(p: &Process, replayed: &mut Replayed) -> Result<Vec<bool>, ReplayError> {
     let mut agent: Option<NodeAgent<String, String>> = None;
     let mut coord: Option<Coordinator<String, String>> = None;
+    // The current coordinator emitted `Resign`: the shell must feed it nothing more.
+    let mut resigned = false;
     let mut drained = Vec::with_capacity(p.records.len());
     for (i, r) in p.records.iter().enumerate() {
         if r.seq != i as u64 {
@@ -107,35 +122,27 @@ fn replay_process(p: &Process, replayed: &mut Replayed) -> Result<Vec<bool>, Rep
             return Err(Failure::new(Check::Sequence, r, what).into());
         }
         replayed.steps += 1;
-        let (got, state_ok) = match r.role {
+        // The outputs, and the (epoch, term) the record should carry after the step:
+        // the agent's epoch and term floor, or the coordinator's view of its own
+        // node's epoch and its term.
+        let (got, epoch, term) = match r.role {
             Role::Agent => {
                 let (got, a) = agent_step(&mut agent, r, replayed)?;
-                let ok = r.epoch == a.epoch() && r.term == Some(a.term_floor());
                 drained.push(a.drained());
-                (
-                    got,
-                    ok.then_some(()).ok_or_else(|| {
-                        format!(
-                    "the record says epoch {} term floor {:?}; the core has epoch {} term floor {}",
-                    r.epoch, r.term, a.epoch(), a.term_floor()
-                )
-                    }),
-                )
+                (got, a.epoch(), a.term_floor())
             }
             Role::Coordinator => {
                 drained.push(false);
+                if resigned && start_body(r).is_none() {
+                    let what = "the coordinator was fed a step after it resigned \
+                                (call contract, item 5)"
+                        .to_owned();
+                    return Err(Failure::new(Check::Replay, r, what).into());
+                }
+                resigned = r.outputs.iter().any(|o| o == "Resign");
                 let (got, c) = coord_step(&mut coord, r, replayed)?;
                 let epoch = c.record(c.host()).map_or(0, |rec| rec.epoch);
-                let ok = r.epoch == epoch && r.term == Some(c.term());
-                (
-                    got,
-                    ok.then_some(()).ok_or_else(|| {
-                        format!(
-                    "the record says epoch {} term {:?}; the core has epoch {epoch} term {}",
-                    r.epoch, r.term, c.term()
-                )
-                    }),
-                )
+                (got, epoch, c.term())
             }
         };
         if got != r.outputs {
@@ -154,7 +161,14 @@ fn replay_process(p: &Process, replayed: &mut Replayed) -> Result<Vec<bool>, Rep
             f.core_gave = Some(Value::Array(got));
             return Err(f.into());
         }
-        if let Err(what) = state_ok {
+        if (r.epoch, r.term) != (epoch, Some(term)) {
+            let what = format!(
+                "{} step not reproduced: the record says epoch {} term {:?}, the core has \
+                 epoch {epoch} term {term}",
+                role_name(r),
+                r.epoch,
+                r.term
+            );
             return Err(Failure::new(Check::Replay, r, what).into());
         }
     }
