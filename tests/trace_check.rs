@@ -1,8 +1,9 @@
 //! `ebbtide trace check` bites: a real cluster's traces pass, and every kind of broken
 //! trace is caught with the check it breaks: an output changed, a step removed (with
 //! and without its `seq`), inputs reordered, a `remaining: 0` answered too early (by the
-//! shell: replay; by the core itself: S3), a unit left running on two nodes (S5),
-//! malformed input (exit 2); and a runtime with a deliberate shell bug
+//! shell: replay; by the core itself: S3), a unit left running on two nodes (S5), an
+//! epoch run by two processes, a node's trace left out (provenance), malformed input
+//! (exit 2); and a runtime with a deliberate shell bug
 //! (`EBBTIDE_SHELL_BUG`) writes traces that fail.
 
 mod support;
@@ -194,8 +195,10 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
         err.lines().next().unwrap()
     );
 
-    // Inputs reordered: the heartbeat timer and the AddWork before it, handed to the
-    // core in the other order while the trace shows the original order.
+    // Inputs reordered: an AddWork and the next input, handed to the core in the other
+    // order while the trace shows the original order (each record keeps its outputs).
+    // The first step then cannot give the AddWork's StartWork and acknowledgement: only
+    // that very AddWork does.
     let mut files = orig.clone();
     let lines = &files[n3].1;
     let k = (0..lines.len() - 1)
@@ -206,9 +209,9 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
                 && b["role"] == "agent"
                 && b["seq"].as_u64() == a["seq"].as_u64().map(|s| s + 1)
                 && has_output(a, "StartWork")
-                && b["input"] == json!("HeartbeatTimer")
+                && a["input"] != b["input"]
         })
-        .expect("an AddWork followed by a heartbeat");
+        .expect("an AddWork followed by another input");
     let first = files[n3].1[k]["input"].take();
     files[n3].1[k]["input"] = files[n3].1[k + 1]["input"].take();
     files[n3].1[k + 1]["input"] = first;
@@ -218,7 +221,7 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
         &files,
         (n3, k),
         "replay",
-        &["\"HeartbeatTimer\"", "core gave:"],
+        &["core gave:"],
     );
 
     // A remaining 0 answered too early by the shell: the answer is not the core's.
@@ -259,6 +262,19 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
         at,
         "replay",
         &["agent n3 epoch 1 started in two processes"],
+    );
+
+    // A node's trace left out: its messages come from nowhere.
+    let mut files = orig.clone();
+    files.remove(n3);
+    let at = find(&files, |_, v| v["input"]["Message"]["from"] == "n3");
+    expect_caught(
+        &dir,
+        "trace-left-out",
+        &files,
+        at,
+        "provenance",
+        &["received a message from n3 that no traced process sent"],
     );
 
     // Malformed input: exit 2, naming the file and line.
