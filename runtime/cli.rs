@@ -101,7 +101,7 @@ pub enum TraceCommand {
     /// (2) replay: each agent incarnation (from its Start record: epoch, persisted leader,
     /// fixed coordinator, guards) and each coordinator (from its Start: term, members,
     /// desired units, config, guards) is rebuilt fresh and fed its logged inputs, and
-    /// DrainNode requests; each step must give exactly the logged outputs (and the
+    /// DrainNode requests and DrainStatus reads; each step must give exactly the logged outputs (and the
     /// client's answer), epoch and term. This catches a shell that changes, drops or
     /// reorders an input or an answer, and a nondeterministic core; not a core that is
     /// wrong the same way every time;
@@ -115,9 +115,10 @@ pub enum TraceCommand {
     /// incarnation that never stopped it). A run cut by a kill is not flagged when it
     /// only may overlap;
     ///
-    /// (5) S3: every DrainNode answer of remaining 0 for a node happens after a step at
-    /// which an agent of that node is Stopping with nothing running. DrainStatus answers
-    /// are not traced and not checked.
+    /// (5) S3: every DrainNode and DrainStatus answer of remaining 0 for a node happens
+    /// after a step at which an agent of that node is Stopping with nothing running.
+    /// Not checked: whether a newer incarnation of that node had started by then, and
+    /// the coordinator's "no operation in flight" belief.
     ///
     /// This is not refinement against the model checker's model. Exit status: 0 all
     /// checks pass; 1 a check fails (the first failing step is printed with its file and

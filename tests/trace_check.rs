@@ -405,7 +405,7 @@ fn help_says_what_is_checked() {
         "S5",
         "S3",
         "happens-before",
-        "DrainStatus answers are not traced and not checked",
+        "DrainNode and DrainStatus answer of remaining 0",
         "not refinement",
         "Exit status",
     ] {

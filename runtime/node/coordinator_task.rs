@@ -234,7 +234,20 @@ impl CoordTask {
                 return self.apply(out);
             }
             CoordMsg::DrainStatus(node, reply) => {
-                let _ = reply.send(self.coordinator.drain_status(&node));
+                let answer = self.coordinator.drain_status(&node);
+                if self.tracer.enabled() {
+                    // Not a step (a read-only getter), but an answer a client acts on:
+                    // traced so that S3 is checked on it too.
+                    self.tracer.record(
+                        "coordinator",
+                        &self.id,
+                        self.epoch(),
+                        Some(self.coordinator.term()),
+                        json!({ "DrainStatus": node }),
+                        vec![json!({ "Answer": answer })],
+                    );
+                }
+                let _ = reply.send(answer);
             }
             CoordMsg::Nodes(reply) => {
                 let _ = reply.send(self.coordinator.nodes());

@@ -22,7 +22,9 @@
 //!   `Coordinator::new`, with its outputs (the two intervals are the shell's, for the
 //!   reader: the core only sees timers fire);
 //! - `{"DrainNode": node}`: a client's drain request, whose outputs end with
-//!   `{"Answer": {"Ok": report} | {"Err": refusal}}`, the answer the client got.
+//!   `{"Answer": {"Ok": report} | {"Err": refusal}}`, the answer the client got;
+//! - `{"DrainStatus": node}`: a client's read of a drain (`Coordinator::drain_status`, a
+//!   getter that changes nothing), whose one output is the `Answer` the client got.
 //!
 //! Each agent incarnation's records, and each coordinator's from its `Start`, are thus
 //! a complete, ordered log of the core's inputs: a fresh core fed them must give the

@@ -38,7 +38,8 @@ pub enum Check {
     Causality,
     /// S5: a unit provably ran on two agent incarnations at once.
     SingleHost,
-    /// S3: `remaining: 0` answered before the node was Stopping and running nothing.
+    /// S3: `remaining: 0` answered (DrainNode or DrainStatus) before the node was
+    /// Stopping and running nothing.
     NoPrematureZero,
 }
 

@@ -261,6 +261,11 @@ fn coord_step<'a>(
                 .as_str()
                 .ok_or_else(|| malformed(r, "DrainNode names no node"))?;
             answer = Some(c.drain_node(&node.to_owned(), &mut out));
+        } else if let Some(node) = r.input.as_object().and_then(|o| o.get("DrainStatus")) {
+            let node = node
+                .as_str()
+                .ok_or_else(|| malformed(r, "DrainStatus names no node"))?;
+            answer = Some(c.drain_status(&node.to_owned()));
         } else {
             let input: CoordInput<String, String> =
                 serde_json::from_value(r.input.clone()).map_err(|e| malformed(r, e))?;

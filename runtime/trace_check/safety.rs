@@ -16,11 +16,12 @@
 //! before the other's end. Runs that only may overlap (an incarnation killed while it
 //! ran the unit, whose death the trace does not show) are not flagged.
 //!
-//! **S3 (no premature zero), as checked:** every DrainNode answer with `remaining: 0`
-//! for node `t` comes after (happens-before) a step at which an agent incarnation of
-//! `t` was Stopping and running nothing (replayed state). Not checked: DrainStatus
-//! answers (`GET /api/v2/drain`) are not steps and are not traced; whether a newer
-//! incarnation of `t` had started by then; the "no operation in flight" clause.
+//! **S3 (no premature zero), as checked:** every DrainNode and DrainStatus answer with
+//! `remaining: 0` for node `t` comes after (happens-before) a step at which an agent
+//! incarnation of `t` was Stopping and running nothing (replayed state). Not checked:
+//! whether a newer incarnation of `t` had started by then; the "no operation in
+//! flight" clause (a belief of the coordinator, which replay reproduces but this check
+//! does not judge).
 
 use super::parse::{Process, Role};
 use super::replay::Replayed;
@@ -35,7 +36,7 @@ pub struct Checked {
     pub receipts: usize,
     /// Runs of a unit on an agent (StartWork to StopWork or crash).
     pub runs: usize,
-    /// DrainNode answers with `remaining: 0`.
+    /// DrainNode and DrainStatus answers with `remaining: 0`.
     pub zeros: usize,
 }
 
@@ -270,7 +271,8 @@ fn no_premature_zero(
     }
     for (p, proc_) in processes.iter().enumerate() {
         for (i, r) in proc_.records.iter().enumerate() {
-            if r.role != Role::Coordinator || r.input.get("DrainNode").is_none() {
+            let answers = r.input.get("DrainNode").or(r.input.get("DrainStatus"));
+            if r.role != Role::Coordinator || answers.is_none() {
                 continue;
             }
             let Some(report) = r.outputs.last().and_then(|a| a.get("Answer")?.get("Ok")) else {
