@@ -2,8 +2,8 @@
 //! trace is caught with the check it breaks: an output changed, a step removed (with
 //! and without its `seq`), inputs reordered, a `remaining: 0` answered too early (by the
 //! shell: replay; by the core itself: S3), a unit left running on two nodes (S5), an
-//! epoch run by two processes, a node's trace left out (provenance), malformed input
-//! (exit 2); and a runtime with a deliberate shell bug
+//! epoch run by two processes, a node's trace left out (provenance), a receipt moved
+//! before its send (causality), malformed input (exit 2); and a runtime with a deliberate shell bug
 //! (`EBBTIDE_SHELL_BUG`) writes traces that fail.
 
 mod support;
@@ -314,6 +314,48 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
         "{f}"
     );
     eprintln!("core-zero-early: caught\n{f}");
+
+    // The coordinator's records out of order: the acknowledgement of an AddWork to n3
+    // moved before the step that sent that AddWork. Replay is skipped (it would catch
+    // the reorder first): happens-before alone has a cycle.
+    let (mut processes, _) = parse::read(&paths).unwrap();
+    let replayed = replay::replay(&processes).unwrap();
+    let coord = processes
+        .iter_mut()
+        .find(|p| p.records.iter().any(|r| r.role == parse::Role::Coordinator))
+        .unwrap();
+    let sent = coord
+        .records
+        .iter()
+        .position(|r| {
+            r.outputs
+                .iter()
+                .any(|o| o["Send"]["to"] == "n3" && o["Send"]["msg"].get("AddWork").is_some())
+        })
+        .expect("an AddWork to n3");
+    let add = coord.records[sent]
+        .outputs
+        .iter()
+        .find(|o| o["Send"]["to"] == "n3" && o["Send"]["msg"].get("AddWork").is_some())
+        .unwrap()["Send"]["msg"]["AddWork"]
+        .clone();
+    let acked = coord
+        .records
+        .iter()
+        .position(|r| {
+            let w = &r.input["Message"]["msg"]["WorkStatus"];
+            r.input["Message"]["from"] == "n3" && w["work"] == add["work"] && w["op"] == add["op"]
+        })
+        .expect("n3 acknowledged it");
+    let moved = coord.records.remove(acked);
+    coord.records.insert(sent, moved);
+    let f = safety::check(&processes, &replayed).unwrap_err();
+    assert_eq!(f.check, Check::Causality, "{f}");
+    assert!(
+        f.what.contains("earliest send comes after this receipt"),
+        "{f}"
+    );
+    eprintln!("receipt-before-send: caught\n{f}");
 
     // A core that never stops a unit it hands over (n3 keeps running a unit that moved
     // to another node): S5.
