@@ -131,7 +131,7 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
         "the real traces pass\nstdout: {out}\nstderr: {err}"
     );
     assert!(
-        out.contains("every step replayed with the same outputs"),
+        out.contains("replayed, every step with its logged outputs"),
         "{out}"
     );
     let orig = load(&paths);

@@ -128,6 +128,7 @@ impl std::error::Error for CheckError {}
 pub struct Summary {
     pub files: usize,
     pub processes: usize,
+    /// Records replayed: core steps, and the DrainStatus reads.
     pub steps: usize,
     pub agent_incarnations: usize,
     pub coordinator_incarnations: usize,
@@ -138,10 +139,11 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.checked;
         write!(
             f,
-            "{} steps, {} processes ({} agent incarnations, {} coordinators) in {} files: \
-             every step replayed with the same outputs; {} receipts matched to sends; \
+            "{} steps, {} processes ({} agent incarnations, {} coordinator terms) in {} files: \
+             replayed, every step with its logged outputs; {} receipts matched to sends; \
              S5: {} unit runs, none provably overlapping; S3: {} answers of remaining 0, \
              each after its node was Stopping with nothing running",
             self.steps,
@@ -149,9 +151,9 @@ impl fmt::Display for Summary {
             self.agent_incarnations,
             self.coordinator_incarnations,
             self.files,
-            self.checked.receipts,
-            self.checked.runs,
-            self.checked.zeros
+            c.receipts,
+            c.runs,
+            c.zeros
         )?;
         if self.torn_lines > 0 {
             write!(f, " ({} torn last lines skipped)", self.torn_lines)?;
