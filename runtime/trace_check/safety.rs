@@ -8,13 +8,17 @@
 //! the price is that an ordering only a later identical send would prove is not seen
 //! (heartbeats repeat; a work acknowledgement or a liveness answer carries its epoch,
 //! term and operation, so the answers the checks rely on are rarely ambiguous).
-//! Membership events, elections and timers carry no order between processes.
+//! Identical messages from two processes do not arise: an agent's carry its epoch (one
+//! process per epoch, which the replay checks), a coordinator's its term. Membership
+//! events, elections and timers carry no order between processes.
 //!
 //! **S5 (single host), as checked:** a unit never runs on two agent incarnations at
 //! once *provably*: for two runs of one unit (a `StartWork` to its `StopWork`, or to the
 //! incarnation's last logged step if it never logged one: a crash), each start happens
 //! before the other's end. Runs that only may overlap (an incarnation killed while it
-//! ran the unit, whose death the trace does not show) are not flagged.
+//! ran the unit, whose death the trace does not show) are not flagged. A run is the
+//! core's decision (its `StartWork`/`StopWork` outputs), not the workload hooks' own
+//! timing, which the tests' work logs judge.
 //!
 //! **S3 (no premature zero), as checked:** every DrainNode and DrainStatus answer with
 //! `remaining: 0` for node `t` comes after (happens-before) a step at which an agent
