@@ -8,4 +8,5 @@ pub mod http;
 pub mod membership;
 pub mod node;
 pub mod tls;
+pub mod trace_check;
 pub mod wire;

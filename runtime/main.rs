@@ -8,6 +8,7 @@ mod cli;
 mod client_cmd;
 mod node_cmd;
 mod paxos_bench;
+mod trace_cmd;
 
 use clap::Parser;
 
@@ -34,5 +35,6 @@ fn main() -> ExitCode {
         cli::Command::Certs(args) => certs_cmd::certs(args),
         cli::Command::Bench(cli::BenchCommand::Drain(args)) => bench_cmd::drain(args),
         cli::Command::Bench(cli::BenchCommand::Check(args)) => bench_check::check(args),
+        cli::Command::Trace(cli::TraceCommand::Check(args)) => trace_cmd::check(args),
     }
 }

@@ -76,6 +76,7 @@ async fn drain_with_ticdc_request_completes_only_after_stopping() {
     assert_eq!(ticdc_drain(&c.http(1), "n3").await, 0);
 
     assert_units_once(&c, &[0, 1], &ids).await;
+    assert_traces_check(&c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,6 +155,7 @@ async fn sigkill_and_restart_mid_drain_needs_the_new_incarnation_drained() {
     );
     assert_units_once(&c, &[0, 1], &ids).await;
     assert_no_unit_ran_twice(&c, &BTreeMap::new());
+    assert_traces_check(&c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,6 +188,7 @@ async fn a_slow_poller_gets_zero_after_the_drained_target_exited() {
         assert_eq!(cap["address"], c.http(i), "{cap:?}");
     }
     assert_eq!(list[0]["is_owner"], true);
+    assert_traces_check(&c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,6 +285,7 @@ async fn sigterm_drains_a_node_before_it_exits() {
         0,
         "its leave keeps the drain answered 0"
     );
+    assert_traces_check(&c);
 }
 
 /// Expects `status` and a JSON error of `kind`.

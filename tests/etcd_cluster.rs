@@ -198,6 +198,7 @@ async fn rolling_upgrade_coordinator_included() {
     wait_units_running(&c, 0, ids.len()).await;
     let runs = assert_no_unit_ran_twice(&c, &BTreeMap::new());
     assert_eq!(running_now(&runs).keys().cloned().collect::<Vec<_>>(), ids);
+    assert_traces_check(&c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,6 +285,7 @@ async fn coordinator_sigkill_mid_drain_fails_over_and_the_drain_continues() {
         "every unit runs once"
     );
     assert!(now.values().all(|n| *n == c.nodes[other].id), "{now:?}");
+    assert_traces_check(&c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,6 +359,7 @@ async fn a_node_frozen_past_its_lease_fences_itself_on_resume() {
         "stops {stops:?}, resumed at {resumed_at}"
     );
     assert_eq!(running_now(&runs).keys().cloned().collect::<Vec<_>>(), ids);
+    assert_traces_check(&c);
 }
 
 /// The lease clock bites: a node whose agent is busy (a slow start hook) while its
@@ -436,6 +439,7 @@ async fn past_its_lease_deadline_a_node_applies_nothing_that_waited() {
     let now = running_now(&runs);
     assert_eq!(now.keys().cloned().collect::<Vec<_>>(), ids);
     assert!(now.values().all(|n| n != "n3"), "{now:?}");
+    assert_traces_check(&c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -530,6 +534,7 @@ async fn etcd_down_briefly_stops_nothing_and_down_long_fences_every_node() {
     wait_units_running(&c, 0, ids.len()).await;
     let runs = assert_no_unit_ran_twice(&c, &BTreeMap::new());
     assert_eq!(running_now(&runs).keys().cloned().collect::<Vec<_>>(), ids);
+    assert_traces_check(&c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -557,6 +562,7 @@ async fn sigterm_of_the_coordinator_hands_over_and_drains_it() {
     // The slow poller: long after it left, its drain answers 0.
     tokio::time::sleep(LEASE_TTL * 2).await;
     assert_eq!(ticdc_drain(&c.http(via), &oid).await, 0);
+    assert_traces_check(&c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,6 +583,7 @@ async fn a_slow_poller_gets_zero_after_the_target_exited() {
     assert!(status.success(), "{status}");
     tokio::time::sleep(LEASE_TTL * 3).await;
     assert_eq!(ticdc_drain(&c.http(owner), &tid).await, 0);
+    assert_traces_check(&c);
 }
 
 #[test]

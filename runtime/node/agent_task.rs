@@ -3,6 +3,7 @@
 //! hooks, timers and writes to the data directory.
 
 use super::metrics::Metrics;
+use super::shell_bug;
 use super::storage::DataDir;
 use super::trace::{self, Tracer};
 use super::transport::Transport;
@@ -10,8 +11,7 @@ use super::workload::Workload;
 use super::ExitReason;
 use crate::membership::Service;
 use ebbtide_model::protocol::agent::Leader;
-use ebbtide_model::{AgentInput, AgentOutput, Epoch, Liveness, NodeAgent};
-use serde_json::json;
+use ebbtide_model::{AgentInput, AgentOutput, Epoch, Liveness, NodeAgent, ToNode};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -95,10 +95,7 @@ impl AgentTask {
         let mut hb: Option<Instant> = None;
         let mut out = Vec::new();
         self.agent.start(&mut out);
-        self.trace(
-            json!({"Start": {"epoch": self.agent.epoch(), "leader": self.agent.leader()}}),
-            &out,
-        );
+        self.trace(trace::agent_start(&self.agent), &out);
         if let Err(e) = self.apply(out, &mut hb) {
             return self.stop(e);
         }
@@ -185,6 +182,18 @@ impl AgentTask {
     ) -> Result<(), String> {
         let before = self.agent.liveness();
         let traced = self.tracer.enabled().then(|| trace::agent_input(&input));
+        if let AgentInput::Message {
+            msg: ToNode::Bootstrap { term },
+            ..
+        } = &input
+        {
+            if shell_bug::drop_bootstrap(*term) {
+                if let Some(input) = traced {
+                    self.trace(input, &[]);
+                }
+                return Ok(());
+            }
+        }
         let mut out = Vec::new();
         self.agent.handle(input, &mut out);
         self.metrics.step("agent");

@@ -3,6 +3,7 @@
 //! into sends and timers.
 
 use super::metrics::{Metrics, NodeLabel, NodeStateLabels};
+use super::shell_bug::ShellBug;
 use super::trace::{self, Tracer};
 use super::transport::Transport;
 use crate::membership::Service;
@@ -140,17 +141,13 @@ pub(crate) struct CoordTask {
 }
 
 impl CoordTask {
-    /// Applies the outputs of `Coordinator::new` and records that start.
-    pub fn started(&mut self, out: Vec<CoordOutput<String, String>>, drain_batch: usize) {
-        let input = json!({"Start": {
-            "host": self.id,
-            "term": self.coordinator.term(),
-            "members": self.coordinator.records().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-            "desired": self.coordinator.desired().collect::<Vec<_>>(),
-            "config": {"drain_batch": drain_batch, "inherited_drain": ebbtide_model::InheritedDrain::default()},
-            "guards": "all-on",
-        }});
-        self.trace(input, &out);
+    /// Applies the outputs of `Coordinator::new` and records that start: call it before
+    /// the first input, while the core is as `new` built it.
+    pub fn started(&mut self, out: Vec<CoordOutput<String, String>>) {
+        if self.tracer.enabled() {
+            let input = trace::coord_start(&self.coordinator, self.resend, self.liveness_ttl);
+            self.trace(input, &out);
+        }
         self.apply(out);
     }
 
@@ -211,7 +208,12 @@ impl CoordTask {
             CoordMsg::Drain(node, reply) => {
                 let t0 = std::time::Instant::now();
                 let mut out = Vec::new();
-                let answer = self.coordinator.drain_node(&node, &mut out);
+                let mut answer = self.coordinator.drain_node(&node, &mut out);
+                if ShellBug::AnswerRemainingOneLess.on() {
+                    if let Ok(report) = &mut answer {
+                        report.remaining = report.remaining.saturating_sub(1);
+                    }
+                }
                 self.busy += t0.elapsed();
                 self.steps += 1;
                 self.metrics.step("coordinator");
@@ -232,7 +234,20 @@ impl CoordTask {
                 return self.apply(out);
             }
             CoordMsg::DrainStatus(node, reply) => {
-                let _ = reply.send(self.coordinator.drain_status(&node));
+                let answer = self.coordinator.drain_status(&node);
+                if self.tracer.enabled() {
+                    // Not a step (a read-only getter), but an answer a client acts on:
+                    // traced so that S3 is checked on it too.
+                    self.tracer.record(
+                        "coordinator",
+                        &self.id,
+                        self.epoch(),
+                        Some(self.coordinator.term()),
+                        json!({ "DrainStatus": node }),
+                        vec![json!({ "Answer": answer })],
+                    );
+                }
+                let _ = reply.send(answer);
             }
             CoordMsg::Nodes(reply) => {
                 let _ = reply.send(self.coordinator.nodes());

@@ -271,7 +271,7 @@ impl MembershipTask {
             steps: 0,
             busy: Duration::ZERO,
         };
-        task.started(out, s.drain_batch);
+        task.started(out);
         tracing::info!(node = %self.cluster.id, term, "elected: the coordinator starts");
         Ok(Running {
             term,

@@ -18,6 +18,8 @@ pub mod coordinator_task;
 mod membership_task;
 pub mod metrics;
 pub mod peer_service;
+#[doc(hidden)]
+pub mod shell_bug;
 pub mod storage;
 pub mod trace;
 pub mod transport;

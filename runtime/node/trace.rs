@@ -1,32 +1,58 @@
-//! The step trace: one JSON line per core input handled, with the outputs it produced,
-//! complete enough to replay the step against the core.
+//! The step trace: one JSON line per core step, with the outputs it produced, complete
+//! enough to replay every step against a fresh core (`ebbtide trace check`, in
+//! `runtime/trace_check/`).
 //!
-//! Record shape: `{"seq", "ts_us", "role": "agent"|"coordinator", "node", "epoch",
-//! "term", "input", "outputs": [...]}`, where `term` is the coordinator's term, or the
-//! agent's term floor after the step, and `epoch` the incarnation (the coordinator's
-//! own node's, as it observed it). The protocol messages inside (`ToNode`,
-//! `ToCoordinator`, `Leader`, `CoordTimer`) are the core's own serde forms; the
-//! input/output envelopes mirror the core's enums (`{"Message": {"from", "msg"}}`,
-//! `"HeartbeatTimer"`, `{"Send": {"to", "msg"}}`, ...). The runtime also records the
-//! steps that are not `handle` calls: `{"Start": ...}` (an incarnation or a coordinator
-//! starts) and `{"DrainNode": node}` (a client's drain request, whose outputs end with
-//! `{"Answer": {"Ok": report} | {"Err": refusal}}`, the answer the client got).
+//! Record shape: `{"process", "seq", "ts_us", "role": "agent"|"coordinator", "node",
+//! "epoch", "term", "input", "outputs": [...]}`. `process` names the OS process (its
+//! pid, and the time and order its tracer was opened): several processes may append to
+//! one file (a node restarted on the same `--trace`), and `seq` counts that process's
+//! records (taken before the file lock, so lines of one process can be out of `seq`
+//! order in the file). `term` is the coordinator's term, or the agent's term floor after
+//! the step; `epoch` the incarnation (the coordinator's own node's, as it observed it).
+//!
+//! `input` and `outputs` are the core's own serde forms: [`AgentInput`]/[`AgentOutput`],
+//! [`CoordInput`]/[`CoordOutput`] (`{"Message": {"from", "msg"}}`, `"HeartbeatTimer"`,
+//! `{"Send": {"to", "msg"}}`, ...). The runtime also records the steps that are not
+//! `handle` calls:
+//! - an agent's `{"Start": {"epoch", "leader", "fixed_coordinator", "guards_off"}}`: the
+//!   arguments of `NodeAgent::new` (and `with_fixed_coordinator`), with the outputs of
+//!   `NodeAgent::start`;
+//! - a coordinator's `{"Start": {"host", "term", "members", "desired", "config",
+//!   "guards_off", "resend_ms", "liveness_ttl_ms"}}`: the arguments of
+//!   `Coordinator::new`, with its outputs (the two intervals are the shell's, for the
+//!   reader: the core only sees timers fire);
+//! - `{"DrainNode": node}`: a client's drain request, whose outputs end with
+//!   `{"Answer": {"Ok": report} | {"Err": refusal}}`, the answer the client got;
+//! - `{"DrainStatus": node}`: a client's read of a drain (`Coordinator::drain_status`, a
+//!   getter that changes nothing), whose one output is the `Answer` the client got.
+//!
+//! Each agent incarnation's records, and each coordinator's from its `Start`, are thus
+//! a complete, ordered log of the core's inputs: a fresh core fed them must give the
+//! same outputs.
 
-use ebbtide_model::{AgentInput, AgentOutput, CoordInput, CoordOutput, Epoch, Term};
+use ebbtide_model::{
+    AgentInput, AgentOutput, CoordInput, CoordOutput, Coordinator, Epoch, Guard, Guards, NodeAgent,
+    Term,
+};
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where step records go (nowhere without `--trace`).
 #[derive(Debug, Default)]
 pub struct Tracer {
     file: Option<Mutex<BufWriter<File>>>,
     seq: AtomicU64,
+    /// This process's name in the records (see the module docs).
+    process: String,
 }
+
+/// Tracers opened in this OS process (a test may run several nodes in one).
+static OPENED: AtomicU64 = AtomicU64::new(0);
 
 impl Tracer {
     /// A tracer that appends to `path`, or a disabled one.
@@ -41,9 +67,16 @@ impl Tracer {
                     .map_err(|e| format!("--trace {}: {e}", p.display()))?,
             ))),
         };
+        let process = format!(
+            "{}.{}.{}",
+            std::process::id(),
+            unix_micros(),
+            OPENED.fetch_add(1, Ordering::Relaxed)
+        );
         Ok(Tracer {
             file,
             seq: AtomicU64::new(0),
+            process,
         })
     }
 
@@ -66,6 +99,7 @@ impl Tracer {
         let Some(file) = &self.file else { return };
         let ts_us = unix_micros();
         let line = json!({
+            "process": self.process,
             "seq": self.seq.fetch_add(1, Ordering::Relaxed),
             "ts_us": ts_us,
             "role": role,
@@ -89,54 +123,52 @@ fn ser<T: serde::Serialize>(v: &T) -> Value {
 
 /// An agent input as a trace value.
 pub fn agent_input(i: &AgentInput<String, String>) -> Value {
-    match i {
-        AgentInput::Message { from, msg } => json!({"Message": {"from": from, "msg": ser(msg)}}),
-        AgentInput::HeartbeatTimer => json!("HeartbeatTimer"),
-        AgentInput::LeaderChanged { term, leader } => {
-            json!({"LeaderChanged": {"term": term, "leader": leader}})
-        }
-        AgentInput::LeaseLost => json!("LeaseLost"),
-        AgentInput::Leave => json!("Leave"),
-    }
+    ser(i)
 }
 
 /// Agent outputs as trace values.
 pub fn agent_outputs(out: &[AgentOutput<String, String>]) -> Vec<Value> {
-    out.iter()
-        .map(|o| match o {
-            AgentOutput::Send { to, msg } => json!({"Send": {"to": to, "msg": ser(msg)}}),
-            AgentOutput::StartWork(w) => json!({ "StartWork": w }),
-            AgentOutput::StopWork(w) => json!({ "StopWork": w }),
-            AgentOutput::ArmHeartbeat => json!("ArmHeartbeat"),
-            AgentOutput::PersistLeader(l) => json!({ "PersistLeader": ser(l) }),
-        })
-        .collect()
+    out.iter().map(ser).collect()
 }
 
 /// A coordinator input as a trace value.
 pub fn coord_input(i: &CoordInput<String, String>) -> Value {
-    match i {
-        CoordInput::Message { from, msg } => json!({"Message": {"from": from, "msg": ser(msg)}}),
-        CoordInput::Timer(t) => json!({ "Timer": ser(t) }),
-        CoordInput::MemberJoined { node, epoch } => {
-            json!({"MemberJoined": {"node": node, "epoch": epoch}})
-        }
-        CoordInput::MemberLeft(n) => json!({ "MemberLeft": n }),
-        CoordInput::AddUnit(w) => json!({ "AddUnit": w }),
-        CoordInput::DeleteUnit(w) => json!({ "DeleteUnit": w }),
-        CoordInput::Resign => json!("Resign"),
-    }
+    ser(i)
 }
 
 /// Coordinator outputs as trace values.
 pub fn coord_outputs(out: &[CoordOutput<String, String>]) -> Vec<Value> {
-    out.iter()
-        .map(|o| match o {
-            CoordOutput::Send { to, msg } => json!({"Send": {"to": to, "msg": ser(msg)}}),
-            CoordOutput::Arm(t) => json!({ "Arm": ser(t) }),
-            CoordOutput::Resign => json!("Resign"),
-        })
-        .collect()
+    out.iter().map(ser).collect()
+}
+
+/// The guards that are off, by name (the runtime runs with none off).
+pub fn guards_off(g: Guards) -> Vec<&'static str> {
+    g.disabled().map(Guard::name).collect()
+}
+
+/// An agent's `Start` record input: what rebuilds the agent that `start` was called on.
+pub fn agent_start(agent: &NodeAgent<String, String>) -> Value {
+    json!({"Start": {
+        "epoch": agent.epoch(),
+        "leader": agent.leader(),
+        "fixed_coordinator": agent.fixed_coordinator(),
+        "guards_off": guards_off(agent.guards()),
+    }})
+}
+
+/// A coordinator's `Start` record input, taken right after `Coordinator::new` (nothing
+/// has changed its members or desired units yet).
+pub fn coord_start(c: &Coordinator<String, String>, resend: Duration, ttl: Duration) -> Value {
+    json!({"Start": {
+        "host": c.host(),
+        "term": c.term(),
+        "members": c.records().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        "desired": c.desired().collect::<Vec<_>>(),
+        "config": c.config(),
+        "guards_off": guards_off(c.guards()),
+        "resend_ms": resend.as_millis() as u64,
+        "liveness_ttl_ms": ttl.as_millis() as u64,
+    }})
 }
 
 /// Microseconds since the Unix epoch on this machine's clock: the one clock that the

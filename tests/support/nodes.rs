@@ -34,6 +34,8 @@ pub struct NodeProc {
     /// Under etcd membership: the endpoint this node uses instead of the cluster's (a
     /// proxy the test can cut).
     pub etcd: Option<String>,
+    /// Environment variables given to this node at every start.
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
 }
 
@@ -79,6 +81,7 @@ impl Cluster {
                 http: free_port(),
                 extra: Vec::new(),
                 etcd: None,
+                env: Vec::new(),
                 child: None,
             })
             .collect();
@@ -190,6 +193,7 @@ impl Cluster {
             .unwrap();
         let child = Command::new(BIN)
             .args(&args)
+            .envs(me.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -348,6 +352,27 @@ pub async fn ticdc_drain(server: &str, id: &str) -> u64 {
     r.body["current_table_count"]
         .as_u64()
         .unwrap_or_else(|| panic!("no current_table_count in {:?}", r.body))
+}
+
+/// Every node's trace file (those that exist).
+pub fn trace_paths(c: &Cluster) -> Vec<PathBuf> {
+    (0..c.nodes.len())
+        .map(|i| c.trace_path(i))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// `ebbtide trace check` on every node's trace: every step replays against the core,
+/// and S5 and S3 hold across processes. Returns the summary line.
+pub fn assert_traces_check(c: &Cluster) -> String {
+    let t0 = Instant::now();
+    match ebbtide::trace_check::check_files(&trace_paths(c)) {
+        Ok(summary) => {
+            eprintln!("trace check ({:?}): {summary}", t0.elapsed());
+            summary.to_string()
+        }
+        Err(e) => panic!("the traces in {} fail the check:\n{e}", c.dir.display()),
+    }
 }
 
 pub fn read_trace(path: &Path) -> Vec<Value> {

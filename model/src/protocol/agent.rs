@@ -7,8 +7,9 @@ use crate::protocol::liveness::Liveness;
 use crate::protocol::message::{ToCoordinator, ToNode, WorkState};
 use std::collections::BTreeMap;
 
-/// One input to the node agent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One input to the node agent. (Serde: the runtime's step trace, replayed by
+/// `ebbtide trace check`.)
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AgentInput<N, W> {
     /// A message from the coordinator running on node `from`.
     Message { from: N, msg: ToNode<W> },
@@ -34,7 +35,7 @@ pub enum AgentInput<N, W> {
 }
 
 /// One effect of the node agent.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AgentOutput<N, W> {
     /// Send `msg` to the coordinator running on node `to`.
     Send { to: N, msg: ToCoordinator<W> },
@@ -51,7 +52,9 @@ pub enum AgentOutput<N, W> {
 }
 
 /// The coordinator a node reports to.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Leader<N> {
     pub term: Term,
     pub node: N,
@@ -136,6 +139,11 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
     pub fn with_fixed_coordinator(mut self, node: N) -> Self {
         self.fixed_coordinator = Some(node);
         self
+    }
+
+    /// The guards this agent runs with (all on in the runtime).
+    pub fn guards(&self) -> Guards {
+        self.guards
     }
 
     /// The configured coordinator under static membership, if any.

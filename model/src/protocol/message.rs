@@ -7,7 +7,9 @@ use crate::protocol::ids::{Epoch, OpId, Term};
 use crate::protocol::liveness::Liveness;
 
 /// Coordinator → node.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ToNode<W> {
     /// A new coordinator asks every member for its state.
     Bootstrap { term: Term },
@@ -35,7 +37,9 @@ pub enum ToNode<W> {
 }
 
 /// Node → coordinator.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ToCoordinator<W> {
     /// The answer to a bootstrap request of coordinator `term`.
     BootstrapResponse {

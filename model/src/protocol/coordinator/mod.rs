@@ -28,7 +28,9 @@ use view::LivenessView;
 
 /// What a new coordinator does with a drain it inherits: a node that reports Draining
 /// in its bootstrap (C15).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum InheritedDrain {
     /// Keep moving work off it and drive it to Stopping, as the old coordinator would
@@ -40,8 +42,8 @@ pub enum InheritedDrain {
 }
 
 /// Tunables of the coordinator core. Intervals live in the runtime: the core only sees
-/// timers fire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// timers fire. (Serde: the coordinator's `Start` record in the runtime's step trace.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct CoordinatorConfig {
     /// The drain scheduler's budget: in-flight moves off draining nodes (C12).
     pub drain_batch: usize,
@@ -70,7 +72,9 @@ impl Default for CoordinatorConfig {
 }
 
 /// A timer the coordinator asks for.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum CoordTimer<N> {
     /// Resend whatever is unacknowledged: bootstrap requests, operation commands,
     /// liveness commands. Periodic.
@@ -80,8 +84,9 @@ pub enum CoordTimer<N> {
     LivenessTtl(N),
 }
 
-/// One input to the coordinator.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One input to the coordinator. (Serde: the runtime's step trace, replayed by
+/// `ebbtide trace check`.)
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CoordInput<N, W> {
     /// A message from the node agent of `from`.
     Message { from: N, msg: ToCoordinator<W> },
@@ -103,7 +108,7 @@ pub enum CoordInput<N, W> {
 }
 
 /// One effect of the coordinator.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CoordOutput<N, W> {
     /// Send `msg` to the node agent of `to`.
     Send { to: N, msg: ToNode<W> },
@@ -268,6 +273,16 @@ impl<N: Key, W: Key> Coordinator<N, W> {
     /// The node this coordinator runs on.
     pub fn host(&self) -> &N {
         &self.host
+    }
+
+    /// The guards this coordinator runs with (all on in the runtime).
+    pub fn guards(&self) -> Guards {
+        self.guards
+    }
+
+    /// The tunables it was built with.
+    pub fn config(&self) -> CoordinatorConfig {
+        self.config
     }
 
     /// This coordinator's term.
