@@ -26,6 +26,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct Tracer {
     file: Option<Mutex<BufWriter<File>>>,
     seq: AtomicU64,
+    /// The clock of `ts_us`; `None`: [`unix_micros`]. A simulation sets its own
+    /// simulated clock, so that a seed's traces are the same bytes on every run.
+    clock: Option<fn() -> u64>,
 }
 
 impl Tracer {
@@ -44,7 +47,14 @@ impl Tracer {
         Ok(Tracer {
             file,
             seq: AtomicU64::new(0),
+            clock: None,
         })
+    }
+
+    /// Stamps `ts_us` with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Option<fn() -> u64>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Whether records are written.
@@ -64,7 +74,7 @@ impl Tracer {
         outputs: Vec<Value>,
     ) {
         let Some(file) = &self.file else { return };
-        let ts_us = unix_micros();
+        let ts_us = self.clock.map_or_else(unix_micros, |c| c());
         let line = json!({
             "seq": self.seq.fetch_add(1, Ordering::Relaxed),
             "ts_us": ts_us,
