@@ -1,0 +1,300 @@
+//! Deterministic simulation of the real node runtime (turmoil).
+//!
+//! Every host runs the real node, `ebbtide::node::start_in`: its tonic `Peer` and
+//! `Operator` services and clients over turmoil's TCP, its axum HTTP API on a turmoil
+//! listener, the real agent, coordinator and membership tasks on turmoil's simulated
+//! clock, its data directory on turmoil's simulated disk (unsynced writes are lost on a
+//! crash). Only the seams of `ebbtide::node::env` are swapped (`sim/net.rs`), the
+//! workload hooks record what runs where (`sim/judge.rs`), and membership is the
+//! static one (`--peer`, `--coordinator n1`), as the shipped `fixed.rs` has it.
+//!
+//! A run is one `u64` seed: turmoil's own randomness (message latencies), the fault
+//! layer's (loss, duplication, delay of protocol messages, between the transport and
+//! the wire), the driver's (crashes and restarts of nodes, the coordinator's included;
+//! links held and released) and the clients' (work added, drains requested through
+//! the v1 and v2 routes, polls at any time). Safety (S3, S4, S5) is judged on the real
+//! state at every hook and every answer of 0; L1 at the end, once faults stopped.
+//!
+//! `EBBTIDE_SEED=123 cargo test --test sim -- --nocapture` replays one seed; each
+//! run's step traces (one JSON-lines file per node) are under `target/sim-traces/`.
+
+#[path = "sim/client.rs"]
+mod client;
+#[path = "sim/judge.rs"]
+mod judge;
+#[path = "sim/net.rs"]
+mod net;
+
+use ebbtide::node::env::{Env, ShellBugs};
+use ebbtide::node::NodeConfig;
+use judge::{Faults, Judge, Probe, Recorder, Rng};
+use net::{sim_micros, SimDisk, SimNet};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const NODES: [&str; 4] = ["n1", "n2", "n3", "n4"];
+const COORDINATOR: &str = "n1";
+const GRPC: u16 = 7000;
+const HTTP: u16 = 8080;
+/// How long faults happen; then everything is repaired and the clients check L1.
+const FAULTS_FOR: Duration = Duration::from_secs(20);
+/// The seeds a default run takes.
+const SEEDS: u64 = 8;
+
+/// What went wrong in one run, and where its traces are.
+struct Outcome {
+    violations: Vec<String>,
+    traces: PathBuf,
+    summary: String,
+}
+
+fn traces_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sim-traces")
+}
+
+fn config(node: &str, ips: &BTreeMap<String, IpAddr>, trace: PathBuf) -> NodeConfig {
+    let ip = ips[node];
+    let mut cfg = NodeConfig::new(
+        node,
+        SocketAddr::new(ip, GRPC),
+        SocketAddr::new(ip, HTTP),
+        "/data",
+        COORDINATOR,
+    );
+    for (id, ip) in ips {
+        if id != node {
+            cfg.peers.insert(id.clone(), format!("{ip}:{GRPC}"));
+            cfg.peer_http.insert(id.clone(), format!("{ip}:{HTTP}"));
+        }
+    }
+    cfg.heartbeat = Duration::from_millis(200);
+    cfg.liveness_ttl = Duration::from_millis(1000);
+    cfg.resend = Duration::from_millis(300);
+    cfg.trace = Some(trace);
+    cfg
+}
+
+/// Runs seed `seed` with the shell bugs `bugs`; traces go to
+/// `target/sim-traces/<label>-seed-<seed>/`.
+fn run(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
+    let traces = traces_root().join(format!("{label}-seed-{seed}"));
+    let _ = std::fs::remove_dir_all(&traces);
+    std::fs::create_dir_all(&traces).expect("trace dir");
+    let judge: Judge = Arc::default();
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_secs(240))
+        .tick_duration(Duration::from_millis(1))
+        .rng_seed(seed)
+        .build();
+    let ips: BTreeMap<String, IpAddr> = NODES
+        .iter()
+        .map(|n| (n.to_string(), sim.lookup(*n)))
+        .collect();
+    let faults = Arc::new(Faults {
+        rng: Mutex::new(Rng::new(seed ^ 0x5eed_f417)),
+        on: AtomicBool::new(true),
+        judge: judge.clone(),
+    });
+    for node in NODES {
+        let cfg = config(node, &ips, traces.join(format!("{node}.jsonl")));
+        let (judge, faults) = (judge.clone(), faults.clone());
+        sim.host(node, move || {
+            let env = Env {
+                net: Some(Arc::new(SimNet)),
+                disk: Arc::new(SimDisk),
+                clock: Some(sim_micros),
+                faults: Some(faults.clone()),
+                keep_alive: Some(Duration::from_secs(1)),
+                probe: Some(Arc::new(Probe(judge.clone()))),
+                bugs,
+            };
+            let workload = Arc::new(Recorder {
+                node: node.to_owned(),
+                judge: judge.clone(),
+            });
+            let cfg = cfg.clone();
+            async move {
+                let _node = ebbtide::node::start_in(cfg, workload, env).await?;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+    }
+    let report = Arc::new(Mutex::new(client::Report::default()));
+    sim.client(
+        "client",
+        client::run(seed, ips, judge.clone(), report.clone(), FAULTS_FOR),
+    );
+
+    let mut rng = Rng::new(seed ^ 0xd41e_c7ed);
+    let mut down: BTreeMap<&str, Duration> = BTreeMap::new();
+    let mut held: Vec<(&str, &str, Duration)> = Vec::new();
+    let mut next_fault = Duration::from_secs(2);
+    let mut faulting = true;
+    let (mut crashes, mut holds) = (0, 0);
+    loop {
+        let step = sim.step();
+        let now = sim.elapsed();
+        let mut s = judge.lock().unwrap();
+        s.now = now;
+        match step {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                s.violations.push(format!("at {now:?}: the simulation failed: {e}"));
+                break;
+            }
+        }
+        if !s.violations.is_empty() {
+            break;
+        }
+        let repair_all = faulting && now >= FAULTS_FOR;
+        if repair_all {
+            faulting = false;
+            faults.on.store(false, Ordering::Relaxed);
+        }
+        for (node, at) in std::mem::take(&mut down) {
+            if at <= now || repair_all {
+                sim.bounce(node);
+            } else {
+                down.insert(node, at);
+            }
+        }
+        held.retain(|&(a, b, at)| {
+            let due = at <= now || repair_all;
+            if due {
+                sim.release(a, b);
+            }
+            !due
+        });
+        if faulting && now >= next_fault {
+            next_fault = now + Duration::from_millis(250);
+            if down.len() < 2 && rng.chance(0.03) {
+                let node = *rng.pick(&NODES);
+                if !down.contains_key(node) {
+                    sim.crash(node);
+                    s.crashed(node);
+                    crashes += 1;
+                    let back = Duration::from_millis(rng.range(200, 3000));
+                    down.insert(node, now + back);
+                }
+            }
+            if rng.chance(0.05) {
+                let a = *rng.pick(&NODES);
+                let b = *rng.pick(&NODES);
+                if a != b {
+                    sim.hold(a, b);
+                    holds += 1;
+                    held.push((a, b, now + Duration::from_millis(rng.range(100, 2000))));
+                }
+            }
+        }
+    }
+    let s = judge.lock().unwrap();
+    let r = report.lock().unwrap();
+    let summary = format!(
+        "seed {seed}: {:?} simulated, {crashes} crashes, {holds} holds, drains of {:?}, {} units, {} zeros, {} answered, {} unanswered",
+        sim.elapsed(),
+        r.drains,
+        r.desired.len(),
+        r.zeros,
+        r.answered,
+        r.unanswered
+    );
+    Outcome {
+        violations: s.violations.clone(),
+        traces,
+        summary,
+    }
+}
+
+/// The seeds to run: `EBBTIDE_SEED`, or `0..count`.
+fn seeds(count: u64) -> Vec<u64> {
+    match std::env::var("EBBTIDE_SEED") {
+        Ok(s) => vec![s.trim().parse().expect("EBBTIDE_SEED: a u64")],
+        Err(_) => (0..count).collect(),
+    }
+}
+
+fn explain(o: &Outcome, seed: u64) -> String {
+    format!(
+        "{}\n{}\nreplay: EBBTIDE_SEED={seed} cargo test --test sim -- --nocapture\ntraces: {}",
+        o.summary,
+        o.violations.join("\n"),
+        o.traces.display()
+    )
+}
+
+/// Safety on every step and L1 at the end, for every seed.
+#[test]
+fn seeds_keep_safety_and_drains_complete() {
+    for seed in seeds(SEEDS) {
+        let o = run(seed, ShellBugs::default(), "ok");
+        eprintln!("{}", o.summary);
+        assert!(o.violations.is_empty(), "{}", explain(&o, seed));
+    }
+}
+
+/// Same seed, same run: the step traces of two runs are the same bytes.
+#[test]
+fn a_seed_replays_byte_for_byte() {
+    let seed = seeds(1)[0];
+    let a = run(seed, ShellBugs::default(), "replay-a");
+    let b = run(seed, ShellBugs::default(), "replay-b");
+    for node in NODES {
+        let file = format!("{node}.jsonl");
+        let ta = std::fs::read(a.traces.join(&file)).unwrap_or_default();
+        let tb = std::fs::read(b.traces.join(&file)).unwrap_or_default();
+        assert!(!ta.is_empty(), "{file}: no trace");
+        assert!(
+            ta == tb,
+            "seed {seed}: {} and {} differ",
+            a.traces.join(&file).display(),
+            b.traces.join(&file).display()
+        );
+    }
+}
+
+/// A shell bug is caught within `within` seeds.
+fn caught(bugs: ShellBugs, label: &str, within: u64) {
+    for seed in 0..within {
+        let o = run(seed, bugs, label);
+        eprintln!("{label}: {}", o.summary);
+        if !o.violations.is_empty() {
+            eprintln!("{label}: caught by seed {seed}:\n{}", explain(&o, seed));
+            return;
+        }
+    }
+    panic!("{label}: not caught within {within} seeds");
+}
+
+#[test]
+fn bite_drop_liveness_epoch_is_caught() {
+    let bugs = ShellBugs {
+        drop_liveness_epoch: true,
+        ..ShellBugs::default()
+    };
+    caught(bugs, "bite-drop-liveness-epoch", 2);
+}
+
+#[test]
+fn bite_ack_before_stop_is_caught() {
+    let bugs = ShellBugs {
+        ack_before_stop: true,
+        ..ShellBugs::default()
+    };
+    caught(bugs, "bite-ack-before-stop", 3);
+}
+
+#[test]
+fn bite_skip_fsync_is_caught() {
+    let bugs = ShellBugs {
+        skip_fsync: true,
+        ..ShellBugs::default()
+    };
+    caught(bugs, "bite-skip-fsync", 8);
+}

@@ -1,0 +1,221 @@
+//! What the simulation judges, on the real state: what the recording workloads run
+//! where, and each agent's real liveness (its probe), not any coordinator's belief.
+//! Also the seeded fault layer, which reports the work commands it holds.
+
+use ebbtide::node::env::{AgentProbe, Fate, WireFaults};
+use ebbtide::node::Workload;
+use ebbtide_model::{Epoch, Liveness};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A small seeded generator (splitmix64): the whole run is a function of the seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.next() as usize % xs.len()]
+    }
+}
+
+/// The real state, and the safety violations seen so far.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Unit → the nodes that run it right now (the recording workloads' hooks).
+    pub running: BTreeMap<String, BTreeSet<String>>,
+    /// Node → its live incarnation's epoch and liveness (`None` while crashed).
+    pub agents: BTreeMap<String, Option<(Epoch, Liveness)>>,
+    /// Node → how many times it crashed.
+    pub crashes: BTreeMap<String, u64>,
+    /// (from, to) → AddWork messages to `to` held by the fault layer (planned, not
+    /// yet through their call).
+    pub add_work_in_flight: BTreeMap<(String, String), usize>,
+    /// What went wrong, in order.
+    pub violations: Vec<String>,
+    /// Simulated time, for the messages.
+    pub now: Duration,
+}
+
+impl State {
+    fn violation(&mut self, what: String) {
+        let what = format!("at {:?}: {what}", self.now);
+        eprintln!("VIOLATION {what}");
+        self.violations.push(what);
+    }
+
+    /// The node crashed: what it ran stops with it, and what its fault layer held dies.
+    pub fn crashed(&mut self, node: &str) {
+        for nodes in self.running.values_mut() {
+            nodes.remove(node);
+        }
+        self.agents.insert(node.to_owned(), None);
+        *self.crashes.entry(node.to_owned()).or_default() += 1;
+        self.add_work_in_flight.retain(|(from, _), _| from != node);
+    }
+
+    /// S3, judged when a client is answered 0 for `target`, which had crashed
+    /// `crashes` times when the request was sent. The approximation of "nothing
+    /// involving it in flight": no AddWork to it held in the fault layer (messages
+    /// already in a TCP connection or in its agent's queue are not seen; a Stopping
+    /// agent rejects them anyway, A4, and S4 is judged on every start).
+    pub fn zero_answered(&mut self, target: &str, crashes: u64, route: &str) {
+        if self.crashes.get(target).copied().unwrap_or(0) != crashes {
+            // It restarted while the answer travelled: the answer was about an
+            // incarnation that is gone; judging the new one would be unfair.
+            return;
+        }
+        let agent = self.agents.get(target).copied().flatten();
+        if !matches!(agent, Some((_, Liveness::Stopping))) {
+            self.violation(format!(
+                "S3: {route} answered 0 for {target}, whose agent is {agent:?}, not Stopping"
+            ));
+        }
+        let runs: Vec<&String> = self
+            .running
+            .iter()
+            .filter(|(_, n)| n.contains(target))
+            .map(|(u, _)| u)
+            .collect();
+        if !runs.is_empty() {
+            let msg = format!("S3: {route} answered 0 for {target}, which runs {runs:?}");
+            self.violation(msg);
+        }
+        let in_flight: usize = self
+            .add_work_in_flight
+            .iter()
+            .filter(|((_, to), _)| to == target)
+            .map(|(_, n)| n)
+            .sum();
+        if in_flight > 0 {
+            self.violation(format!(
+                "S3: {route} answered 0 for {target} with {in_flight} AddWork to it in flight"
+            ));
+        }
+    }
+}
+
+/// The shared judge.
+pub type Judge = Arc<Mutex<State>>;
+
+/// The workload hooks of one node: record what runs where, and judge S4 and S5 at
+/// the instant a unit starts.
+#[derive(Debug)]
+pub struct Recorder {
+    pub node: String,
+    pub judge: Judge,
+}
+
+impl Workload for Recorder {
+    fn start(&self, unit: &str) {
+        let mut s = self.judge.lock().unwrap();
+        if let Some(Some((epoch, Liveness::Stopping))) = s.agents.get(&self.node).copied() {
+            let msg = format!("S4: {} (epoch {epoch}) is Stopping and starts {unit}", self.node);
+            s.violation(msg);
+        }
+        let nodes = s.running.entry(unit.to_owned()).or_default();
+        nodes.insert(self.node.clone());
+        if nodes.len() > 1 {
+            let msg = format!("S5: {unit} runs on {nodes:?}");
+            s.violation(msg);
+        }
+    }
+
+    fn stop(&self, unit: &str) {
+        let mut s = self.judge.lock().unwrap();
+        if let Some(nodes) = s.running.get_mut(unit) {
+            nodes.remove(&self.node);
+        }
+    }
+}
+
+/// Each agent's real liveness after each of its steps.
+#[derive(Debug)]
+pub struct Probe(pub Judge);
+
+impl AgentProbe for Probe {
+    fn stepped(&self, node: &str, epoch: Epoch, liveness: Liveness) {
+        let mut s = self.0.lock().unwrap();
+        s.agents.insert(node.to_owned(), Some((epoch, liveness)));
+    }
+}
+
+/// The seeded fault layer: loses, duplicates and delays messages while `on`.
+#[derive(Debug)]
+pub struct Faults {
+    pub rng: Mutex<Rng>,
+    pub on: AtomicBool,
+    pub judge: Judge,
+}
+
+const LOSS: f64 = 0.05;
+const DUPLICATION: f64 = 0.05;
+const DELAY: f64 = 0.05;
+
+impl WireFaults for Faults {
+    fn plan(&self, from: &str, to: &str, kinds: &[&'static str]) -> Vec<Fate> {
+        let on = self.on.load(Ordering::Relaxed);
+        let mut rng = self.rng.lock().unwrap();
+        let fates: Vec<Fate> = kinds
+            .iter()
+            .map(|_| {
+                if !on {
+                    return Fate::Send;
+                }
+                let r = rng.range(0, 999) as f64 / 1000.0;
+                if r < LOSS {
+                    Fate::Drop
+                } else if r < LOSS + DUPLICATION {
+                    Fate::Duplicate
+                } else if r < LOSS + DUPLICATION + DELAY {
+                    Fate::Delay(Duration::from_millis(rng.range(10, 800)))
+                } else {
+                    Fate::Send
+                }
+            })
+            .collect();
+        // What `done` will be told of: each copy of a duplicate, every other once.
+        let adds: usize = kinds
+            .iter()
+            .zip(&fates)
+            .filter(|(k, _)| **k == "add_work")
+            .map(|(_, f)| if *f == Fate::Duplicate { 2 } else { 1 })
+            .sum();
+        if adds > 0 {
+            let mut s = self.judge.lock().unwrap();
+            *s.add_work_in_flight
+                .entry((from.to_owned(), to.to_owned()))
+                .or_default() += adds;
+        }
+        fates
+    }
+
+    fn done(&self, from: &str, to: &str, kinds: &[&'static str]) {
+        let adds = kinds.iter().filter(|k| **k == "add_work").count();
+        if adds > 0 {
+            let mut s = self.judge.lock().unwrap();
+            if let Some(n) = s.add_work_in_flight.get_mut(&(from.to_owned(), to.to_owned())) {
+                *n = n.saturating_sub(adds);
+            }
+        }
+    }
+}
