@@ -43,7 +43,7 @@ const HTTP: u16 = 8080;
 /// How long faults happen; then everything is repaired and the clients check L1.
 const FAULTS_FOR: Duration = Duration::from_secs(20);
 /// The seeds a default run takes.
-const SEEDS: u64 = 8;
+const SEEDS: u64 = 64;
 
 /// What went wrong in one run, and where its traces are.
 struct Outcome {
@@ -145,7 +145,8 @@ fn run(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
             Ok(true) => break,
             Ok(false) => {}
             Err(e) => {
-                s.violations.push(format!("at {now:?}: the simulation failed: {e}"));
+                s.violations
+                    .push(format!("at {now:?}: the simulation failed: {e}"));
                 break;
             }
         }
@@ -197,11 +198,12 @@ fn run(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
     let s = judge.lock().unwrap();
     let r = report.lock().unwrap();
     let summary = format!(
-        "seed {seed}: {:?} simulated, {crashes} crashes, {holds} holds, drains of {:?}, {} units, {} zeros, {} answered, {} unanswered",
+        "seed {seed}: {:?} simulated, {crashes} crashes, {holds} holds, drains of {:?}, {} units, {} zeros ({} with an AddWork to the node in the fault layer), {} answered, {} unanswered",
         sim.elapsed(),
         r.drains,
         r.desired.len(),
         r.zeros,
+        s.zeros_with_add_in_flight,
         r.answered,
         r.unanswered
     );

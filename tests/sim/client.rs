@@ -226,24 +226,29 @@ pub async fn run(
     }
     // Faults are over (the driver repaired everything): time to settle, then L1.
     sleep(Duration::from_secs(5)).await;
-    let drains: Vec<String> = c.report.lock().unwrap().drains.iter().cloned().collect();
-    for t in drains {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = None;
-        loop {
+    // Every requested drain is asked again, round robin (one session is active at a
+    // time, C5: a client that waited on one target alone could wait for ever on a
+    // session that only its own poll completes), until each has answered 0.
+    let mut pending: Vec<String> = c.report.lock().unwrap().drains.iter().cloned().collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = BTreeMap::new();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for t in pending {
             let r = c.drain(&t, n1, true).await;
-            if r == Some(0) {
-                break;
+            if r != Some(0) {
+                last.insert(t.clone(), r);
+                still.push(t);
             }
-            last = r.or(last);
-            if Instant::now() > deadline {
-                c.fail(format!(
-                    "L1: the drain of {t} never answered 0 after faults stopped (last remaining {last:?})"
-                ));
-                return Ok(());
-            }
-            sleep(Duration::from_millis(250)).await;
         }
+        pending = still;
+        if !pending.is_empty() && Instant::now() > deadline {
+            c.fail(format!(
+                "L1: drains never answered 0 after faults stopped: {pending:?} (last answers {last:?})"
+            ));
+            return Ok(());
+        }
+        sleep(Duration::from_millis(250)).await;
     }
     // Every desired unit runs exactly once, and nothing else runs.
     let deadline = Instant::now() + Duration::from_secs(30);
