@@ -6,6 +6,9 @@
 //! hold no protocol decision: they convert bytes and clock ticks into core inputs, and
 //! core outputs into bytes, timers, workload hooks and data-directory writes.
 //!
+//! [`start`] runs on the OS's network, disk and clock; [`start_in`] is the same code in
+//! another environment ([`env`]: a deterministic simulation's, in `tests/sim.rs`).
+//!
 //! Membership is static (`--peer`); the coordinator is the node named by
 //! `--coordinator`, and its term is its own epoch, which grows with every restart, so a
 //! restarted coordinator always has a newer term than the one nodes persisted.
