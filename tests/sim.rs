@@ -32,7 +32,7 @@ use net::{sim_micros, SimDisk, SimNet};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -177,11 +177,7 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         .iter()
         .map(|n| (n.to_string(), sim.lookup(*n)))
         .collect();
-    let faults = Arc::new(Faults {
-        rng: Mutex::new(Rng::new(seed ^ 0x5eed_f417)),
-        on: AtomicBool::new(true),
-        judge: judge.clone(),
-    });
+    let faults = Arc::new(Faults::new(seed, judge.clone()));
     for node in NODES {
         let cfg = config(node, &ips, traces.join(format!("{node}.jsonl")));
         let (judge, faults) = (judge.clone(), faults.clone());
@@ -281,8 +277,9 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
     let s = judge.lock().unwrap();
     let r = report.lock().unwrap();
     let summary = format!(
-        "seed {seed}: {:?} simulated, {crashes} crashes, {holds} holds, drains of {:?}, {} units, {} zeros ({} with an AddWork to the node in the fault layer), {} answered, {} unanswered",
+        "seed {seed}: {:?} simulated, {}, {crashes} crashes, {holds} holds, drains of {:?}, {} units, {} zeros ({} with an AddWork to the node in the fault layer), {} answered, {} unanswered",
         sim.elapsed(),
+        faults.rates(),
         r.drains,
         r.desired.len(),
         r.zeros,

@@ -102,8 +102,10 @@ impl Client {
                 r.desired.insert(unit);
                 true
             }
-            // Refused before the coordinator persisted it (no coordinator reachable).
-            Ok((503, _)) | Ok((400..=499, _)) => false,
+            // Refused as invalid: never applied.
+            Ok((400..=499, _)) => false,
+            // No answer, or 503: a forwarded call can fail after the coordinator
+            // applied it (its answer was lost), so the unit may run.
             _ => {
                 r.maybe.insert(unit);
                 false

@@ -197,17 +197,43 @@ impl AgentProbe for Probe {
     }
 }
 
-/// The seeded fault layer: loses, duplicates and delays messages while `on`.
+/// The seeded fault layer: loses, duplicates and delays messages while `on`, each
+/// with a probability the seed chose (see [`Faults::new`]).
 #[derive(Debug)]
 pub struct Faults {
-    pub rng: Mutex<Rng>,
+    rng: Mutex<Rng>,
     pub on: AtomicBool,
-    pub judge: Judge,
+    judge: Judge,
+    loss: f64,
+    duplication: f64,
+    delay: f64,
 }
 
-const LOSS: f64 = 0.05;
-const DUPLICATION: f64 = 0.05;
-const DELAY: f64 = 0.05;
+impl Faults {
+    /// A fault layer whose rates the seed picks, each from none to heavy, so that the
+    /// seeds cover quiet networks as well as bad ones.
+    pub fn new(seed: u64, judge: Judge) -> Self {
+        let mut rng = Rng::new(seed ^ 0x5eed_f417);
+        const RATES: [f64; 4] = [0.0, 0.02, 0.08, 0.2];
+        let (loss, duplication, delay) = (*rng.pick(&RATES), *rng.pick(&RATES), *rng.pick(&RATES));
+        Faults {
+            rng: Mutex::new(rng),
+            on: AtomicBool::new(true),
+            judge,
+            loss,
+            duplication,
+            delay,
+        }
+    }
+
+    /// The rates, for the run's summary.
+    pub fn rates(&self) -> String {
+        format!(
+            "loss {}, duplication {}, delay {}",
+            self.loss, self.duplication, self.delay
+        )
+    }
+}
 
 impl WireFaults for Faults {
     fn plan(&self, from: &str, to: &str, kinds: &[&'static str]) -> Vec<Fate> {
@@ -220,11 +246,11 @@ impl WireFaults for Faults {
                     return Fate::Send;
                 }
                 let r = rng.range(0, 999) as f64 / 1000.0;
-                if r < LOSS {
+                if r < self.loss {
                     Fate::Drop
-                } else if r < LOSS + DUPLICATION {
+                } else if r < self.loss + self.duplication {
                     Fate::Duplicate
-                } else if r < LOSS + DUPLICATION + DELAY {
+                } else if r < self.loss + self.duplication + self.delay {
                     Fate::Delay(Duration::from_millis(rng.range(10, 800)))
                 } else {
                     Fate::Send
