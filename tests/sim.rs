@@ -17,6 +17,25 @@
 //!
 //! `EBBTIDE_SEED=123 cargo test --test sim -- --nocapture` replays one seed; each
 //! run's step traces (one JSON-lines file per node) are under `target/sim-traces/`.
+//!
+//! What makes a seed replay byte for byte (`a_seed_replays_byte_for_byte`):
+//!
+//! - every `select!` a node runs under simulation is `biased` (the agent's, the
+//!   coordinator's and the membership task's), so branch order is not tokio's random;
+//! - the step trace's `ts_us` is simulated time (`Tracer::with_clock`), not the
+//!   system clock; each host's tracer is written by one single-threaded runtime, so
+//!   `seq` (taken before the file lock) is in file order;
+//! - the runtime iterates `BTreeMap`s where order reaches behaviour (it already did:
+//!   the transport's peers, the coordinator's timers, the cluster directory);
+//! - the workload hooks are the recording ones here, which never sleep a real thread
+//!   (the default workload's stop delay would);
+//! - every random choice (faults, crashes, holds, clients) comes from the seed;
+//! - each run is a process of its own (see [`run`]: tokio's task ids are per process,
+//!   and a crash drops a host's tasks in their order).
+//!
+//! Safety is judged at the instant it can change: S4 and S5 in the workload hooks
+//! (every start), S3 at every answer of 0 a client receives (see `judge.rs` for what
+//! "in flight" means here); crashes and restarts are applied between `sim.step()`s.
 
 #[path = "sim/client.rs"]
 mod client;

@@ -7,7 +7,7 @@
 //! core outputs into bytes, timers, workload hooks and data-directory writes.
 //!
 //! [`start`] runs on the OS's network, disk and clock; [`start_in`] is the same code in
-//! another environment ([`env`]: a deterministic simulation's, in `tests/sim.rs`).
+//! another environment ([`mod@env`]: a deterministic simulation's, in `tests/sim.rs`).
 //!
 //! Membership is static (`--peer`); the coordinator is the node named by
 //! `--coordinator`, and its term is its own epoch, which grows with every restart, so a
@@ -159,7 +159,7 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
 }
 
 /// [`start`] in the environment `env` (a simulation's network, disk and clock): the
-/// same code, with only the seams of [`env`] swapped.
+/// same code, with only the seams of [`mod@env`] swapped.
 pub async fn start_in(
     cfg: NodeConfig,
     workload: Arc<dyn Workload>,
