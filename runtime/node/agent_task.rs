@@ -2,6 +2,7 @@
 //! from its channel and its heartbeat timer; turns its outputs into sends, workload
 //! hooks, timers and writes to the data directory.
 
+use super::env::{AgentProbe, ShellBugs};
 use super::metrics::Metrics;
 use super::shell_bug;
 use super::storage::DataDir;
@@ -87,6 +88,10 @@ pub(crate) struct AgentTask {
     pub service: Service,
     /// The lease clock already turned into `LeaseLost`.
     pub lease_lost: bool,
+    /// The environment's observer of this agent's state ([`super::env::Env::probe`]).
+    pub probe: Option<Arc<dyn AgentProbe>>,
+    /// Test-only shell bugs ([`ShellBugs`]).
+    pub bugs: ShellBugs,
 }
 
 impl AgentTask {
@@ -95,21 +100,19 @@ impl AgentTask {
         let mut hb: Option<Instant> = None;
         let mut out = Vec::new();
         self.agent.start(&mut out);
+        self.probe();
         self.trace(trace::agent_start(&self.agent), &out);
         if let Err(e) = self.apply(out, &mut hb) {
             return self.stop(e);
         }
         let mut exit_at: Option<Instant> = None;
         loop {
+            // `biased`: branches are polled in this order, not at random, so that a
+            // run is a function of its inputs (a simulation's seed replays it). The
+            // timers come first: each fires once per arming, so they cannot starve
+            // the channel, while a busy channel could starve them.
             let stepped = tokio::select! {
-                msg = rx.recv() => match msg {
-                    None => return,
-                    Some(AgentMsg::Input(input)) => self.step(input, &mut hb),
-                    Some(AgentMsg::Status(reply)) => {
-                        let _ = reply.send(self.status());
-                        Ok(())
-                    }
-                },
+                biased;
                 _ = sleep_until(hb.unwrap_or_else(Instant::now)), if hb.is_some() => {
                     hb = None;
                     self.step(AgentInput::HeartbeatTimer, &mut hb)
@@ -120,6 +123,14 @@ impl AgentTask {
                     exit_at = None;
                     Ok(())
                 }
+                msg = rx.recv() => match msg {
+                    None => return,
+                    Some(AgentMsg::Input(input)) => self.step(input, &mut hb),
+                    Some(AgentMsg::Status(reply)) => {
+                        let _ = reply.send(self.status());
+                        Ok(())
+                    }
+                },
             };
             if let Err(e) = stepped {
                 return self.stop(e);
@@ -196,6 +207,7 @@ impl AgentTask {
         }
         let mut out = Vec::new();
         self.agent.handle(input, &mut out);
+        self.probe();
         self.metrics.step("agent");
         if let Some(input) = traced {
             self.trace(input, &out);
@@ -205,6 +217,12 @@ impl AgentTask {
             tracing::info!(node = %self.id, epoch = self.agent.epoch(), from = %before, to = %after, "liveness changed");
         }
         self.apply(out, hb)
+    }
+
+    fn probe(&self) {
+        if let Some(p) = &self.probe {
+            p.stepped(&self.id, self.agent.epoch(), self.agent.liveness());
+        }
     }
 
     fn trace(&self, input: serde_json::Value, out: &[AgentOutput<String, String>]) {
@@ -234,6 +252,16 @@ impl AgentTask {
                 AgentOutput::StartWork(w) => {
                     blocking(|| self.workload.start(&w));
                     self.metrics.running.inc();
+                }
+                AgentOutput::StopWork(w) if self.bugs.ack_before_stop => {
+                    // The bug: the unit is given a grace period to stop, on a task of
+                    // its own, while the acknowledgement goes out at once.
+                    let workload = self.workload.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        workload.stop(&w);
+                    });
+                    self.metrics.running.dec();
                 }
                 AgentOutput::StopWork(w) => {
                     blocking(|| self.workload.stop(&w));
@@ -333,6 +361,8 @@ mod tests {
             campaign,
             service: Service::Static(StaticMembership::new(data.clone())),
             lease_lost: false,
+            probe: None,
+            bugs: ShellBugs::default(),
         };
         let running = tokio::spawn(task.run(agent_rx));
 

@@ -6,6 +6,9 @@
 //! hold no protocol decision: they convert bytes and clock ticks into core inputs, and
 //! core outputs into bytes, timers, workload hooks and data-directory writes.
 //!
+//! [`start`] runs on the OS's network, disk and clock; [`start_in`] is the same code in
+//! another environment ([`mod@env`]: a deterministic simulation's, in `tests/sim.rs`).
+//!
 //! Membership is static (`--peer`); the coordinator is the node named by
 //! `--coordinator`, and its term is its own epoch, which grows with every restart, so a
 //! restarted coordinator always has a newer term than the one nodes persisted.
@@ -15,6 +18,7 @@ pub mod api;
 pub mod cluster;
 pub mod config;
 pub mod coordinator_task;
+pub mod env;
 mod membership_task;
 pub mod metrics;
 pub mod peer_service;
@@ -30,6 +34,7 @@ pub use api::{CallError, CoordAccess};
 pub use cluster::Cluster;
 pub use config::NodeConfig;
 pub use coordinator_task::{CoordHandle, CoordStats, DrainAnswer};
+pub use env::Env;
 pub use metrics::Metrics;
 pub use workload::{LogWorkload, WorkLog, Workload};
 
@@ -124,10 +129,27 @@ impl Node {
     }
 }
 
-async fn bind(flag: &str, addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("{flag} {addr}: cannot listen: {e}"))
+/// A bound listener: the OS's, or one of the environment's network.
+enum Listener {
+    Os(TcpListener),
+    Net(Arc<dyn env::NetListener>),
+}
+
+impl Listener {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Listener::Os(l) => l.local_addr(),
+            Listener::Net(l) => l.local_addr(),
+        }
+    }
+}
+
+async fn bind(env: &Env, flag: &str, addr: SocketAddr) -> Result<Listener, String> {
+    let bound = match &env.net {
+        None => TcpListener::bind(addr).await.map(Listener::Os),
+        Some(net) => net.bind(addr).await.map(Listener::Net),
+    };
+    bound.map_err(|e| format!("{flag} {addr}: cannot listen: {e}"))
 }
 
 /// Starts a node: locks its data directory, takes the next epoch (from the data dir,
@@ -135,11 +157,27 @@ async fn bind(flag: &str, addr: SocketAddr) -> Result<TcpListener, String> {
 /// the agent, the membership task (which starts the coordinator when this process
 /// leads) and the servers.
 pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node, String> {
+    start_in(cfg, workload, Env::os()).await
+}
+
+/// [`start`] in the environment `env` (a simulation's network, disk and clock): the
+/// same code, with only the seams of [`mod@env`] swapped.
+pub async fn start_in(
+    cfg: NodeConfig,
+    workload: Arc<dyn Workload>,
+    env: Env,
+) -> Result<Node, String> {
     cfg.validate()?;
     let security = load_security(&cfg)?;
-    let data = DataDir::open(&cfg.data_dir)?;
-    let grpc = bind("--listen", cfg.listen).await?;
-    let http = bind("--http", cfg.http).await?;
+    if env.net.is_some() && security.tls.is_some() {
+        return Err("TLS is not supported over a simulated network".into());
+    }
+    let mut data = DataDir::open_on(env.disk.clone(), &cfg.data_dir)?;
+    if env.bugs.skip_fsync {
+        data = data.without_fsync();
+    }
+    let grpc = bind(&env, "--listen", cfg.listen).await?;
+    let http = bind(&env, "--http", cfg.http).await?;
     let grpc_addr = grpc.local_addr().map_err(|e| e.to_string())?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
     warn_exposed(&cfg, grpc_addr, http_addr, &security);
@@ -165,13 +203,14 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
     )
     .await?;
     let leader = data.leader()?;
-    let tracer = Arc::new(Tracer::open(cfg.trace.as_deref())?);
+    let tracer = Arc::new(Tracer::open(cfg.trace.as_deref())?.with_clock(env.clock));
     let metrics = Arc::new(Metrics::new());
 
     let dialer = match &security.tls {
         Some(tls) => transport::Dialer::tls(tls.clone()),
         None => transport::Dialer::plain(),
-    };
+    }
+    .with_net(env.net.clone(), env.keep_alive);
     let cluster = Arc::new(
         Cluster::new(
             &cfg.id,
@@ -199,12 +238,15 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
 
     let (agent_tx, agent_rx) = mpsc::channel(QUEUE);
     let rpc_timeout = cfg.liveness_ttl.max(std::time::Duration::from_secs(1));
-    let transport = Arc::new(transport::Transport::new(
-        cluster.clone(),
-        agent_tx.clone(),
-        rpc_timeout,
-        metrics.clone(),
-    ));
+    let transport = Arc::new(
+        transport::Transport::new(
+            cluster.clone(),
+            agent_tx.clone(),
+            rpc_timeout,
+            metrics.clone(),
+        )
+        .with_faults(env.faults.clone(), env.bugs),
+    );
     let mut tasks = Vec::new();
 
     let (exit_tx, exit_rx) = watch::channel(None);
@@ -231,6 +273,8 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
         campaign: campaign_tx,
         service: service.clone(),
         lease_lost: false,
+        probe: env.probe.clone(),
+        bugs: env.bugs,
     };
 
     let membership = MembershipTask {
@@ -293,17 +337,19 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
                 crate::wire::pb::operator_server::OperatorServer::new(operator)
                     .max_decoding_message_size(max_message),
             );
-        let res = match grpc_tls {
-            Some(config) => {
+        let res = match (grpc, grpc_tls) {
+            (Listener::Os(grpc), Some(config)) => {
                 router
                     .serve_with_incoming(crate::tls::Incoming::new(grpc, config, "gRPC"))
                     .await
             }
-            None => {
+            (Listener::Os(grpc), None) => {
                 router
                     .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
                     .await
             }
+            // An environment's network carries plain text (validated at start).
+            (Listener::Net(grpc), _) => router.serve_with_incoming(env::Incoming::new(grpc)).await,
         };
         if let Err(e) = res {
             tracing::error!(error = %e, "gRPC server failed");
@@ -326,16 +372,17 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
     let router = crate::http::router(Arc::new(state));
     let http_tls = security.tls.as_ref().map(|t| t.http_server_config());
     tasks.push(tokio::spawn(async move {
-        match http_tls {
-            Some(config) => {
+        let res = match (http, http_tls) {
+            (Listener::Os(http), Some(config)) => {
                 crate::tls::serve_http(crate::tls::Incoming::new(http, config, "HTTP"), router)
-                    .await
+                    .await;
+                Ok(())
             }
-            None => {
-                if let Err(e) = axum::serve(http, router).await {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            }
+            (Listener::Os(http), None) => axum::serve(http, router).await,
+            (Listener::Net(http), _) => axum::serve(env::Incoming::new(http), router).await,
+        };
+        if let Err(e) = res {
+            tracing::error!(error = %e, "HTTP server failed");
         }
     }));
 

@@ -2,76 +2,64 @@
 //! followed, and (on the coordinator's node) the work units that must run. Every write
 //! goes to a temporary file that is fsynced and renamed, then the directory is fsynced.
 
+use super::env::{Disk, OsDisk};
 use ebbtide_model::protocol::agent::Leader;
 use ebbtide_model::Epoch;
-use std::fs;
-use std::io::{self, Write};
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const EPOCH: &str = "epoch";
 const LEADER: &str = "leader.json";
 const UNITS: &str = "work-units";
-const LOCK: &str = "lock";
 
 /// A node's data directory, locked by this process for as long as any clone lives.
 #[derive(Clone, Debug)]
 pub struct DataDir {
     path: PathBuf,
-    /// The exclusive OS lock on `<dir>/lock` (released when the process exits, however
-    /// it exits): two processes on one data dir would share an epoch sequence and
-    /// run the same units twice.
-    _lock: Arc<fs::File>,
+    /// The disk it is on ([`OsDisk`] in production).
+    disk: Arc<dyn Disk>,
+    /// Whether writes are fsynced (always, except under the test-only shell bug
+    /// `ShellBugs::skip_fsync`).
+    sync: bool,
+    /// The exclusive lock on the directory (an OS lock on `<dir>/lock`, released when
+    /// the process exits, however it exits): two processes on one data dir would share
+    /// an epoch sequence and run the same units twice.
+    _lock: Arc<dyn fmt::Debug + Send + Sync>,
 }
 
 impl DataDir {
     /// Opens (creating it if needed) and locks the data directory at `path`; fails if
     /// another process holds it.
     pub fn open(path: &Path) -> Result<Self, String> {
-        fs::create_dir_all(path)
+        Self::open_on(Arc::new(OsDisk), path)
+    }
+
+    /// [`DataDir::open`] on `disk`.
+    pub fn open_on(disk: Arc<dyn Disk>, path: &Path) -> Result<Self, String> {
+        disk.create_dir_all(path)
             .map_err(|e| format!("--data-dir {}: cannot create: {e}", path.display()))?;
-        let lock_path = path.join(LOCK);
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| {
-                format!(
-                    "--data-dir {}: cannot open {}: {e}",
-                    path.display(),
-                    lock_path.display()
-                )
-            })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&lock_path).unwrap_or_default();
-                return Err(format!(
-                    "--data-dir {}: already in use by another ebbtide process ({}); \
-                     each node needs its own data directory",
-                    path.display(),
-                    holder.trim()
-                ));
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(format!("--data-dir {}: cannot lock: {e}", path.display()))
-            }
-        }
-        // Name the holder for whoever finds the directory locked.
-        let _ = lock.set_len(0);
-        let _ = (&lock).write_all(format!("pid {}\n", std::process::id()).as_bytes());
+        let lock = disk.lock(path)?;
         Ok(DataDir {
             path: path.to_owned(),
-            _lock: Arc::new(lock),
+            disk,
+            sync: true,
+            _lock: Arc::from(lock),
         })
+    }
+
+    /// The test-only shell bug `skip_fsync`: writes without fsync.
+    #[doc(hidden)]
+    pub fn without_fsync(mut self) -> Self {
+        self.sync = false;
+        self
     }
 
     /// The last epoch recorded (0 if none).
     pub fn last_epoch(&self) -> Result<Epoch, String> {
         let file = self.path.join(EPOCH);
-        match fs::read_to_string(&file) {
+        match self.disk.read_to_string(&file) {
             Ok(s) => s
                 .trim()
                 .parse::<Epoch>()
@@ -106,7 +94,7 @@ impl DataDir {
     /// The coordinator an earlier incarnation last followed, if any.
     pub fn leader(&self) -> Result<Option<Leader<String>>, String> {
         let file = self.path.join(LEADER);
-        let text = match fs::read_to_string(&file) {
+        let text = match self.disk.read_to_string(&file) {
             Ok(s) => s,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("{}: {e}", file.display())),
@@ -136,7 +124,7 @@ impl DataDir {
     /// The work units that must run (kept by the coordinator's node).
     pub fn units(&self) -> Result<Vec<String>, String> {
         let file = self.path.join(UNITS);
-        match fs::read_to_string(&file) {
+        match self.disk.read_to_string(&file) {
             Ok(s) => Ok(s
                 .lines()
                 .map(str::trim)
@@ -158,21 +146,24 @@ impl DataDir {
         self.write_atomic(UNITS, text.as_bytes())
     }
 
+    /// Durable replacement: a temporary file, fsynced, renamed over the record, then
+    /// the directory fsynced so that the rename survives a crash. A crash at any
+    /// point leaves either the old record or the new one, never a torn one.
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let tmp = self.path.join(format!("{name}.tmp"));
-        {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
+        self.disk.write(&tmp, bytes, self.sync)?;
+        self.disk.rename(&tmp, &self.path.join(name))?;
+        if self.sync {
+            self.disk.sync_dir(&self.path)?;
         }
-        fs::rename(&tmp, self.path.join(name))?;
-        fs::File::open(&self.path)?.sync_all()
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn tempdir(name: &str) -> PathBuf {
         let p = std::env::temp_dir().join(format!("ebbtide-{name}-{}", std::process::id()));

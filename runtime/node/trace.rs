@@ -49,6 +49,11 @@ pub struct Tracer {
     seq: AtomicU64,
     /// This process's name in the records (see the module docs).
     process: String,
+    /// Which tracer of this OS process this is (the name's last part).
+    opened: u64,
+    /// The clock of `ts_us`; `None`: [`unix_micros`]. A simulation sets its own
+    /// simulated clock, so that a seed's traces are the same bytes on every run.
+    clock: Option<fn() -> u64>,
 }
 
 /// Tracers opened in this OS process (a test may run several nodes in one).
@@ -67,17 +72,26 @@ impl Tracer {
                     .map_err(|e| format!("--trace {}: {e}", p.display()))?,
             ))),
         };
-        let process = format!(
-            "{}.{}.{}",
-            std::process::id(),
-            unix_micros(),
-            OPENED.fetch_add(1, Ordering::Relaxed)
-        );
+        let opened = OPENED.fetch_add(1, Ordering::Relaxed);
+        let process = format!("{}.{}.{opened}", std::process::id(), unix_micros());
         Ok(Tracer {
             file,
             seq: AtomicU64::new(0),
             process,
+            opened,
+            clock: None,
         })
+    }
+
+    /// Stamps `ts_us` with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Option<fn() -> u64>) -> Self {
+        self.clock = clock;
+        if let Some(c) = clock {
+            // The process's name too comes from that clock, not from the OS's pid and
+            // time, or a seed's traces would differ from run to run.
+            self.process = format!("sim.{}.{}", c(), self.opened);
+        }
+        self
     }
 
     /// Whether records are written.
@@ -97,7 +111,7 @@ impl Tracer {
         outputs: Vec<Value>,
     ) {
         let Some(file) = &self.file else { return };
-        let ts_us = unix_micros();
+        let ts_us = self.clock.map_or_else(unix_micros, |c| c());
         let line = json!({
             "process": self.process,
             "seq": self.seq.fetch_add(1, Ordering::Relaxed),

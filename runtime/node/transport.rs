@@ -8,6 +8,7 @@
 use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
 use super::coordinator_task::CoordMsg;
+use super::env::{Fate, Net, ShellBugs, WireFaults};
 use super::metrics::Metrics;
 use crate::tls::NodeTls;
 use crate::wire::pb;
@@ -43,6 +44,10 @@ pub struct Transport {
     rpc_timeout: Duration,
     agent: mpsc::Sender<AgentMsg>,
     metrics: Arc<Metrics>,
+    /// The fault layer between this transport and the wire (simulations only).
+    faults: Option<Arc<dyn WireFaults>>,
+    /// Test-only shell bugs ([`ShellBugs`]).
+    bugs: ShellBugs,
 }
 
 /// How this process dials its peers' gRPC services: in plain text, or over TLS with
@@ -50,17 +55,32 @@ pub struct Transport {
 #[derive(Clone, Debug, Default)]
 pub struct Dialer {
     tls: Option<Arc<NodeTls>>,
+    /// The network to dial through; `None`: tonic's own connector (the OS's TCP).
+    net: Option<Arc<dyn Net>>,
+    /// HTTP/2 keep-alive interval (and timeout), if any ([`super::env::Env`]).
+    keep_alive: Option<Duration>,
 }
 
 impl Dialer {
     /// Plain-text gRPC (no `--tls-*` flags).
     pub fn plain() -> Self {
-        Dialer { tls: None }
+        Dialer::default()
     }
 
     /// TLS with this node's certificate.
     pub fn tls(tls: Arc<NodeTls>) -> Self {
-        Dialer { tls: Some(tls) }
+        Dialer {
+            tls: Some(tls),
+            ..Dialer::default()
+        }
+    }
+
+    /// Dials through `net` (a simulated network) instead of the OS's TCP, with HTTP/2
+    /// keep-alive pings every `keep_alive` if given.
+    pub fn with_net(mut self, net: Option<Arc<dyn Net>>, keep_alive: Option<Duration>) -> Self {
+        self.net = net;
+        self.keep_alive = keep_alive;
+        self
     }
 
     /// Whether calls go over TLS.
@@ -86,27 +106,60 @@ impl Dialer {
                 .tls_config(tls.peer_client_config(node))
                 .map_err(|e| format!("TLS to {node} at {addr}: {e}"))?;
         }
-        Ok(endpoint.connect_lazy())
+        if let Some(every) = self.keep_alive {
+            endpoint = endpoint
+                .http2_keep_alive_interval(every)
+                .keep_alive_timeout(every)
+                .keep_alive_while_idle(true);
+        }
+        let Some(net) = self.net.clone() else {
+            return Ok(endpoint.connect_lazy());
+        };
+        // tonic's connector contract: a `tower::Service<Uri>` whose connections speak
+        // hyper's IO traits (`TokioIo` adapts tokio's).
+        let connector = tower::service_fn(move |uri: tonic::transport::Uri| {
+            let net = net.clone();
+            async move {
+                let addr = uri.authority().map(|a| a.to_string()).ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "no host:port")
+                })?;
+                net.connect(addr).await.map(hyper_util::rt::TokioIo::new)
+            }
+        });
+        Ok(endpoint.connect_with_connector_lazy(connector))
     }
 }
 
 /// Sends whatever queued up, as batches, until the queue closes.
 async fn pump<M, F, Fut>(
+    from: String,
     to: String,
     mut rx: mpsc::Receiver<(M, &'static str)>,
     metrics: Arc<Metrics>,
+    faults: Option<Arc<dyn WireFaults>>,
     mut send: F,
 ) where
-    F: FnMut(Vec<M>) -> Fut,
-    Fut: Future<Output = Result<(), tonic::Status>>,
+    M: Clone + Send + 'static,
+    F: FnMut(Vec<M>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), tonic::Status>> + Send,
 {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     loop {
         if rx.recv_many(&mut queued, MAX_BATCH).await == 0 {
             return;
         }
-        let (batch, kinds): (Vec<M>, Vec<&'static str>) = queued.drain(..).unzip();
-        if let Err(status) = send(batch).await {
+        let (mut batch, mut kinds): (Vec<M>, Vec<&'static str>) = queued.drain(..).unzip();
+        if let Some(faults) = &faults {
+            (batch, kinds) = inject(&from, &to, faults, batch, kinds, &metrics, &send);
+            if batch.is_empty() {
+                continue;
+            }
+        }
+        let result = send(batch).await;
+        if let Some(faults) = &faults {
+            faults.done(&from, &to, &kinds);
+        }
+        if let Err(status) = result {
             // INVALID_ARGUMENT: the peer skipped only the messages it names.
             if status.code() != tonic::Code::InvalidArgument {
                 for k in &kinds {
@@ -121,6 +174,54 @@ async fn pump<M, F, Fut>(
             );
         }
     }
+}
+
+/// Applies the fault layer's plan to a batch: returns what goes now; lost messages
+/// are counted as dropped, delayed ones are sent later, each in a call of its own.
+fn inject<M, F, Fut>(
+    from: &str,
+    to: &str,
+    faults: &Arc<dyn WireFaults>,
+    batch: Vec<M>,
+    kinds: Vec<&'static str>,
+    metrics: &Arc<Metrics>,
+    send: &F,
+) -> (Vec<M>, Vec<&'static str>)
+where
+    M: Clone + Send + 'static,
+    F: FnMut(Vec<M>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), tonic::Status>> + Send,
+{
+    let fates = faults.plan(from, to, &kinds);
+    let (mut now, mut now_kinds) = (Vec::new(), Vec::new());
+    for ((m, k), fate) in batch.into_iter().zip(kinds).zip(fates) {
+        match fate {
+            Fate::Send => {
+                now.push(m);
+                now_kinds.push(k);
+            }
+            Fate::Duplicate => {
+                now.push(m.clone());
+                now_kinds.push(k);
+                now.push(m);
+                now_kinds.push(k);
+            }
+            Fate::Drop => {
+                metrics.dropped(k);
+                faults.done(from, to, &[k]);
+            }
+            Fate::Delay(after) => {
+                let (mut send, faults) = (send.clone(), faults.clone());
+                let (from, to) = (from.to_owned(), to.to_owned());
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = send(vec![m]).await;
+                    faults.done(&from, &to, &[k]);
+                });
+            }
+        }
+    }
+    (now, now_kinds)
 }
 
 impl Transport {
@@ -138,7 +239,17 @@ impl Transport {
             rpc_timeout,
             agent,
             metrics,
+            faults: None,
+            bugs: ShellBugs::default(),
         }
+    }
+
+    /// Puts the fault layer `faults` between this transport and the wire, and
+    /// switches on the test-only shell bugs `bugs`.
+    pub fn with_faults(mut self, faults: Option<Arc<dyn WireFaults>>, bugs: ShellBugs) -> Self {
+        self.faults = faults;
+        self.bugs = bugs;
+        self
     }
 
     /// The queues of peer `to`, started on first use (must run inside a tokio
@@ -162,9 +273,11 @@ impl Transport {
         let (to_node, rx) = mpsc::channel(PEER_QUEUE);
         let c = client.clone();
         tokio::spawn(pump(
+            self.id.clone(),
             to.to_owned(),
             rx,
             self.metrics.clone(),
+            self.faults.clone(),
             move |messages| {
                 let mut c = c.clone();
                 async move {
@@ -176,9 +289,11 @@ impl Transport {
         ));
         let (to_coordinator, rx) = mpsc::channel(PEER_QUEUE);
         tokio::spawn(pump(
+            self.id.clone(),
             to.to_owned(),
             rx,
             self.metrics.clone(),
+            self.faults.clone(),
             move |messages| {
                 let mut c = client.clone();
                 async move {
@@ -208,6 +323,16 @@ impl Transport {
             };
             self.agent.try_send(AgentMsg::Input(input)).is_ok()
         } else if let Some(peer) = self.peer(to) {
+            let msg = match msg {
+                ToNode::SetLiveness { target, term, .. } if self.bugs.drop_liveness_epoch => {
+                    ToNode::SetLiveness {
+                        target,
+                        epoch: 0,
+                        term,
+                    }
+                }
+                msg => msg,
+            };
             let m = pb::NodeMessage::from_core(self.id.clone(), msg);
             peer.to_node.try_send((m, kind)).is_ok()
         } else {
