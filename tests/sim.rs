@@ -14,6 +14,9 @@
 //! links held and released) and the clients' (work added, drains requested through
 //! the v1 and v2 routes, polls at any time). Safety (S3, S4, S5) is judged on the real
 //! state at every hook and every answer of 0; L1 at the end, once faults stopped.
+//! Then the run's step traces go through `ebbtide trace check` (`trace_check`): each
+//! incarnation replays on a fresh core with exactly its logged outputs, and S5 and S3
+//! hold on the merged trace, so a shell that hides state or skips a step fails too.
 //!
 //! `EBBTIDE_SEED=123 cargo test --test sim -- --nocapture` replays one seed; each
 //! run's step traces (one JSON-lines file per node) are under `target/sim-traces/`.
@@ -31,7 +34,8 @@
 //!   (the default workload's stop delay would);
 //! - every random choice (faults, crashes, holds, clients) comes from the seed;
 //! - each run is a process of its own (see [`run`]: tokio's task ids are per process,
-//!   and a crash drops a host's tasks in their order).
+//!   and a crash drops a host's tasks in their order);
+//! - the tracer's process names come from the simulated clock, not the pid.
 //!
 //! Safety is judged at the instant it can change: S4 and S5 in the workload hooks
 //! (every start), S3 at every answer of 0 a client receives (see `judge.rs` for what
@@ -109,6 +113,12 @@ fn config(node: &str, ips: &BTreeMap<String, IpAddr>, trace: PathBuf) -> NodeCon
 /// threads) start from different counters and diverge after the first crash; in a
 /// fresh process the counter starts where it always does.
 fn run(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
+    run_with_env(seed, bugs, label, &[])
+}
+
+/// [`run`], with extra environment variables for the simulation's process (the
+/// runtime's `EBBTIDE_SHELL_BUG` switches are read from there).
+fn run_with_env(seed: u64, bugs: ShellBugs, label: &str, env: &[(&str, &str)]) -> Outcome {
     let traces = traces_root().join(format!("{label}-seed-{seed}"));
     let _ = std::fs::remove_dir_all(&traces);
     let bits = [
@@ -128,6 +138,7 @@ fn run(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
             "--test-threads=1",
         ])
         .env("EBBTIDE_SIM_CHILD", format!("{seed} {bits} {label}"))
+        .envs(env.iter().copied())
         .output()
         .expect("run the simulation's process");
     let outcome = std::fs::read_to_string(traces.join("outcome.json"))
@@ -293,8 +304,21 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
             }
         }
     }
-    let s = judge.lock().unwrap();
+    let mut s = judge.lock().unwrap();
     let r = report.lock().unwrap();
+    // The same run, checked a second way: every node's step trace replays on fresh
+    // cores, and S5 and S3 hold on the merged trace (`ebbtide trace check`).
+    let files: Vec<PathBuf> = NODES
+        .iter()
+        .map(|n| traces.join(format!("{n}.jsonl")))
+        .collect();
+    let traced = match ebbtide::trace_check::check_files(&files) {
+        Ok(summary) => format!("trace check: {} steps replayed", summary.steps),
+        Err(e) => {
+            s.violations.push(format!("trace check: {e}"));
+            "trace check failed".to_owned()
+        }
+    };
     let summary = format!(
         "seed {seed}: {:?} simulated, {}, {crashes} crashes, {holds} holds, drains of {:?}, {} units, {} zeros ({} with an AddWork to the node in the fault layer), {} answered, {} unanswered",
         sim.elapsed(),
@@ -305,7 +329,7 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         s.zeros_with_add_in_flight,
         r.answered,
         r.unanswered
-    );
+    ) + "; " + &traced;
     Outcome {
         violations: s.violations.clone(),
         traces,
@@ -400,4 +424,22 @@ fn bite_skip_fsync_is_caught() {
         ..ShellBugs::default()
     };
     caught(bugs, "bite-skip-fsync", 8);
+}
+
+/// A shell bug that the judge on the real state may miss but the trace check cannot:
+/// the agent task traces the first bootstrap of each term and never hands it to the
+/// core (`EBBTIDE_SHELL_BUG=agent-drops-bootstrap`). Replaying the trace gives the
+/// bootstrap's answer that the shell never sent.
+#[test]
+fn bite_agent_drops_bootstrap_is_caught_by_the_trace_check() {
+    let env = [("EBBTIDE_SHELL_BUG", "agent-drops-bootstrap")];
+    for seed in 0..2 {
+        let o = run_with_env(seed, ShellBugs::default(), "bite-drops-bootstrap", &env);
+        eprintln!("bite-drops-bootstrap: {}", o.summary);
+        if let Some(v) = o.violations.iter().find(|v| v.starts_with("trace check:")) {
+            eprintln!("caught by seed {seed}: {v}");
+            return;
+        }
+    }
+    panic!("agent-drops-bootstrap: the trace check did not catch it within 2 seeds");
 }
