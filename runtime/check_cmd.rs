@@ -128,6 +128,7 @@ fn flags(cfg: &ModelConfig) -> String {
     opt("nodes", cfg.nodes, d.nodes);
     opt("drains", cfg.drains, d.drains);
     opt("work", cfg.work, d.work);
+    opt("added-work", cfg.added_work, d.added_work);
     opt("node-crashes", cfg.node_crashes, d.node_crashes);
     opt("failovers", cfg.failovers, d.failovers);
     opt("lease-losses", cfg.lease_losses, d.lease_losses);

@@ -519,9 +519,19 @@ pub struct ModelArgs {
     /// keeps polling every drain it asked for, also after 0.
     #[arg(long, default_value_t = 1, value_name = "D")]
     pub drains: u8,
-    /// Work units that must run (1-8).
+    /// Work units that must run from the start (1-8).
     #[arg(long, default_value_t = 2, value_name = "W")]
     pub work: u8,
+    /// Work units a client adds during the run (`POST /api/v2/work`), whenever a
+    /// coordinator is live: stored first, then fed to the coordinator. --work plus
+    /// --added-work is at most 8.
+    #[arg(long, default_value_t = 0, value_name = "A")]
+    pub added_work: u8,
+    /// Checker-only variant: an added unit is fed to the coordinator but never stored,
+    /// so a later coordinator does not know it (breaks the coordinator's call contract;
+    /// S8 finds the lost unit).
+    #[arg(long)]
+    pub add_not_durable: bool,
     /// Node crashes to inject, each followed by a restart or by leaving membership (0-4).
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub node_crashes: u8,
@@ -631,6 +641,8 @@ impl ModelArgs {
             nodes: self.nodes,
             drains: self.drains,
             work: self.work,
+            added_work: self.added_work,
+            add_not_durable: self.add_not_durable,
             node_crashes: self.node_crashes,
             failovers: self.failovers,
             lease_losses: self.lease_losses,
@@ -682,9 +694,11 @@ pub struct CheckArgs {
     /// Print the guards that --without accepts, one a line, and exit.
     #[arg(long)]
     pub list_guards: bool,
-    /// Check CI's configurations one after the other: the default one, then a smaller
-    /// one with a lease loss (2 nodes, 2 units, drain batch 2, 1 lease loss). Takes no
-    /// model options. Exit status 1 if a property is violated in either.
+    /// Check CI's four configurations one after the other: the default one; a smaller
+    /// one with a lease loss (2 nodes, 2 units, drain batch 2, 1 lease loss); two
+    /// drains with fair continuations (3 nodes, 1 unit, --drains 2 --fair-rounds 20);
+    /// a unit added while the cluster runs (2 nodes, 1 unit, --added-work 1). Takes no
+    /// model options. Exit status 1 if a property is violated in any.
     #[arg(long)]
     pub ci: bool,
     /// Walk the model at random instead of searching every state: for configurations

@@ -256,6 +256,7 @@ impl NodeActor {
         state: &mut Cow<NodeState>,
         term: Term,
         members: Vec<NodeIx>,
+        stored: u8,
         o: &mut Cmds,
     ) {
         // The winner's agent learns its term in the step it wins (the campaign's result,
@@ -266,7 +267,8 @@ impl NodeActor {
             self.agent_step(state, AgentInput::LeaderChanged { term, leader: id }, o);
         }
         let mut out = Vec::new();
-        let units = (0..self.cfg.work).map(UnitIx);
+        // The desired units it loads from the store.
+        let units = (0..stored).map(UnitIx);
         let coord = Coord::new(
             id,
             term,
@@ -390,7 +392,7 @@ impl Actor for NodeActor {
         if storage.is_none() && me == NodeIx(0) {
             // The cluster starts with n0 as coordinator of term 1.
             let members = (0..self.cfg.nodes).map(NodeIx).collect();
-            self.become_coordinator(me, &mut state, 1, members, o);
+            self.become_coordinator(me, &mut state, 1, members, self.cfg.work, o);
         }
         state.into_owned()
     }

@@ -11,8 +11,19 @@ pub struct ModelConfig {
     /// [`ModelConfig::drain_order`]): the next is asked for once the one before answered
     /// 0 (a rolling upgrade). 1 to `nodes`.
     pub drains: u8,
-    /// Work units that must run (1–8).
+    /// Work units that must run from the start (1–8).
     pub work: u8,
+    /// Work units a client adds during the run (`POST /api/v2/work`), after the `work`
+    /// units desired from the start: unit `work`, then `work + 1` …, each at any moment
+    /// a coordinator is live. As the coordinator's call contract (item 4) asks, the
+    /// unit is durable in the store (the data dir, etcd) before the coordinator is fed
+    /// `AddUnit`; both happen in the client's step (a crash between them is the same
+    /// as one right after, whose sends the network may hold for ever).
+    pub added_work: u8,
+    /// Checker variant: an added unit is fed to the coordinator and the client told,
+    /// but the unit never reaches the store (a shell that breaks item 4 of the
+    /// coordinator's call contract): the next coordinator does not know it.
+    pub add_not_durable: bool,
     /// Node crashes (each followed by a restart or by leaving membership).
     pub node_crashes: u8,
     /// Coordinator failovers: the coordinator process dies while its node lives on.
@@ -85,6 +96,8 @@ impl Default for ModelConfig {
             nodes: 3,
             drains: 1,
             work: 2,
+            added_work: 0,
+            add_not_durable: false,
             node_crashes: 1,
             failovers: 1,
             lease_losses: 0,
@@ -136,13 +149,34 @@ impl ModelConfig {
         }
     }
 
+    /// CI's fourth configuration: a client adds a unit while the cluster runs (C18),
+    /// at any moment a coordinator is live, with the default faults (a node crash, a
+    /// failover, a loss, a TTL expiry, a stray term): 2 nodes, 1 unit from the start
+    /// and 1 added. The runtime's clients add work at any time (`POST /api/v2/work`),
+    /// so the model's do too.
+    pub fn added_work() -> Self {
+        ModelConfig {
+            nodes: 2,
+            work: 1,
+            added_work: 1,
+            ..ModelConfig::default()
+        }
+    }
+
     /// The configurations `ebbtide check --ci` checks, in order.
     pub fn ci() -> Vec<ModelConfig> {
         vec![
             ModelConfig::default(),
             ModelConfig::lease_loss(),
             ModelConfig::clients(),
+            ModelConfig::added_work(),
         ]
+    }
+
+    /// Every unit the run may know: the `work` desired from the start and the
+    /// `added_work` a client may add.
+    pub fn all_units(&self) -> u8 {
+        self.work + self.added_work
     }
 
     /// Checks the bounds; the message names the setting and what is wrong with it.
@@ -164,6 +198,12 @@ impl ModelConfig {
             return Err(format!(
                 "--work must be between 1 and 8 (got {})",
                 self.work
+            ));
+        }
+        if u16::from(self.work) + u16::from(self.added_work) > 8 {
+            return Err(format!(
+                "--work plus --added-work must be at most 8 (got {} + {})",
+                self.work, self.added_work
             ));
         }
         if self.node_crashes > 4 {

@@ -97,6 +97,7 @@ pub fn action(a: &Action) -> String {
         ),
         Action::Poll(n) => format!("client calls DrainNode({n})"),
         Action::Status(n) => format!("client reads DrainStatus({n})"),
+        Action::AddWork => "client adds the next work unit".to_string(),
     }
 }
 

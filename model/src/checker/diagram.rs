@@ -681,6 +681,15 @@ fn events(d: &mut Drawing, state: &SysState, next: &SysState, action: &Action, r
             d.mark("mark watch", Lifeline::Agent(*n), row, &text, &said);
         }
         Action::Stray { .. } => {}
+        Action::AddWork => {
+            if let Some((host, _)) = DrainModel::coordinator(state) {
+                let unit = state.history.promised;
+                let (c, h) = (Lifeline::Client.x(), Lifeline::Coordinator(host).x());
+                let title =
+                    format!("client → {host} coordinator: adds work unit w{unit} at step {row}");
+                d.arrow("call", (c, y(row)), (h, y(row)), &title);
+            }
+        }
         Action::Poll(n) | Action::Status(n) => {
             let call = match action {
                 Action::Poll(_) => format!("DrainNode({n})"),

@@ -146,7 +146,7 @@ pub fn all() -> Vec<Property<DrainModel>> {
 
 /// S5.
 fn single_host(model: &DrainModel, s: &SysState) -> bool {
-    (0..model.cfg.work).map(UnitIx).all(|w| {
+    (0..model.cfg.all_units()).map(UnitIx).all(|w| {
         (0..model.cfg.nodes)
             .map(NodeIx)
             .filter(|n| DrainModel::is_up(s, *n) && DrainModel::node(s, *n).agent.runs(&w))
@@ -192,7 +192,7 @@ fn no_lost_work(model: &DrainModel, s: &SysState) -> bool {
     if !c.is_bootstrapped() {
         return true;
     }
-    (0..model.cfg.work).map(UnitIx).all(|w| {
+    (0..s.history.promised).map(UnitIx).all(|w| {
         let runs = (0..model.cfg.nodes)
             .map(NodeIx)
             .any(|n| DrainModel::is_up(s, n) && DrainModel::node(s, n).agent.runs(&w));

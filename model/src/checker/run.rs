@@ -307,6 +307,7 @@ fn annotate(state: &SysState, action: &Action) -> Option<String> {
             let (host, c) = DrainModel::coordinator(state)?;
             Some(describe_answer("DrainStatus", *n, host, c.drain_status(n)))
         }
+        Action::AddWork => Some(format!("unit w{}", state.history.promised)),
         Action::Watch(_) => Some(format!(
             "term {}, leader {}",
             state.history.term, state.history.leader

@@ -70,6 +70,13 @@ pub struct History {
     pub requested: u16,
     /// Bit per node: DrainNode has answered 0 for it (on any call, of any coordinator).
     pub zeros: u16,
+    /// Units the client was told exist: the `work` desired from the start, then each
+    /// one it added (`Action::AddWork`). S8 and L1 are about these.
+    pub promised: u8,
+    /// Units in the durable store, which a new coordinator loads: the same as
+    /// `promised`, unless the shell feeds an added unit before storing it
+    /// (`--add-not-durable`).
+    pub stored: u8,
     /// The coordinator failed while the target was Draining and before 0.
     pub failover_mid_drain: bool,
     /// The target crashed while Draining and before 0.
@@ -160,6 +167,9 @@ pub enum Action {
     /// A client reads DrainStatus(node) (`GET /api/v2/drain/<node>`), of any node, at
     /// any time: it changes nothing, and every 0 it answers is judged by S3.
     Status(NodeIx),
+    /// A client adds the next work unit (`POST /api/v2/work`, `--added-work`): it is
+    /// stored, then fed to the live coordinator (`CoordInput::AddUnit`).
+    AddWork,
 }
 
 impl Action {
@@ -184,6 +194,7 @@ impl Action {
             | Action::Resign(_)
             | Action::GracefulLeave(_)
             | Action::Status(_)
+            | Action::AddWork
             | Action::CoordinatorCrash(_) => false,
         }
     }
@@ -517,6 +528,8 @@ impl Model for DrainModel {
                 stopped: [0; MAX_NODES],
                 requested: 0,
                 zeros: 0,
+                promised: self.cfg.work,
+                stored: self.cfg.work,
                 failover_mid_drain: false,
                 target_crashed_mid_drain: false,
                 violations: 0,
@@ -647,6 +660,9 @@ impl Model for DrainModel {
                 }
                 for node in self.nodes() {
                     actions.push(Action::Status(node));
+                }
+                if h.promised < self.cfg.all_units() {
+                    actions.push(Action::AddWork);
                 }
             }
             None if h.term < self.cfg.max_term() => {
@@ -834,7 +850,7 @@ impl DrainModel {
                     .filter(|n| state.history.is_member(*n))
                     .collect();
                 let mut next = self.run_node(state, node, None, None, |a, st, o| {
-                    a.become_coordinator(node, st, term, members, o)
+                    a.become_coordinator(node, st, term, members, state.history.stored, o)
                 })?;
                 next.history.term = term;
                 next.history.leader = node;
@@ -890,6 +906,22 @@ impl DrainModel {
                 }
                 if !changed && next.history == state.history {
                     return None;
+                }
+                Some(next)
+            }
+            Action::AddWork => {
+                let (host, _) = Self::coordinator(state)?;
+                let h = &state.history;
+                if h.promised >= self.cfg.all_units() {
+                    return None;
+                }
+                let unit = UnitIx(h.promised);
+                let mut next = state.clone();
+                self.tell_coordinator(&mut next, CoordInput::AddUnit(unit));
+                debug_assert!(Self::coordinator(&next).is_some_and(|(n, _)| n == host));
+                next.history.promised += 1;
+                if !self.cfg.add_not_durable {
+                    next.history.stored += 1;
                 }
                 Some(next)
             }

@@ -163,7 +163,9 @@ pub struct NodeStatus<N> {
 ///    Otherwise a failover forgets a unit the client was told is added, and the next
 ///    coordinator stops it as a stray. Likewise a unit a client deletes leaves durable
 ///    storage before `DeleteUnit` is fed, or a failover starts it again. (The checker
-///    runs a fixed set of desired units: this rule is argued here, not checked.)
+///    checks the rule for adding, `--added-work`: with `--add-not-durable`, a shell
+///    that feeds the unit before storing it, S8 finds the unit lost at the next
+///    failover. No route deletes units, so the model has no client that does.)
 /// 5. **Stop at once when no longer the coordinator.** After a call that emits
 ///    [`CoordOutput::Resign`], apply the rest of that call's outputs (the checker does
 ///    too) and feed this coordinator nothing more. Likewise when the process loses the
