@@ -171,6 +171,11 @@ fn print_progress(p: Progress, tty: bool) {
         (p.unique_states as f64 / p.seconds.max(1e-9)) as u64,
         p.max_depth
     );
+    show_progress(&line, tty);
+}
+
+/// One progress line: rewritten in place on a terminal, appended in a log.
+fn show_progress(line: &str, tty: bool) {
     let mut err = std::io::stderr();
     if tty {
         let _ = write!(err, "\r{line}   ");
@@ -266,13 +271,7 @@ fn simulate(
             (p.states as f64 / p.seconds.max(1e-9)) as u64,
             p.violations
         );
-        let mut err = std::io::stderr();
-        if tty {
-            let _ = write!(err, "\r{line}   ");
-            let _ = err.flush();
-        } else {
-            let _ = writeln!(err, "{line}");
-        }
+        show_progress(&line, tty);
     });
     if tty {
         eprintln!();
