@@ -217,3 +217,13 @@ fn without_drop_regressing_reports() {
 fn without_bootstrap_before_serving() {
     without(Guard::BootstrapBeforeServing, small(0, 1, 0));
 }
+
+/// A unit a client adds (no faults: with a failover and a loss, the run without
+/// collection has millions of states and takes gigabytes).
+#[test]
+fn an_added_unit() {
+    same_with_and_without_gc(ModelConfig {
+        added_work: 1,
+        ..small(0, 0, 0)
+    });
+}
