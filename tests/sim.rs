@@ -11,12 +11,15 @@
 //! A run is one `u64` seed: turmoil's own randomness (message latencies), the fault
 //! layer's (loss, duplication, delay of protocol messages, between the transport and
 //! the wire), the driver's (crashes and restarts of nodes, the coordinator's included;
-//! links held and released) and the clients' (work added, drains requested through
-//! the v1 and v2 routes, polls at any time). Safety (S3, S4, S5) is judged on the real
+//! links held and released), the disk's (the leader record's fsync fails now and
+//! then: the node exits `PersistFailed`, and the driver crashes it a few ms later and
+//! restarts it, as a supervisor would) and the clients' (work added, drains requested
+//! through the v1 and v2 routes, polls at any time). Safety (S3, S4, S5) is judged on the real
 //! state at every hook and every answer of 0; L1 at the end, once faults stopped.
 //! Then the run's step traces go through `ebbtide trace check` (`trace_check`): each
 //! incarnation replays on a fresh core with exactly its logged outputs, and S5 and S3
-//! hold on the merged trace, so a shell that hides state or skips a step fails too.
+//! hold on the merged trace, and no incarnation starts below a term floor an earlier
+//! one reported, so a shell that hides state, skips a step or persists late fails too.
 //!
 //! `EBBTIDE_SEED=123 cargo test --test sim -- --nocapture` replays one seed; each
 //! run's step traces (one JSON-lines file per node) are under `target/sim-traces/`.
@@ -125,6 +128,8 @@ fn run_with_env(seed: u64, bugs: ShellBugs, label: &str, env: &[(&str, &str)]) -
         bugs.skip_fsync,
         bugs.drop_liveness_epoch,
         bugs.ack_before_stop,
+        bugs.send_before_persist,
+        bugs.resend_batch_twice,
     ]
     .map(|b| if b { '1' } else { '0' })
     .iter()
@@ -186,6 +191,8 @@ fn sim_child() {
         skip_fsync: bits[0],
         drop_liveness_epoch: bits[1],
         ack_before_stop: bits[2],
+        send_before_persist: bits[3],
+        resend_batch_twice: bits[4],
     };
     let o = run_here(seed, bugs, label);
     let json = serde_json::json!({ "violations": o.violations, "summary": o.summary });
@@ -214,7 +221,7 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         sim.host(node, move || {
             let env = Env {
                 net: Some(Arc::new(SimNet)),
-                disk: Arc::new(SimDisk),
+                disk: Arc::new(SimDisk(faults.clone())),
                 clock: Some(sim_micros),
                 faults: Some(faults.clone()),
                 keep_alive: Some(Duration::from_secs(1)),
@@ -225,9 +232,13 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
                 node: node.to_owned(),
                 judge: judge.clone(),
             });
-            let cfg = cfg.clone();
+            let (cfg, judge) = (cfg.clone(), judge.clone());
             async move {
-                let _node = ebbtide::node::start_in(cfg, workload, env).await?;
+                let mut node = ebbtide::node::start_in(cfg, workload, env).await?;
+                // The process asks to exit (a durable write failed): the driver
+                // crashes the host, and restarts it later, as a supervisor would.
+                let _reason = node.exited().await;
+                judge.lock().unwrap().exited.push(node.id.clone());
                 std::future::pending::<()>().await;
                 Ok(())
             }
@@ -241,10 +252,11 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
 
     let mut rng = Rng::new(seed ^ 0xd41e_c7ed);
     let mut down: BTreeMap<&str, Duration> = BTreeMap::new();
+    let mut exiting: BTreeMap<&str, Duration> = BTreeMap::new();
     let mut held: Vec<(&str, &str, Duration)> = Vec::new();
     let mut next_fault = Duration::from_secs(2);
     let mut faulting = true;
-    let (mut crashes, mut holds) = (0, 0);
+    let (mut crashes, mut holds, mut exits) = (0, 0, 0);
     loop {
         let step = sim.step();
         let now = sim.elapsed();
@@ -266,6 +278,24 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         if repair_all {
             faulting = false;
             faults.on.store(false, Ordering::Relaxed);
+        }
+        // A process that asked to exit is gone a little later (its runtime shuts
+        // down; what other tasks had queued may still leave meanwhile), then its
+        // supervisor restarts it.
+        for node in std::mem::take(&mut s.exited) {
+            let node = *NODES.iter().find(|n| **n == node).expect("a node");
+            exiting.insert(node, now + Duration::from_millis(rng.range(1, 50)));
+        }
+        for (node, at) in std::mem::take(&mut exiting) {
+            if at > now && !repair_all {
+                exiting.insert(node, at);
+            } else if !down.contains_key(node) {
+                sim.crash(node);
+                s.crashed(node);
+                exits += 1;
+                let back = Duration::from_millis(rng.range(200, 3000));
+                down.insert(node, now + back);
+            }
         }
         for (node, at) in std::mem::take(&mut down) {
             if at <= now || repair_all {
@@ -320,7 +350,7 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         }
     };
     let summary = format!(
-        "seed {seed}: {:?} simulated, {}, {crashes} crashes, {holds} holds, drains of {:?}, {} units, {} zeros ({} with an AddWork to the node in the fault layer), {} answered, {} unanswered",
+        "seed {seed}: {:?} simulated, {}, {crashes} crashes, {exits} exits, {holds} holds, drains of {:?}, {} units, {} zeros ({} with an AddWork to the node in the fault layer), {} answered, {} unanswered",
         sim.elapsed(),
         faults.rates(),
         r.drains,
@@ -337,12 +367,15 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
     }
 }
 
-/// The seeds to run: `EBBTIDE_SEED`, or `0..count`.
+/// The seeds to run: `EBBTIDE_SEED`, or `0..EBBTIDE_SEEDS`, or `0..count`.
 fn seeds(count: u64) -> Vec<u64> {
-    match std::env::var("EBBTIDE_SEED") {
-        Ok(s) => vec![s.trim().parse().expect("EBBTIDE_SEED: a u64")],
-        Err(_) => (0..count).collect(),
+    if let Ok(s) = std::env::var("EBBTIDE_SEED") {
+        return vec![s.trim().parse().expect("EBBTIDE_SEED: a u64")];
     }
+    let count = std::env::var("EBBTIDE_SEEDS")
+        .map(|s| s.trim().parse().expect("EBBTIDE_SEEDS: a u64"))
+        .unwrap_or(count);
+    (0..count).collect()
 }
 
 fn explain(o: &Outcome, seed: u64) -> String {
@@ -426,6 +459,24 @@ fn bite_skip_fsync_is_caught() {
     caught(bugs, "bite-skip-fsync", 8);
 }
 
+/// The agent task applies a step's sends before its `PersistLeader`
+/// (`send_before_persist`). It shows when the persist then fails (the simulated disk
+/// fails the leader record's fsync now and then; the node exits `PersistFailed` and
+/// is crashed a few ms later, while its queued answer still leaves): the coordinator
+/// heard the node follow the new term, the next incarnation starts from the older
+/// floor and ignores that coordinator's commands, which it never re-bootstraps. Two
+/// judges see it: the trace check's "term floor kept" (an incarnation starts below a
+/// term its predecessor reported), and L1 (the node's drain never completes). Seed 1
+/// is caught by both (9 of the first 64 seeds are).
+#[test]
+fn bite_send_before_persist_is_caught() {
+    let bugs = ShellBugs {
+        send_before_persist: true,
+        ..ShellBugs::default()
+    };
+    caught(bugs, "bite-send-before-persist", 3);
+}
+
 /// A shell bug that the judge on the real state may miss but the trace check cannot:
 /// the agent task traces the first bootstrap of each term and never hands it to the
 /// core (`EBBTIDE_SHELL_BUG=agent-drops-bootstrap`). Replaying the trace gives the
@@ -442,4 +493,26 @@ fn bite_agent_drops_bootstrap_is_caught_by_the_trace_check() {
         }
     }
     panic!("agent-drops-bootstrap: the trace check did not catch it within 2 seeds");
+}
+
+/// A tolerance test, not a bite: the transport sends every batch twice
+/// (`resend_batch_twice`, a retry after a timeout whose first call was delivered), so
+/// every message is applied twice in a row. The protocol is built to tolerate this
+/// (the model's network duplicates any message, and the checker explores it; the fault
+/// layer here duplicates too): commands are fenced by (term, op) and acknowledged
+/// again, not reapplied, and reports are idempotent. So safety and L1 must hold with
+/// it on; were this ever caught, a duplicate would be doing harm the model says it
+/// cannot. (64 seeds with it on were green when it was written:
+/// `EBBTIDE_SEEDS=64 cargo test --test sim tolerance_`.)
+#[test]
+fn tolerance_batches_resent_twice_keep_safety_and_drains_complete() {
+    let bugs = ShellBugs {
+        resend_batch_twice: true,
+        ..ShellBugs::default()
+    };
+    for seed in seeds(16) {
+        let o = run(seed, bugs, "tolerance-resend-twice");
+        eprintln!("tolerance-resend-twice: {}", o.summary);
+        assert!(o.violations.is_empty(), "{}", explain(&o, seed));
+    }
 }

@@ -4,7 +4,8 @@
 //! shell: replay; by the core itself: S3), a unit left running on two nodes (S5), an
 //! epoch run by two processes, a node's trace left out (provenance), a receipt moved
 //! before its send (causality), malformed input (exit 2); and a runtime with a deliberate shell bug
-//! (`EBBTIDE_SHELL_BUG`) writes traces that fail.
+//! (`EBBTIDE_SHELL_BUG`) writes traces that fail; an incarnation that starts below a term
+//! floor an earlier one reported (term floor kept).
 
 mod support;
 
@@ -314,6 +315,34 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
         "{f}"
     );
     eprintln!("core-zero-early: caught\n{f}");
+
+    // A term floor forgotten: n3's incarnation starts as if it followed an incarnation
+    // that answered a bootstrap, without that term (a shell that sent the answer before
+    // its leader record was durable, then crashed). The start is changed after replay,
+    // as such a run would have logged it.
+    let (mut processes, _) = parse::read(&paths).unwrap();
+    let replayed = replay::replay(&processes).unwrap();
+    let answered = processes
+        .iter()
+        .flat_map(|p| &p.records)
+        .filter(|r| r.role == parse::Role::Coordinator)
+        .filter_map(|r| {
+            let m = r.input.get("Message")?;
+            (m["from"] == "n3").then(|| m["msg"]["BootstrapResponse"]["epoch"].as_u64())?
+        })
+        .max()
+        .expect("n3 answered a bootstrap");
+    let start = processes
+        .iter_mut()
+        .flat_map(|p| p.records.iter_mut())
+        .find(|r| r.node == "n3" && r.role == parse::Role::Agent && r.input.get("Start").is_some())
+        .unwrap();
+    start.input["Start"]["epoch"] = json!(answered + 1);
+    start.input["Start"]["leader"] = Value::Null;
+    let f = safety::check(&processes, &replayed).unwrap_err();
+    assert_eq!(f.check, Check::FloorKept, "{f}");
+    assert!(f.what.contains("n3's incarnation"), "{f}");
+    eprintln!("floor-forgotten: caught\n{f}");
 
     // The coordinator's records out of order: the acknowledgement of an AddWork to n3
     // moved before the step that sent that AddWork. Replay is skipped (it would catch

@@ -244,6 +244,16 @@ impl AgentTask {
         out: Vec<AgentOutput<String, String>>,
         hb: &mut Option<Instant>,
     ) -> Result<(), String> {
+        let out = if self.bugs.send_before_persist {
+            // The bug: the step's sends are applied first, the rest (the durable
+            // write among it) after them.
+            let (sends, rest): (Vec<_>, Vec<_>) = out
+                .into_iter()
+                .partition(|o| matches!(o, AgentOutput::Send { .. }));
+            sends.into_iter().chain(rest).collect()
+        } else {
+            out
+        };
         for o in out {
             match o {
                 AgentOutput::Send { to, msg } => self.transport.to_coordinator(&to, msg),

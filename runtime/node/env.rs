@@ -105,6 +105,16 @@ pub struct ShellBugs {
     /// `WorkStatus` Stopped) goes out, and the unit is stopped a little later, by a
     /// task of its own ("so as not to block the agent").
     pub ack_before_stop: bool,
+    /// The agent task applies a step's `Send`s before its `PersistLeader` ("tell the
+    /// coordinator at once, the fsync is slow"): a node can answer a coordinator's
+    /// bootstrap, so report that it follows the new term, before that term floor is
+    /// durable; if the write then fails (or the process dies first), the next
+    /// incarnation has forgotten a term it already reported.
+    pub send_before_persist: bool,
+    /// The transport sends every batch a second time, as a client whose call timed out
+    /// retries it although the first call was delivered (the answer was only slow):
+    /// each message of the batch is applied twice, right after each other.
+    pub resend_batch_twice: bool,
 }
 
 /// A connection, whatever carries it.

@@ -137,6 +137,7 @@ async fn pump<M, F, Fut>(
     mut rx: mpsc::Receiver<(M, &'static str)>,
     metrics: Arc<Metrics>,
     faults: Option<Arc<dyn WireFaults>>,
+    resend_twice: bool,
     mut send: F,
 ) where
     M: Clone + Send + 'static,
@@ -155,7 +156,15 @@ async fn pump<M, F, Fut>(
                 continue;
             }
         }
-        let result = send(batch).await;
+        // The test-only bug `resend_batch_twice`: the batch goes again once its call
+        // returned, as a retry after a timeout whose first call was delivered.
+        let again = (resend_twice && !batch.is_empty()).then(|| batch.clone());
+        let mut result = send(batch).await;
+        if let Some(again) = again {
+            if result.is_ok() {
+                result = send(again).await;
+            }
+        }
         if let Some(faults) = &faults {
             faults.done(&from, &to, &kinds);
         }
@@ -278,6 +287,7 @@ impl Transport {
             rx,
             self.metrics.clone(),
             self.faults.clone(),
+            self.bugs.resend_batch_twice,
             move |messages| {
                 let mut c = c.clone();
                 async move {
@@ -294,6 +304,7 @@ impl Transport {
             rx,
             self.metrics.clone(),
             self.faults.clone(),
+            self.bugs.resend_batch_twice,
             move |messages| {
                 let mut c = client.clone();
                 async move {

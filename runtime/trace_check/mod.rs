@@ -41,6 +41,10 @@ pub enum Check {
     /// S3: `remaining: 0` answered (DrainNode or DrainStatus) before the node was
     /// Stopping and running nothing.
     NoPrematureZero,
+    /// The core's call contract (`PersistLeader` durable before the sends after it): an
+    /// agent incarnation starts from a term floor below a term an earlier incarnation
+    /// of its node reported to a coordinator (a `BootstrapResponse` received).
+    FloorKept,
 }
 
 impl Check {
@@ -53,6 +57,7 @@ impl Check {
             Check::Causality => "causality",
             Check::SingleHost => "S5 single host",
             Check::NoPrematureZero => "S3 no premature zero",
+            Check::FloorKept => "term floor kept",
         }
     }
 }

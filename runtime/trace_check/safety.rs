@@ -26,6 +26,16 @@
 //! whether a newer incarnation of `t` had started by then; the "no operation in
 //! flight" clause (a belief of the coordinator, which replay reproduces but this check
 //! does not judge).
+//!
+//! **Term floor kept (the core's call contract, item 4), as checked:** once a
+//! coordinator received a `BootstrapResponse` for term `T` from incarnation `e` of node
+//! `n`, every agent incarnation of `n` with an epoch above `e` starts (`Start`) from a
+//! persisted leader of term `T` or more. The agent persists `T` before that answer, and
+//! the shell must make it durable before it sends the answer: a coordinator that heard
+//! it counts on `n` following `T`, also after a restart (it does not ask again), and a
+//! node that forgot `T` ignores that coordinator's commands for good. Receipts, not the
+//! agent's logged sends, are what count: a step's outputs are logged before they are
+//! applied, so a crash part-way may lose a logged send with its persist.
 
 use super::parse::{Process, Role};
 use super::replay::Replayed;
@@ -70,6 +80,7 @@ pub fn check(processes: &[Process], replayed: &Replayed) -> Result<Checked, Box<
     let clocks = clocks(processes, &mut checked)?;
     single_host(processes, &clocks, &mut checked)?;
     no_premature_zero(processes, replayed, &clocks, &mut checked)?;
+    floor_kept(processes)?;
     Ok(checked)
 }
 
@@ -307,6 +318,54 @@ fn no_premature_zero(
                 );
                 return Err(Box::new(Failure::new(Check::NoPrematureZero, r, what)));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The term floor an incarnation reported is kept by every later one (see the module's
+/// docs).
+fn floor_kept(processes: &[Process]) -> Result<(), Box<Failure>> {
+    // Node → (epoch, term) of every BootstrapResponse a coordinator received from it.
+    let mut reported: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
+    for r in processes.iter().flat_map(|p| &p.records) {
+        if r.role != Role::Coordinator {
+            continue;
+        }
+        let Some(m) = r.input.get("Message") else {
+            continue;
+        };
+        let (Some(from), Some(b)) = (
+            m.get("from").and_then(Value::as_str),
+            m.get("msg").and_then(|m| m.get("BootstrapResponse")),
+        ) else {
+            continue;
+        };
+        if let (Some(e), Some(t)) = (b["epoch"].as_u64(), b["term"].as_u64()) {
+            reported.entry(from).or_default().push((e, t));
+        }
+    }
+    for r in processes.iter().flat_map(|p| &p.records) {
+        let Some(start) = r.input.get("Start") else {
+            continue;
+        };
+        if r.role != Role::Agent {
+            continue;
+        }
+        let floor = start["leader"]["term"].as_u64().unwrap_or(0);
+        let epoch = start["epoch"].as_u64().unwrap_or(r.epoch);
+        let lost = reported
+            .get(r.node.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|(e, t)| *e < epoch && *t > floor)
+            .max_by_key(|(_, t)| *t);
+        if let Some((e, t)) = lost {
+            let what = format!(
+                "{}'s incarnation {epoch} starts from term floor {floor}, but its incarnation {e} had answered term {t}'s bootstrap, and a coordinator received that answer",
+                r.node
+            );
+            return Err(Box::new(Failure::new(Check::FloorKept, r, what)));
         }
     }
     Ok(())

@@ -59,6 +59,9 @@ pub struct State {
     /// (from, to) → AddWork messages to `to` held by the fault layer (planned, not
     /// yet through their call).
     pub add_work_in_flight: BTreeMap<(String, String), usize>,
+    /// Nodes whose process asked to exit (a failed durable write: `PersistFailed`),
+    /// for the driver to crash and later restart, as a supervisor would.
+    pub exited: Vec<String>,
     /// What went wrong, in order.
     pub violations: Vec<String>,
     /// Simulated time, for the messages.
@@ -207,6 +210,12 @@ pub struct Faults {
     loss: f64,
     duplication: f64,
     delay: f64,
+    /// The disk's faults: their own generator, so that the message faults' draws
+    /// stay what they were without them.
+    disk_rng: Mutex<Rng>,
+    /// The probability that an fsync of the leader record fails (EIO): the write is
+    /// not durable, and the node stops (`PersistFailed`).
+    fsync_failure: f64,
 }
 
 impl Faults {
@@ -216,7 +225,11 @@ impl Faults {
         let mut rng = Rng::new(seed ^ 0x5eed_f417);
         const RATES: [f64; 4] = [0.0, 0.02, 0.08, 0.2];
         let (loss, duplication, delay) = (*rng.pick(&RATES), *rng.pick(&RATES), *rng.pick(&RATES));
+        let mut disk_rng = Rng::new(seed ^ 0xd15c_fa11);
+        let fsync_failure = *disk_rng.pick(&[0.0, 0.1, 0.3]);
         Faults {
+            disk_rng: Mutex::new(disk_rng),
+            fsync_failure,
             rng: Mutex::new(rng),
             on: AtomicBool::new(true),
             judge,
@@ -229,9 +242,14 @@ impl Faults {
     /// The rates, for the run's summary.
     pub fn rates(&self) -> String {
         format!(
-            "loss {}, duplication {}, delay {}",
-            self.loss, self.duplication, self.delay
+            "loss {}, duplication {}, delay {}, leader fsync failure {}",
+            self.loss, self.duplication, self.delay, self.fsync_failure
         )
+    }
+
+    /// Whether this fsync of the leader record fails (only while faults are on).
+    pub fn fsync_fails(&self) -> bool {
+        self.on.load(Ordering::Relaxed) && self.disk_rng.lock().unwrap().chance(self.fsync_failure)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The simulated network and disk behind the node's seams (`ebbtide::node::env`).
 
+use crate::judge::Faults;
 use ebbtide::node::env::{BoxFuture, Disk, Net, NetListener, NetStream};
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -46,9 +47,12 @@ impl NetListener for SimListener {
 }
 
 /// turmoil's disk: each host has its own; what was not fsynced (a file's data, a
-/// directory's entries) is lost when the host crashes.
+/// directory's entries) is lost when the host crashes. The fsync of the leader
+/// record (the agent's term floor) fails now and then (EIO, as a real disk's can):
+/// the data is written but not durable, and the node must stop (`PersistFailed`)
+/// without applying anything after it; the driver then crashes it.
 #[derive(Debug)]
-pub struct SimDisk;
+pub struct SimDisk(pub Arc<Faults>);
 
 impl Disk for SimDisk {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
@@ -67,6 +71,12 @@ impl Disk for SimDisk {
     fn write(&self, file: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
         let mut f = turmoil::fs::shim::std::fs::File::create(file)?;
         f.write_all(bytes)?;
+        let leader = file
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("leader"));
+        if sync && leader && self.0.fsync_fails() {
+            return Err(io::Error::other("simulated fsync failure (EIO)"));
+        }
         if sync {
             f.sync_all()?;
         }
