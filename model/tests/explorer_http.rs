@@ -68,33 +68,41 @@ fn get(addr: &str, path: &str) -> (u16, Value) {
     .unwrap();
     let mut reply = Vec::new();
     s.read_to_end(&mut reply).unwrap();
-    let reply = String::from_utf8(reply).unwrap();
-    let (head, body) = reply.split_once("\r\n\r\n").expect("a header");
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header");
+    let head = String::from_utf8_lossy(&reply[..split]).to_ascii_lowercase();
+    let body = &reply[split + 4..];
     let code = head.split(' ').nth(1).unwrap().parse().unwrap();
-    // tiny_http may answer chunked; the body of interest is one JSON value.
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    // tiny_http may answer chunked; the body of interest is one JSON value. Chunks are
+    // cut at byte counts, which may fall inside a character: join them before decoding.
+    let body = if head.contains("transfer-encoding: chunked") {
         dechunk(body)
     } else {
-        body.to_string()
+        body.to_vec()
     };
+    let body = String::from_utf8(body).expect("a UTF-8 body");
     (
         code,
         serde_json::from_str(&body).unwrap_or(Value::String(body)),
     )
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
+fn dechunk(mut s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     loop {
-        let (size, rest) = s.split_once("\r\n").unwrap();
-        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        let eol = s
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size");
+        let size = std::str::from_utf8(&s[..eol]).expect("a hex size");
+        let n = usize::from_str_radix(size.trim(), 16).expect("a hex size");
         if n == 0 {
             return out;
         }
-        out.push_str(&rest[..n]);
+        let rest = &s[eol + 2..];
+        out.extend_from_slice(&rest[..n]);
         s = &rest[n + 2..];
     }
 }
