@@ -1,9 +1,14 @@
 //! Outgoing protocol messages: to this process's own roles through their channels, to
 //! other nodes over gRPC. Each peer has a bounded queue per direction and a task that
 //! sends what has queued up as one batch call (`ToNodeBatch`, `ToCoordinatorBatch`) over
-//! a lazily connected tonic channel, one call in flight at a time. A message that finds
-//! its queue full, or whose call fails, is lost, which the protocol tolerates; it is
-//! counted and logged.
+//! a lazily connected tonic channel, one call in flight at a time. A batch is cut to fit
+//! the peer's `--max-message-bytes` (the cluster's nodes share one limit: a batch over
+//! it would be refused whole). A slow peer holds up only its own queue: the roles only
+//! ever `try_send`, and each peer has its own pump. A message that finds its queue full,
+//! or whose call fails, is lost, which the protocol tolerates; it is counted
+//! (`ebbtide_messages_dropped_total`) and logged. To keep queues from filling in the
+//! first place, a role that has work of its own to feed (the coordinator's queue of
+//! client-added units) asks [`Transport::congested`] first and waits while it is.
 
 use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
@@ -24,6 +29,10 @@ use tonic::transport::{Channel, Endpoint};
 const PEER_QUEUE: usize = 65_536;
 /// Messages in one batch call at most.
 const MAX_BATCH: usize = 2048;
+/// Messages queued for one peer (or this node's own agent) above which the transport
+/// says it is congested: two batches in the queue behind the one in flight is enough
+/// to keep a peer busy, and more only holds memory.
+const CONGESTED: usize = 4 * MAX_BATCH;
 
 /// One peer's outgoing queues.
 #[derive(Clone, Debug)]
@@ -41,6 +50,9 @@ pub struct Transport {
     cluster: Arc<Cluster>,
     peers: Mutex<BTreeMap<String, (String, PeerQueues)>>,
     rpc_timeout: Duration,
+    /// The largest message a peer decodes (`--max-message-bytes`): batches are cut to
+    /// fit it.
+    max_message_bytes: usize,
     agent: mpsc::Sender<AgentMsg>,
     metrics: Arc<Metrics>,
 }
@@ -90,22 +102,44 @@ impl Dialer {
     }
 }
 
-/// Sends whatever queued up, as batches, until the queue closes.
+/// The bytes `message` adds to a batch: its field tag, its length, itself.
+fn field_len(message: &impl prost::Message) -> usize {
+    let len = message.encoded_len();
+    1 + prost::length_delimiter_len(len) + len
+}
+
+/// Sends whatever queued up, as batches of at most `max_bytes` encoded (a single
+/// message larger than that goes alone, and the peer refuses it), until the queue
+/// closes.
 async fn pump<M, F, Fut>(
     to: String,
     mut rx: mpsc::Receiver<(M, &'static str)>,
     metrics: Arc<Metrics>,
+    max_bytes: usize,
     mut send: F,
 ) where
+    M: prost::Message,
     F: FnMut(Vec<M>) -> Fut,
     Fut: Future<Output = Result<(), tonic::Status>>,
 {
+    // Room for the batch's own framing.
+    let budget = max_bytes.saturating_sub(64).max(1);
     let mut queued = Vec::with_capacity(MAX_BATCH);
     loop {
-        if rx.recv_many(&mut queued, MAX_BATCH).await == 0 {
+        if queued.is_empty() && rx.recv_many(&mut queued, MAX_BATCH).await == 0 {
             return;
         }
-        let (batch, kinds): (Vec<M>, Vec<&'static str>) = queued.drain(..).unzip();
+        let mut bytes = 0;
+        let mut n = 0;
+        for (m, _) in &queued {
+            let len = field_len(m);
+            if n > 0 && bytes + len > budget {
+                break;
+            }
+            bytes += len;
+            n += 1;
+        }
+        let (batch, kinds): (Vec<M>, Vec<&'static str>) = queued.drain(..n).unzip();
         if let Err(status) = send(batch).await {
             // INVALID_ARGUMENT: the peer skipped only the messages it names.
             if status.code() != tonic::Code::InvalidArgument {
@@ -136,9 +170,30 @@ impl Transport {
             cluster,
             peers: Mutex::new(BTreeMap::new()),
             rpc_timeout,
+            max_message_bytes: super::config::Limits::default().max_message_bytes,
             agent,
             metrics,
         }
+    }
+
+    /// Cuts batches to fit `bytes` (the cluster's `--max-message-bytes`).
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Whether a queue this transport feeds (a peer's, or this node's own agent's)
+    /// holds more than a few batches: a role feeding work of its own pace should wait
+    /// until it drains rather than fill it to the point of dropping messages.
+    pub fn congested(&self) -> bool {
+        let backlog = |cap: usize, max: usize| max - cap > CONGESTED;
+        if backlog(self.agent.capacity(), self.agent.max_capacity()) {
+            return true;
+        }
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers
+            .values()
+            .any(|(_, q)| backlog(q.to_node.capacity(), q.to_node.max_capacity()))
     }
 
     /// The queues of peer `to`, started on first use (must run inside a tokio
@@ -165,6 +220,7 @@ impl Transport {
             to.to_owned(),
             rx,
             self.metrics.clone(),
+            self.max_message_bytes,
             move |messages| {
                 let mut c = c.clone();
                 async move {
@@ -179,6 +235,7 @@ impl Transport {
             to.to_owned(),
             rx,
             self.metrics.clone(),
+            self.max_message_bytes,
             move |messages| {
                 let mut c = client.clone();
                 async move {
