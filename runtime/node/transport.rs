@@ -324,3 +324,59 @@ pub fn coord_msg_kind<W>(m: &ToCoordinator<W>) -> &'static str {
         ToCoordinator::WorkStatus { .. } => "work_status",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add_work(i: u64) -> pb::NodeMessage {
+        let msg = ToNode::AddWork {
+            work: format!("w{i:06}"),
+            epoch: 1,
+            term: 1,
+            op: i,
+        };
+        pb::NodeMessage::from_core("n1".to_owned(), msg)
+    }
+
+    /// A batch never encodes to more than the peer's `--max-message-bytes`: what queued
+    /// up is cut into several calls, in order, and nothing is dropped.
+    #[tokio::test]
+    async fn batches_are_cut_to_fit_the_message_limit() {
+        let one = field_len(&add_work(0));
+        // Room for three messages (and the framing allowance), not four.
+        let max_bytes = 64 + 3 * one + one / 2;
+        let (tx, rx) = mpsc::channel(64);
+        for i in 0..10 {
+            tx.try_send((add_work(i), "add_work")).unwrap();
+        }
+        drop(tx);
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let metrics = Arc::new(Metrics::new());
+        pump(
+            "n2".to_owned(),
+            rx,
+            metrics.clone(),
+            max_bytes,
+            move |batch| {
+                let ops: Vec<u64> = batch
+                    .iter()
+                    .map(|m| match m.clone().into_core() {
+                        Ok((_, ToNode::AddWork { op, .. })) => op,
+                        other => panic!("unexpected {other:?}"),
+                    })
+                    .collect();
+                seen.lock().unwrap().push(ops);
+                async { Ok(()) }
+            },
+        )
+        .await;
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]
+        );
+        assert!(!metrics.encode().contains("ebbtide_messages_dropped_total{"));
+    }
+}

@@ -420,8 +420,19 @@ impl<N: Key, W: Key> Coordinator<N, W> {
     }
 
     /// Checks the load index against the counts it is derived from: every member is
-    /// indexed at the units placed on it plus the units on their way to it.
+    /// indexed at the units placed on it plus the units on their way to it. Checks the
+    /// view's count of draining members against its records too.
     fn loads_error(&self) -> Option<String> {
+        let draining = self
+            .view
+            .iter()
+            .any(|(_, r)| r.epoch > 0 && r.liveness >= Liveness::Draining);
+        if draining != self.view.any_draining() {
+            return Some(format!(
+                "a member drains: {draining}, but the view's count says {}",
+                self.view.any_draining()
+            ));
+        }
         for (n, _) in self.view.iter() {
             let load = self.placement.count(n) + self.ops.incoming(n);
             let indexed = self.loads.ascending().any(|(l, m)| m == n && l == load);

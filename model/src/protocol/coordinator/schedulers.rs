@@ -83,7 +83,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             .config
             .drain_batch
             .saturating_sub(self.ops.drain_moves());
-        if budget == 0 {
+        if budget == 0 || !self.view.any_draining() {
             return;
         }
         let draining: Vec<N> = self
@@ -139,10 +139,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if self.ops.balance_moves() > 0 {
             return;
         }
-        let draining = self
-            .view
-            .iter()
-            .any(|(_, rec)| rec.epoch > 0 && rec.liveness >= Liveness::Draining);
+        let draining = self.view.any_draining();
         let session = self.drain.session.as_ref().is_some_and(|s| !s.completed);
         if draining || session {
             return;
