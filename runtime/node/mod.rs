@@ -335,10 +335,13 @@ pub async fn start_on(
                     .serve_with_incoming(crate::tls::Incoming::new(grpc, config, "gRPC"))
                     .await
             }
+            // TCP_NODELAY, as the TLS listener and every dialer set it: without it a
+            // small answer (a batch's Ack) can wait for the delayed ACK of the one
+            // before it, 40 ms on Linux, and a peer's pump has one call in flight.
             None => {
-                router
-                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
-                    .await
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
+                router.serve_with_incoming(incoming).await
             }
         };
         if let Err(e) = res {
