@@ -1,10 +1,11 @@
 //! `ebbtide bench drain`: an in-process cluster on loopback (every node a real gRPC
 //! and HTTP server in this process), W work units placed, the last node drained by a
 //! polling client. Prints drain time, messages sent, coordinator time and memory per
-//! work unit, and the floor that batch size and round trips allow.
+//! work unit, and the floor that batch size and round trips allow; its last line is one
+//! row of the scaling table that `tools/bench-table` collects over cluster sizes.
 
 use crate::cli::BenchDrainArgs;
-use ebbtide::node::{self, CoordAccess, CoordHandle, Node, NodeConfig, Workload};
+use ebbtide::node::{self, CoordAccess, CoordHandle, Listeners, Node, NodeConfig, Workload};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -17,6 +18,9 @@ struct Noop;
 impl Workload for Noop {
     fn start(&self, _unit: &str) {}
     fn stop(&self, _unit: &str) {}
+    fn blocks(&self) -> bool {
+        false
+    }
 }
 
 fn now_ms() -> u128 {
@@ -25,11 +29,28 @@ fn now_ms() -> u128 {
         .map_or(0, |d| d.as_millis())
 }
 
-fn free_addr() -> Result<SocketAddr, String> {
+/// A socket on a free loopback port, kept bound and handed to the node, so that no
+/// other process can take the port between the choice and the node's start.
+fn listener() -> Result<(std::net::TcpListener, SocketAddr), String> {
     std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("cannot find a free port: {e}"))
+        .and_then(|l| Ok((l.local_addr()?, l)))
+        .map(|(a, l)| (l, a))
+        .map_err(|e| format!("cannot bind a loopback port: {e}"))
 }
+
+/// The largest resident set size this process had (Linux; 0 elsewhere).
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// The header of the row each run prints last (`tools/bench-table` prints it once).
+pub const TABLE_HEADER: &str = "| nodes | units | placement s | us/unit | drain units | drain ms | RSS grew B/unit | peak RSS B/unit | dropped | threads |";
 
 /// Resident set size of this process, in bytes (Linux; 0 elsewhere).
 fn rss() -> u64 {
@@ -54,11 +75,34 @@ fn cpu_time() -> Duration {
 }
 
 fn sent_total(nodes: &[Node]) -> BTreeMap<String, u64> {
+    counter_total(nodes, "ebbtide_messages_sent_total")
+}
+
+/// Messages lost on the way out (a full queue, a failed call), summed over the nodes.
+fn dropped_total(nodes: &[Node]) -> u64 {
+    counter_total(nodes, "ebbtide_messages_dropped_total")
+        .values()
+        .sum()
+}
+
+/// OS threads of this process (Linux; 0 elsewhere).
+fn threads() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Threads:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn counter_total(nodes: &[Node], name: &str) -> BTreeMap<String, u64> {
+    let prefix = format!("{name}{{type=\"");
     let mut total = BTreeMap::new();
     for n in nodes {
         let text = n.metrics.encode();
         for line in text.lines() {
-            let Some(rest) = line.strip_prefix("ebbtide_messages_sent_total{type=\"") else {
+            let Some(rest) = line.strip_prefix(prefix.as_str()) else {
                 continue;
             };
             let Some((kind, value)) = rest.split_once("\"} ") else {
@@ -99,7 +143,13 @@ async fn settled(h: &CoordHandle, work: usize, timeout: Duration) -> Result<(), 
 
 async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String> {
     let ids: Vec<String> = (1..=args.nodes).map(|i| format!("n{i}")).collect();
-    let grpc: Vec<SocketAddr> = ids.iter().map(|_| free_addr()).collect::<Result<_, _>>()?;
+    let mut sockets = Vec::new();
+    for _ in &ids {
+        let (grpc, grpc_addr) = listener()?;
+        let (http, http_addr) = listener()?;
+        sockets.push((Some(Listeners { grpc, http }), grpc_addr, http_addr));
+    }
+    let grpc: Vec<SocketAddr> = sockets.iter().map(|s| s.1).collect();
     let mut nodes = Vec::new();
     let cluster = format!("bench-{}-{}", std::process::id(), now_ms());
     let tls = if args.tls {
@@ -108,7 +158,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
         None
     };
     for (i, id) in ids.iter().enumerate() {
-        let mut cfg = NodeConfig::new(id.clone(), grpc[i], free_addr()?, dir.join(id), "n1");
+        let mut cfg = NodeConfig::new(id.clone(), grpc[i], sockets[i].2, dir.join(id), "n1");
         if let Some(files) = &tls {
             cfg.security.tls = Some(files[i].clone());
         }
@@ -127,7 +177,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
         cfg.liveness_ttl = args.liveness_ttl;
         cfg.resend = args.resend_interval;
         cfg.drain_batch = args.drain_batch;
-        nodes.push(node::start(cfg, Arc::new(Noop)).await?);
+        nodes.push(node::start_on(cfg, Arc::new(Noop), sockets[i].0.take()).await?);
         if i == 0 {
             // n1 coordinates: under etcd it campaigns first, so it wins.
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -168,6 +218,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let rtt = rtts.iter().min().copied().unwrap_or_default();
 
     let rss0 = rss();
+    let sent_before = sent_total(&nodes);
     let busy0 = coord.stats().await.map_err(|_| "coordinator stopped")?.busy;
     let units: Vec<String> = (0..args.work).map(|i| format!("w{i:06}")).collect();
     let t = Instant::now();
@@ -182,6 +233,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     settled(&coord, args.work, Duration::from_secs(60)).await?;
     let placed_stats = coord.stats().await.map_err(|_| "coordinator stopped")?;
     let rss1 = rss();
+    let placement_sent = diff(&sent_total(&nodes), &sent_before);
 
     let target = ids.last().expect("nodes").clone();
     let on_target = placed_stats
@@ -219,6 +271,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let total_sent: u64 = sent.values().sum();
     let busy = after.busy - busy1;
     let steps = after.steps - steps0;
+    let dropped = dropped_total(&nodes);
 
     let rounds = on_target.div_ceil(args.drain_batch.max(1)) as u32;
     // A round is a move: RemoveWork, its WorkStatus, AddWork, its WorkStatus, each a
@@ -244,6 +297,16 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
         place_time.as_secs_f64() * 1e3,
         (busy1 - busy0).as_secs_f64() * 1e3,
         (busy1 - busy0).as_secs_f64() * 1e6 / args.work.max(1) as f64
+    );
+    println!(
+        "             {} messages sent while placing ({:.2} per unit): {}",
+        placement_sent.values().sum::<u64>(),
+        placement_sent.values().sum::<u64>() as f64 / args.work.max(1) as f64,
+        placement_sent
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "drain:       {target} with {on_target} units drained in {:.1} ms ({polls} DrainNode polls); the whole process used {} ms CPU meanwhile",
@@ -281,6 +344,22 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     println!(
         "             (scheduling is event-driven: heartbeat, ttl and resend intervals bound the drain only after a lost message; the client's poll interval adds up to {} to seeing 0)",
         fmt(args.poll_interval)
+    );
+    println!(
+        "lost:        {dropped} messages dropped in the whole run (a full queue or a failed call); {} OS threads",
+        threads()
+    );
+    println!("{TABLE_HEADER}");
+    println!(
+        "| {} | {} | {:.2} | {:.2} | {on_target} | {:.0} | {} | {} | {dropped} | {} |",
+        args.nodes,
+        args.work,
+        place_time.as_secs_f64(),
+        place_time.as_secs_f64() * 1e6 / args.work.max(1) as f64,
+        drain_time.as_secs_f64() * 1e3,
+        rss1.saturating_sub(rss0) / args.work.max(1) as u64,
+        peak_rss() / args.work.max(1) as u64,
+        threads()
     );
     for n in nodes {
         n.shutdown();
@@ -324,8 +403,8 @@ fn fmt(d: Duration) -> String {
 /// Runs the drain benchmark.
 pub fn drain(args: BenchDrainArgs) -> ExitCode {
     crate::node_cmd::init_logging(&args.log);
-    if !(2..=64).contains(&args.nodes) {
-        return crate::cli::bad_usage("--nodes must be 2-64");
+    if !(2..=256).contains(&args.nodes) {
+        return crate::cli::bad_usage("--nodes must be 2-256");
     }
     if args.work == 0 {
         return crate::cli::bad_usage("--work must be at least 1");

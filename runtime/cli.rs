@@ -475,7 +475,7 @@ pub struct BenchCheckArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchDrainArgs {
-    /// Nodes in the cluster (2-64); the first coordinates, the last is drained.
+    /// Nodes in the cluster (2-256); the first coordinates, the last is drained.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub nodes: usize,
     /// Work units.

@@ -239,6 +239,10 @@ impl AgentTask {
     /// applied, and if it cannot be made durable nothing after it is applied (a send
     /// after it would tell a coordinator that this node follows a term that a restart
     /// could forget).
+    ///
+    /// When the workload's hooks may block ([`Workload::blocks`]) and this step has any,
+    /// the whole step's outputs are applied in one `block_in_place`: one thread handoff
+    /// per step, not one per hook, and still in order.
     fn apply(
         &self,
         out: Vec<AgentOutput<String, String>>,
@@ -254,13 +258,28 @@ impl AgentTask {
         } else {
             out
         };
+        let hooks = out
+            .iter()
+            .any(|o| matches!(o, AgentOutput::StartWork(_) | AgentOutput::StopWork(_)));
+        if hooks && self.workload.blocks() {
+            blocking(|| self.apply_in_order(out, hb))
+        } else {
+            self.apply_in_order(out, hb)
+        }
+    }
+
+    fn apply_in_order(
+        &self,
+        out: Vec<AgentOutput<String, String>>,
+        hb: &mut Option<Instant>,
+    ) -> Result<(), String> {
         for o in out {
             match o {
                 AgentOutput::Send { to, msg } => self.transport.to_coordinator(&to, msg),
                 // The core emits StartWork/StopWork exactly when a unit starts or
                 // stops running, so the gauge follows them without a scan of every unit.
                 AgentOutput::StartWork(w) => {
-                    blocking(|| self.workload.start(&w));
+                    self.workload.start(&w);
                     self.metrics.running.inc();
                 }
                 AgentOutput::StopWork(w) if self.bugs.ack_before_stop => {
@@ -274,7 +293,7 @@ impl AgentTask {
                     self.metrics.running.dec();
                 }
                 AgentOutput::StopWork(w) => {
-                    blocking(|| self.workload.stop(&w));
+                    self.workload.stop(&w);
                     self.metrics.running.dec();
                 }
                 AgentOutput::ArmHeartbeat => *hb = Some(Instant::now() + self.heartbeat),
@@ -293,8 +312,8 @@ impl AgentTask {
     }
 }
 
-/// Runs a workload hook that may block, without stalling other tasks where possible.
-fn blocking(f: impl FnOnce()) {
+/// Runs workload hooks that may block, without stalling other tasks where possible.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),

@@ -270,6 +270,7 @@ impl MembershipTask {
             timers: BTreeMap::new(),
             steps: 0,
             busy: Duration::ZERO,
+            pending: Default::default(),
         };
         task.started(out);
         tracing::info!(node = %self.cluster.id, term, "elected: the coordinator starts");

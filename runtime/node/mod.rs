@@ -152,6 +152,26 @@ async fn bind(env: &Env, flag: &str, addr: SocketAddr) -> Result<Listener, Strin
     bound.map_err(|e| format!("{flag} {addr}: cannot listen: {e}"))
 }
 
+/// Sockets a caller bound before starting the node, which then serves on them instead
+/// of binding `--listen` and `--http` itself. A caller that needs to know a node's
+/// ports before it starts (an in-process cluster whose nodes name each other as peers)
+/// binds port 0 and keeps the socket: finding a free port by binding and releasing it,
+/// then binding again, races with every other process doing the same (the benchmark at
+/// 64 nodes failed 2 starts in 3 with "Address already in use").
+#[derive(Debug)]
+pub struct Listeners {
+    /// For the gRPC services (in place of `--listen`).
+    pub grpc: std::net::TcpListener,
+    /// For the HTTP API (in place of `--http`).
+    pub http: std::net::TcpListener,
+}
+
+fn adopt(flag: &str, l: std::net::TcpListener) -> Result<TcpListener, String> {
+    l.set_nonblocking(true)
+        .and_then(|()| TcpListener::from_std(l))
+        .map_err(|e| format!("{flag}: cannot serve on the given socket: {e}"))
+}
+
 /// Starts a node: locks its data directory, takes the next epoch (from the data dir,
 /// or from etcd and then recorded in the data dir) before serving anything, then starts
 /// the agent, the membership task (which starts the coordinator when this process
@@ -160,12 +180,31 @@ pub async fn start(cfg: NodeConfig, workload: Arc<dyn Workload>) -> Result<Node,
     start_in(cfg, workload, Env::os()).await
 }
 
+/// [`start`], serving on `listeners` when given (`cfg.listen` and `cfg.http` are then
+/// not bound).
+pub async fn start_on(
+    cfg: NodeConfig,
+    workload: Arc<dyn Workload>,
+    listeners: Option<Listeners>,
+) -> Result<Node, String> {
+    start_with(cfg, workload, Env::os(), listeners).await
+}
+
 /// [`start`] in the environment `env` (a simulation's network, disk and clock): the
 /// same code, with only the seams of [`mod@env`] swapped.
 pub async fn start_in(
     cfg: NodeConfig,
     workload: Arc<dyn Workload>,
     env: Env,
+) -> Result<Node, String> {
+    start_with(cfg, workload, env, None).await
+}
+
+async fn start_with(
+    cfg: NodeConfig,
+    workload: Arc<dyn Workload>,
+    env: Env,
+    listeners: Option<Listeners>,
 ) -> Result<Node, String> {
     cfg.validate()?;
     let security = load_security(&cfg)?;
@@ -176,8 +215,16 @@ pub async fn start_in(
     if env.bugs.skip_fsync {
         data = data.without_fsync();
     }
-    let grpc = bind(&env, "--listen", cfg.listen).await?;
-    let http = bind(&env, "--http", cfg.http).await?;
+    let (grpc, http) = match listeners {
+        Some(l) => (
+            Listener::Os(adopt("--listen", l.grpc)?),
+            Listener::Os(adopt("--http", l.http)?),
+        ),
+        None => (
+            bind(&env, "--listen", cfg.listen).await?,
+            bind(&env, "--http", cfg.http).await?,
+        ),
+    };
     let grpc_addr = grpc.local_addr().map_err(|e| e.to_string())?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
     warn_exposed(&cfg, grpc_addr, http_addr, &security);
@@ -245,7 +292,8 @@ pub async fn start_in(
             rpc_timeout,
             metrics.clone(),
         )
-        .with_faults(env.faults.clone(), env.bugs),
+        .with_faults(env.faults.clone(), env.bugs)
+        .with_max_message_bytes(cfg.limits.max_message_bytes),
     );
     let mut tasks = Vec::new();
 
@@ -343,10 +391,13 @@ pub async fn start_in(
                     .serve_with_incoming(crate::tls::Incoming::new(grpc, config, "gRPC"))
                     .await
             }
+            // TCP_NODELAY, as the TLS listener and every dialer set it: without it a
+            // small answer (a batch's Ack) can wait for the delayed ACK of the one
+            // before it, 40 ms on Linux, and a peer's pump has one call in flight.
             (Listener::Os(grpc), None) => {
-                router
-                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
-                    .await
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
+                router.serve_with_incoming(incoming).await
             }
             // An environment's network carries plain text (validated at start).
             (Listener::Net(grpc), _) => router.serve_with_incoming(env::Incoming::new(grpc)).await,

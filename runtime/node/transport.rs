@@ -1,9 +1,14 @@
 //! Outgoing protocol messages: to this process's own roles through their channels, to
 //! other nodes over gRPC. Each peer has a bounded queue per direction and a task that
 //! sends what has queued up as one batch call (`ToNodeBatch`, `ToCoordinatorBatch`) over
-//! a lazily connected tonic channel, one call in flight at a time. A message that finds
-//! its queue full, or whose call fails, is lost, which the protocol tolerates; it is
-//! counted and logged.
+//! a lazily connected tonic channel, one call in flight at a time. A batch is cut to fit
+//! the peer's `--max-message-bytes` (the cluster's nodes share one limit: a batch over
+//! it would be refused whole). A slow peer holds up only its own queue: the roles only
+//! ever `try_send`, and each peer has its own pump. A message that finds its queue full,
+//! or whose call fails, is lost, which the protocol tolerates; it is counted
+//! (`ebbtide_messages_dropped_total`) and logged. To keep queues from filling in the
+//! first place, a role that has work of its own to feed (the coordinator's queue of
+//! client-added units) asks [`Transport::congested`] first and waits while it is.
 
 use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
@@ -25,6 +30,10 @@ use tonic::transport::{Channel, Endpoint};
 const PEER_QUEUE: usize = 65_536;
 /// Messages in one batch call at most.
 const MAX_BATCH: usize = 2048;
+/// Messages queued for one peer (or this node's own agent) above which the transport
+/// says it is congested: two batches in the queue behind the one in flight is enough
+/// to keep a peer busy, and more only holds memory.
+const CONGESTED: usize = 4 * MAX_BATCH;
 
 /// One peer's outgoing queues.
 #[derive(Clone, Debug)]
@@ -42,6 +51,9 @@ pub struct Transport {
     cluster: Arc<Cluster>,
     peers: Mutex<BTreeMap<String, (String, PeerQueues)>>,
     rpc_timeout: Duration,
+    /// The largest message a peer decodes (`--max-message-bytes`): batches are cut to
+    /// fit it.
+    max_message_bytes: usize,
     agent: mpsc::Sender<AgentMsg>,
     metrics: Arc<Metrics>,
     /// The fault layer between this transport and the wire (simulations only).
@@ -130,7 +142,15 @@ impl Dialer {
     }
 }
 
-/// Sends whatever queued up, as batches, until the queue closes.
+/// The bytes `message` adds to a batch: its field tag, its length, itself.
+fn field_len(message: &impl prost::Message) -> usize {
+    let len = message.encoded_len();
+    1 + prost::length_delimiter_len(len) + len
+}
+
+/// Sends whatever queued up, as batches of at most `max_bytes` encoded (a single
+/// message larger than that goes alone, and the peer refuses it), until the queue
+/// closes.
 async fn pump<M, F, Fut>(
     from: String,
     to: String,
@@ -138,18 +158,31 @@ async fn pump<M, F, Fut>(
     metrics: Arc<Metrics>,
     faults: Option<Arc<dyn WireFaults>>,
     resend_twice: bool,
+    max_bytes: usize,
     mut send: F,
 ) where
-    M: Clone + Send + 'static,
+    M: prost::Message + Clone + Send + 'static,
     F: FnMut(Vec<M>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), tonic::Status>> + Send,
 {
+    // Room for the batch's own framing.
+    let budget = max_bytes.saturating_sub(64).max(1);
     let mut queued = Vec::with_capacity(MAX_BATCH);
     loop {
-        if rx.recv_many(&mut queued, MAX_BATCH).await == 0 {
+        if queued.is_empty() && rx.recv_many(&mut queued, MAX_BATCH).await == 0 {
             return;
         }
-        let (mut batch, mut kinds): (Vec<M>, Vec<&'static str>) = queued.drain(..).unzip();
+        let mut bytes = 0;
+        let mut n = 0;
+        for (m, _) in &queued {
+            let len = field_len(m);
+            if n > 0 && bytes + len > budget {
+                break;
+            }
+            bytes += len;
+            n += 1;
+        }
+        let (mut batch, mut kinds): (Vec<M>, Vec<&'static str>) = queued.drain(..n).unzip();
         if let Some(faults) = &faults {
             (batch, kinds) = inject(&from, &to, faults, batch, kinds, &metrics, &send);
             if batch.is_empty() {
@@ -246,6 +279,7 @@ impl Transport {
             cluster,
             peers: Mutex::new(BTreeMap::new()),
             rpc_timeout,
+            max_message_bytes: super::config::Limits::default().max_message_bytes,
             agent,
             metrics,
             faults: None,
@@ -259,6 +293,26 @@ impl Transport {
         self.faults = faults;
         self.bugs = bugs;
         self
+    }
+
+    /// Cuts batches to fit `bytes` (the cluster's `--max-message-bytes`).
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Whether a queue this transport feeds (a peer's, or this node's own agent's)
+    /// holds more than a few batches: a role feeding work of its own pace should wait
+    /// until it drains rather than fill it to the point of dropping messages.
+    pub fn congested(&self) -> bool {
+        let backlog = |cap: usize, max: usize| max - cap > CONGESTED;
+        if backlog(self.agent.capacity(), self.agent.max_capacity()) {
+            return true;
+        }
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers
+            .values()
+            .any(|(_, q)| backlog(q.to_node.capacity(), q.to_node.max_capacity()))
     }
 
     /// The queues of peer `to`, started on first use (must run inside a tokio
@@ -288,6 +342,7 @@ impl Transport {
             self.metrics.clone(),
             self.faults.clone(),
             self.bugs.resend_batch_twice,
+            self.max_message_bytes,
             move |messages| {
                 let mut c = c.clone();
                 async move {
@@ -305,6 +360,7 @@ impl Transport {
             self.metrics.clone(),
             self.faults.clone(),
             self.bugs.resend_batch_twice,
+            self.max_message_bytes,
             move |messages| {
                 let mut c = client.clone();
                 async move {
@@ -401,5 +457,61 @@ pub fn coord_msg_kind<W>(m: &ToCoordinator<W>) -> &'static str {
         ToCoordinator::Heartbeat { .. } => "heartbeat",
         ToCoordinator::SetLivenessResponse { .. } => "set_node_liveness_response",
         ToCoordinator::WorkStatus { .. } => "work_status",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add_work(i: u64) -> pb::NodeMessage {
+        let msg = ToNode::AddWork {
+            work: format!("w{i:06}"),
+            epoch: 1,
+            term: 1,
+            op: i,
+        };
+        pb::NodeMessage::from_core("n1".to_owned(), msg)
+    }
+
+    /// A batch never encodes to more than the peer's `--max-message-bytes`: what queued
+    /// up is cut into several calls, in order, and nothing is dropped.
+    #[tokio::test]
+    async fn batches_are_cut_to_fit_the_message_limit() {
+        let one = field_len(&add_work(0));
+        // Room for three messages (and the framing allowance), not four.
+        let max_bytes = 64 + 3 * one + one / 2;
+        let (tx, rx) = mpsc::channel(64);
+        for i in 0..10 {
+            tx.try_send((add_work(i), "add_work")).unwrap();
+        }
+        drop(tx);
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let metrics = Arc::new(Metrics::new());
+        pump(
+            "n2".to_owned(),
+            rx,
+            metrics.clone(),
+            max_bytes,
+            move |batch| {
+                let ops: Vec<u64> = batch
+                    .iter()
+                    .map(|m| match m.clone().into_core() {
+                        Ok((_, ToNode::AddWork { op, .. })) => op,
+                        other => panic!("unexpected {other:?}"),
+                    })
+                    .collect();
+                seen.lock().unwrap().push(ops);
+                async { Ok(()) }
+            },
+        )
+        .await;
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]
+        );
+        assert!(!metrics.encode().contains("ebbtide_messages_dropped_total{"));
     }
 }

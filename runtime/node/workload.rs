@@ -15,6 +15,18 @@ pub trait Workload: Send + Sync + 'static {
     fn start(&self, unit: &str);
     /// Stop running `unit`.
     fn stop(&self, unit: &str);
+    /// Whether a hook may block (sleep, wait for I/O or a lock held elsewhere). Then
+    /// the agent runs the hooks of a step in `tokio::task::block_in_place`, so that the
+    /// other tasks on its worker thread move to another one meanwhile. That handoff is
+    /// not free: the runtime starts a thread for the worker it gives up (up to 512 of
+    /// them, each with its own stack and allocator heap), which for a million units cost
+    /// hundreds of threads and more kernel time clearing their fresh pages than the
+    /// control plane spent working. A workload whose hooks only record or signal (set a
+    /// flag, send on a channel) says `false`, and its hooks run inline. The default is
+    /// the safe answer, `true`.
+    fn blocks(&self) -> bool {
+        true
+    }
 }
 
 /// The default workload: logs start and stop, can take a while to stop, and with
@@ -71,6 +83,11 @@ impl WorkLog {
 }
 
 impl Workload for LogWorkload {
+    /// Only with a delay or a work log (a file write); a log line alone does not.
+    fn blocks(&self) -> bool {
+        !self.start_delay.is_zero() || !self.stop_delay.is_zero() || self.record.is_some()
+    }
+
     fn start(&self, unit: &str) {
         if let Some(r) = &self.record {
             r.write("start", unit);

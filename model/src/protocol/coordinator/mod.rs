@@ -7,6 +7,7 @@
 //! inputs: [`CoordTimer::Resend`] and [`CoordTimer::LivenessTtl`].
 
 mod drain;
+mod loads;
 mod operators;
 mod placement;
 mod schedulers;
@@ -21,6 +22,7 @@ use crate::protocol::ids::{Epoch, Key, OpId, Term};
 use crate::protocol::liveness::{Liveness, ViewLiveness};
 use crate::protocol::message::{ToCoordinator, ToNode, WorkState};
 use drain::DrainState;
+use loads::Loads;
 use operators::Operators;
 use placement::Placement;
 use std::collections::BTreeSet;
@@ -186,6 +188,9 @@ pub struct Coordinator<N: Ord, W: Ord> {
     desired: BTreeSet<W>,
     placement: Placement<N, W>,
     ops: Operators<N, W>,
+    /// Every member (and every node that held load) by its load, for the schedulers;
+    /// derived from `placement` and `ops`, which keep it up to date.
+    loads: Loads<N>,
     /// Desired units that run nowhere and have no operation: waiting for a destination.
     unplaced: BTreeSet<W>,
     /// Units deleted while an operation was in flight on them.
@@ -213,8 +218,10 @@ impl<N: Key, W: Key> Coordinator<N, W> {
     ) -> Self {
         let mut view = LivenessView::default();
         let mut awaiting = BTreeSet::new();
+        let mut loads = Loads::default();
         for m in members {
             view.add(m.clone());
+            loads.track(&m);
             awaiting.insert(m);
         }
         let mut c = Coordinator {
@@ -228,6 +235,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             desired: desired.into_iter().collect(),
             placement: Placement::default(),
             ops: Operators::default(),
+            loads,
             unplaced: BTreeSet::new(),
             delete_after: BTreeSet::new(),
             strays: BTreeSet::new(),
@@ -425,6 +433,33 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 ));
             }
         }
+        self.loads_error()
+    }
+
+    /// Checks the load index against the counts it is derived from: every member is
+    /// indexed at the units placed on it plus the units on their way to it. Checks the
+    /// view's count of draining members against its records too.
+    fn loads_error(&self) -> Option<String> {
+        let draining = self
+            .view
+            .iter()
+            .any(|(_, r)| r.epoch > 0 && r.liveness >= Liveness::Draining);
+        if draining != self.view.any_draining() {
+            return Some(format!(
+                "a member drains: {draining}, but the view's count says {}",
+                self.view.any_draining()
+            ));
+        }
+        for (n, _) in self.view.iter() {
+            let load = self.placement.count(n) + self.ops.incoming(n);
+            let indexed = self.loads.ascending().any(|(l, m)| m == n && l == load);
+            if !indexed || self.loads.get(n) != load {
+                return Some(format!(
+                    "node {n:?}: load {load}, but the index says {}",
+                    self.loads.get(n)
+                ));
+            }
+        }
         None
     }
 
@@ -476,7 +511,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 self.strays.insert((w, from.clone(), epoch));
             } else if self.placement.node_of(&w).is_none() && self.ops.get(&w).is_none() {
                 self.unplaced.remove(&w);
-                self.placement.place(w, from.clone());
+                self.placement.place(w, from.clone(), &mut self.loads);
             }
         }
         if self.awaiting.is_empty() && !self.bootstrapped {
@@ -561,22 +596,22 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 if *f == from && *e == epoch =>
             {
                 let purpose = op.purpose;
-                self.placement.unplace(&work);
+                self.placement.unplace(&work, &mut self.loads);
                 if purpose == Purpose::Delete {
-                    self.ops.remove(&work);
+                    self.ops.remove(&work, &mut self.loads);
                 } else {
                     self.start_adding(work, out);
                 }
             }
             (Phase::Adding { to, epoch: e }, WorkState::Running) if *to == from && *e == epoch => {
-                self.ops.remove(&work);
-                self.placement.place(work.clone(), from);
+                self.ops.remove(&work, &mut self.loads);
+                self.placement.place(work.clone(), from, &mut self.loads);
                 if self.delete_after.remove(&work) {
                     self.delete_placed(work, out);
                 }
             }
             (Phase::Adding { to, epoch: e }, WorkState::Rejected) if *to == from && *e == epoch => {
-                self.ops.remove(&work);
+                self.ops.remove(&work, &mut self.loads);
                 self.requeue(work);
                 // A node rejects new work only while Stopping: that is an observation.
                 self.observe(&from, epoch, Liveness::Stopping, out);
@@ -591,6 +626,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if self.view.contains(&node) {
             return;
         }
+        self.loads.track(&node);
         self.view.add_incarnation(node.clone(), epoch);
         self.drain.forget_left(&node);
     }
@@ -638,28 +674,28 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             match &op.phase {
                 Phase::Removing { from, .. } if from == node => {
                     // The unit died with the origin: the removal is done.
-                    self.placement.unplace(&w);
+                    self.placement.unplace(&w, &mut self.loads);
                     if op.purpose == Purpose::Delete {
-                        self.ops.remove(&w);
+                        self.ops.remove(&w, &mut self.loads);
                     } else {
                         self.start_adding(w, out);
                     }
                 }
                 Phase::Removing { .. } => {
                     // Only the planned destination is gone: choose again when adding.
-                    self.ops.update(&w, |op| op.dest = None);
+                    self.ops.update(&w, |op| op.dest = None, &mut self.loads);
                 }
                 Phase::Adding { to, .. } if to == node => {
-                    self.ops.remove(&w);
+                    self.ops.remove(&w, &mut self.loads);
                     self.requeue(w);
                 }
                 Phase::Adding { .. } => {
                     // The origin is gone but the unit is already being added elsewhere.
-                    self.ops.update(&w, |op| op.origin = None);
+                    self.ops.update(&w, |op| op.origin = None, &mut self.loads);
                 }
             }
         }
-        for w in self.placement.evict(node) {
+        for w in self.placement.evict(node, &mut self.loads) {
             self.requeue(w);
         }
     }
@@ -719,6 +755,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 origin: Some(from.clone()),
                 dest,
             },
+            &mut self.loads,
         );
         out.push(CoordOutput::Send {
             to: from,
@@ -748,6 +785,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 origin: None,
                 dest: Some(to.clone()),
             },
+            &mut self.loads,
         );
         out.push(CoordOutput::Send {
             to,
@@ -769,19 +807,23 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         let planned = op.dest.clone().filter(|d| self.is_destination(d));
         let origin = op.origin.clone();
         let Some(to) = planned.or_else(|| self.best_destination(origin.as_ref())) else {
-            self.ops.remove(&work);
+            self.ops.remove(&work, &mut self.loads);
             self.requeue(work);
             return;
         };
         let epoch = self.view.get(&to).map_or(0, |r| r.epoch);
         let id = op.id;
-        self.ops.update(&work, |op| {
-            op.phase = Phase::Adding {
-                to: to.clone(),
-                epoch,
-            };
-            op.dest = Some(to.clone());
-        });
+        self.ops.update(
+            &work,
+            |op| {
+                op.phase = Phase::Adding {
+                    to: to.clone(),
+                    epoch,
+                };
+                op.dest = Some(to.clone());
+            },
+            &mut self.loads,
+        );
         out.push(CoordOutput::Send {
             to,
             msg: ToNode::AddWork {

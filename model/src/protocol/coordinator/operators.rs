@@ -3,6 +3,7 @@
 //! A move is remove-then-add (C13): the unit is stopped on its origin, and that stop
 //! is acknowledged, before it is added on its destination, so it never runs twice.
 
+use super::loads::Loads;
 use crate::protocol::ids::{Epoch, Key, OpId};
 use std::collections::BTreeMap;
 
@@ -139,28 +140,32 @@ impl<N: Key, W: Key> Operators<N, W> {
     }
 
     /// Starts tracking `op` on `work`.
-    pub fn insert(&mut self, work: W, op: Operation<N>) {
-        self.remove(&work);
-        self.count(&op, true);
+    pub fn insert(&mut self, work: W, op: Operation<N>, loads: &mut Loads<N>) {
+        self.remove(&work, loads);
+        self.count(&op, true, loads);
         self.ops.insert(work, op);
     }
 
     /// Stops tracking the operation on `work`.
-    pub fn remove(&mut self, work: &W) -> Option<Operation<N>> {
+    pub fn remove(&mut self, work: &W, loads: &mut Loads<N>) -> Option<Operation<N>> {
         let op = self.ops.remove(work)?;
-        self.count(&op, false);
+        self.count(&op, false, loads);
         Some(op)
     }
 
-    /// Changes the operation on `work` in place, keeping the counts right.
-    pub fn update(&mut self, work: &W, f: impl FnOnce(&mut Operation<N>)) {
-        if let Some(mut op) = self.remove(work) {
-            f(&mut op);
-            self.insert(work.clone(), op);
-        }
+    /// Changes the operation on `work` in place, keeping the counts right (the unit's
+    /// own id is moved out and back, not cloned).
+    pub fn update(&mut self, work: &W, f: impl FnOnce(&mut Operation<N>), loads: &mut Loads<N>) {
+        let Some((work, mut op)) = self.ops.remove_entry(work) else {
+            return;
+        };
+        self.count(&op, false, loads);
+        f(&mut op);
+        self.count(&op, true, loads);
+        self.ops.insert(work, op);
     }
 
-    fn count(&mut self, op: &Operation<N>, add: bool) {
+    fn count(&mut self, op: &Operation<N>, add: bool, loads: &mut Loads<N>) {
         fn bump<N: Key>(map: &mut BTreeMap<N, usize>, node: &N, add: bool) {
             if add {
                 *map.entry(node.clone()).or_insert(0) += 1;
@@ -176,6 +181,11 @@ impl<N: Key, W: Key> Operators<N, W> {
         }
         if let Some(to) = &op.dest {
             bump(&mut self.incoming, to, add);
+            if add {
+                loads.up(to);
+            } else {
+                loads.down(to, 1);
+            }
         }
         let counter = match op.purpose {
             Purpose::Drain => Some(&mut self.drain_moves),
@@ -209,19 +219,25 @@ mod tests {
     #[test]
     fn counts_follow_inserts_updates_and_removals() {
         let mut ops = Operators::<u8, u8>::default();
-        ops.insert(7, mv(1, 2));
+        let l = &mut Loads::default();
+        ops.insert(7, mv(1, 2), l);
         assert_eq!((ops.involving(&1), ops.involving(&2)), (1, 1));
         assert_eq!((ops.incoming(&2), ops.drain_moves()), (1, 1));
-        ops.update(&7, |op| {
-            op.phase = Phase::Adding { to: 3, epoch: 1 };
-            op.dest = Some(3);
-        });
+        ops.update(
+            &7,
+            |op| {
+                op.phase = Phase::Adding { to: 3, epoch: 1 };
+                op.dest = Some(3);
+            },
+            l,
+        );
         assert_eq!(
             (ops.involving(&1), ops.involving(&2), ops.involving(&3)),
             (1, 0, 1)
         );
         assert_eq!((ops.incoming(&2), ops.incoming(&3)), (0, 1));
-        ops.remove(&7);
+        assert_eq!((l.get(&2), l.get(&3)), (0, 1));
+        ops.remove(&7, l);
         assert_eq!(
             (ops.involving(&1), ops.incoming(&3), ops.drain_moves()),
             (0, 0, 0)

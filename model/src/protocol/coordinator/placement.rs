@@ -1,6 +1,8 @@
 //! Where the coordinator believes each work unit runs, indexed both ways so that per-node
-//! questions cost what that node holds, not what the cluster holds.
+//! questions cost what that node holds, not what the cluster holds. Every change of a
+//! node's count is reported to the load index ([`Loads`]) where it happens.
 
+use super::loads::Loads;
 use crate::protocol::ids::Key;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,20 +24,26 @@ impl<N: Ord, W: Ord> Default for Placement<N, W> {
 
 impl<N: Key, W: Key> Placement<N, W> {
     /// Records `work` as running on `node` (moving it if it was elsewhere).
-    pub fn place(&mut self, work: W, node: N) {
-        self.unplace(&work);
-        self.by_node
+    pub fn place(&mut self, work: W, node: N, loads: &mut Loads<N>) {
+        self.unplace(&work, loads);
+        if self
+            .by_node
             .entry(node.clone())
             .or_default()
-            .insert(work.clone());
+            .insert(work.clone())
+        {
+            loads.up(&node);
+        }
         self.by_unit.insert(work, node);
     }
 
     /// Forgets where `work` runs; returns the node it was on.
-    pub fn unplace(&mut self, work: &W) -> Option<N> {
+    pub fn unplace(&mut self, work: &W, loads: &mut Loads<N>) -> Option<N> {
         let node = self.by_unit.remove(work)?;
         if let Some(set) = self.by_node.get_mut(&node) {
-            set.remove(work);
+            if set.remove(work) {
+                loads.down(&node, 1);
+            }
             if set.is_empty() {
                 self.by_node.remove(&node);
             }
@@ -44,11 +52,12 @@ impl<N: Key, W: Key> Placement<N, W> {
     }
 
     /// Forgets every unit on `node` and returns them.
-    pub fn evict(&mut self, node: &N) -> BTreeSet<W> {
+    pub fn evict(&mut self, node: &N, loads: &mut Loads<N>) -> BTreeSet<W> {
         let units = self.by_node.remove(node).unwrap_or_default();
         for w in &units {
             self.by_unit.remove(w);
         }
+        loads.down(node, units.len());
         units
     }
 
@@ -81,15 +90,17 @@ mod tests {
     #[test]
     fn both_indexes_agree() {
         let mut p = Placement::<u8, u8>::default();
-        p.place(1, 10);
-        p.place(2, 10);
-        p.place(1, 11);
+        let l = &mut Loads::default();
+        p.place(1, 10, l);
+        p.place(2, 10, l);
+        p.place(1, 11, l);
         assert_eq!(p.node_of(&1), Some(&11));
-        assert_eq!(p.count(&10), 1);
-        assert_eq!(p.count(&11), 1);
-        assert_eq!(p.evict(&10).into_iter().collect::<Vec<_>>(), vec![2]);
+        assert_eq!((p.count(&10), l.get(&10)), (1, 1));
+        assert_eq!((p.count(&11), l.get(&11)), (1, 1));
+        assert_eq!(p.evict(&10, l).into_iter().collect::<Vec<_>>(), vec![2]);
         assert_eq!(p.node_of(&2), None);
-        assert_eq!(p.unplace(&1), Some(11));
+        assert_eq!(p.unplace(&1, l), Some(11));
         assert!(p.is_empty());
+        assert_eq!((l.get(&10), l.get(&11)), (0, 0));
     }
 }

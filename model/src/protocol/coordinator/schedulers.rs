@@ -1,7 +1,8 @@
 //! The schedulers (specs/protocol.md §5, C11–C14): basic placement, drain and balance.
 //! They run once after every input, and each costs what changed, not the cluster size:
 //! basic placement visits only unplaced units, the drain scheduler only units on
-//! draining nodes and only within its budget, balance only the members.
+//! draining nodes and only within its budget, and placement and balance find their
+//! destination (and balance its origin) at the ends of the load index (`loads.rs`).
 
 use super::operators::{Phase, Purpose};
 use super::{CoordOutput, Coordinator, InheritedDrain};
@@ -36,23 +37,23 @@ impl<N: Key, W: Key> Coordinator<N, W> {
     }
 
     /// The least-loaded valid destination other than `exclude`; ties go to the lowest id.
+    /// The load index is walked from its least-loaded end, so this costs the members
+    /// skipped (not valid destinations, or `exclude`), not every member.
     pub(super) fn best_destination(&self, exclude: Option<&N>) -> Option<N> {
-        self.view
-            .iter()
-            .filter(|(n, _)| Some(*n) != exclude && self.is_destination(n))
-            .min_by_key(|(n, _)| (self.load(n), *n))
-            .map(|(n, _)| n.clone())
-    }
-
-    /// Units placed on `node` plus units on their way to it.
-    fn load(&self, node: &N) -> usize {
-        self.placement.count(node) + self.ops.incoming(node)
+        self.loads
+            .ascending()
+            .map(|(_, n)| n)
+            .find(|n| Some(*n) != exclude && self.is_destination(n))
+            .cloned()
     }
 
     /// Basic placement: every unplaced unit goes to the least-loaded destination.
     fn place_unplaced(&mut self, out: &mut Vec<CoordOutput<N, W>>) {
-        while let Some(w) = self.unplaced.first().cloned() {
+        while !self.unplaced.is_empty() {
             let Some(to) = self.best_destination(None) else {
+                return;
+            };
+            let Some(w) = self.unplaced.pop_first() else {
                 return;
             };
             self.start_add(w, to, out);
@@ -82,14 +83,16 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             .config
             .drain_batch
             .saturating_sub(self.ops.drain_moves());
-        if budget == 0 {
+        if budget == 0 || !self.view.any_draining() {
             return;
         }
         let draining: Vec<N> = self
             .view
             .iter()
+            // Liveness first: it rules out every node while nothing drains, without a
+            // lookup per member per input.
             .filter(|(n, rec)| {
-                rec.epoch > 0 && self.placement.count(n) > 0 && self.drains(n, rec.liveness)
+                rec.epoch > 0 && self.drains(n, rec.liveness) && self.placement.count(n) > 0
             })
             .map(|(n, _)| n.clone())
             .collect();
@@ -136,26 +139,19 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         if self.ops.balance_moves() > 0 {
             return;
         }
-        let draining = self
-            .view
-            .iter()
-            .any(|(_, rec)| rec.epoch > 0 && rec.liveness >= Liveness::Draining);
+        let draining = self.view.any_draining();
         let session = self.drain.session.as_ref().is_some_and(|s| !s.completed);
         if draining || session {
             return;
         }
-        let loads: Vec<(usize, &N)> = self
-            .view
-            .iter()
-            .filter(|(n, _)| self.is_destination(n))
-            .map(|(n, _)| (self.load(n), n))
-            .collect();
-        // Least loaded and most loaded; ties go to the lowest id.
-        let least = loads.iter().min_by_key(|(l, n)| (*l, *n));
-        let most = loads
-            .iter()
-            .max_by_key(|(l, n)| (*l, std::cmp::Reverse(*n)));
-        let (Some(&(lo, to)), Some(&(hi, from))) = (least, most) else {
+        // Least loaded and most loaded, from the two ends of the load index; ties go
+        // to the lowest id.
+        let least = self.loads.ascending().find(|(_, n)| self.is_destination(n));
+        let most = self
+            .loads
+            .descending()
+            .find(|(_, n)| self.is_destination(n));
+        let (Some((lo, to)), Some((hi, from))) = (least, most) else {
             return;
         };
         let gap = if self.guards.on(Guard::BalanceHysteresis) {
@@ -193,14 +189,18 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             // Checker-only variant: add on the destination at once, in parallel.
             let to_epoch = self.view.get(&to).map_or(0, |r| r.epoch);
             let mut id = 0;
-            self.ops.update(&work, |op| {
-                op.phase = Phase::Adding {
-                    to: to.clone(),
-                    epoch: to_epoch,
-                };
-                id = op.id;
-            });
-            self.placement.unplace(&work);
+            self.ops.update(
+                &work,
+                |op| {
+                    op.phase = Phase::Adding {
+                        to: to.clone(),
+                        epoch: to_epoch,
+                    };
+                    id = op.id;
+                },
+                &mut self.loads,
+            );
+            self.placement.unplace(&work, &mut self.loads);
             out.push(CoordOutput::Send {
                 to,
                 msg: ToNode::AddWork {

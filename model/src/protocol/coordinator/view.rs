@@ -47,14 +47,25 @@ pub enum Observed {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LivenessView<N: Ord> {
     nodes: BTreeMap<N, NodeRecord>,
+    /// How many members have reported and were observed Draining or Stopping: the
+    /// schedulers ask "does any node drain?" after every input (C12, C14), and a count
+    /// kept where records change answers it without visiting every member. A function
+    /// of `nodes`, so it changes no state's identity.
+    draining: usize,
 }
 
 impl<N: Ord> Default for LivenessView<N> {
     fn default() -> Self {
         LivenessView {
             nodes: BTreeMap::new(),
+            draining: 0,
         }
     }
+}
+
+/// Whether `rec` counts in [`LivenessView::any_draining`].
+fn drains(rec: &NodeRecord) -> bool {
+    rec.epoch > 0 && rec.liveness >= Liveness::Draining
 }
 
 impl<N: Key> LivenessView<N> {
@@ -66,6 +77,7 @@ impl<N: Key> LivenessView<N> {
     /// Adds a member that joined as incarnation `epoch`: a new process starts Alive, and
     /// is Unknown until it reports.
     pub fn add_incarnation(&mut self, node: N, epoch: Epoch) {
+        // Alive: it does not count as draining.
         self.nodes.entry(node).or_insert(NodeRecord {
             epoch,
             liveness: Liveness::Alive,
@@ -75,7 +87,16 @@ impl<N: Key> LivenessView<N> {
 
     /// Forgets a member that left.
     pub fn remove(&mut self, node: &N) -> Option<NodeRecord> {
-        self.nodes.remove(node)
+        let rec = self.nodes.remove(node)?;
+        if drains(&rec) {
+            self.draining -= 1;
+        }
+        Some(rec)
+    }
+
+    /// Whether some member that reported was observed Draining or Stopping.
+    pub fn any_draining(&self) -> bool {
+        self.draining > 0
     }
 
     /// Whether `node` is a member.
@@ -106,6 +127,22 @@ impl<N: Key> LivenessView<N> {
         let Some(rec) = self.nodes.get_mut(node) else {
             return Observed::Dropped;
         };
+        let before = drains(rec);
+        let observed = Self::observe_record(rec, epoch, liveness, guards);
+        match (before, drains(rec)) {
+            (false, true) => self.draining += 1,
+            (true, false) => self.draining -= 1,
+            _ => {}
+        }
+        observed
+    }
+
+    fn observe_record(
+        rec: &mut NodeRecord,
+        epoch: Epoch,
+        liveness: Liveness,
+        guards: Guards,
+    ) -> Observed {
         if epoch < rec.epoch && guards.on(Guard::DropStaleReports) {
             return Observed::Dropped;
         }
