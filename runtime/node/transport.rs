@@ -151,6 +151,9 @@ fn field_len(message: &impl prost::Message) -> usize {
 /// Sends whatever queued up, as batches of at most `max_bytes` encoded (a single
 /// message larger than that goes alone, and the peer refuses it), until the queue
 /// closes.
+// Two peers, the queue, the metrics, the test-only fault layer and bug, the size
+// limit and the call: each is one plain argument of the one caller pair.
+#[allow(clippy::too_many_arguments)]
 async fn pump<M, F, Fut>(
     from: String,
     to: String,
@@ -490,11 +493,14 @@ mod tests {
         let seen = calls.clone();
         let metrics = Arc::new(Metrics::new());
         pump(
+            "n1".to_owned(),
             "n2".to_owned(),
             rx,
             metrics.clone(),
+            None,
+            false,
             max_bytes,
-            move |batch| {
+            move |batch: Vec<pb::NodeMessage>| {
                 let ops: Vec<u64> = batch
                     .iter()
                     .map(|m| match m.clone().into_core() {
