@@ -6,7 +6,13 @@
 //! clock, its data directory on turmoil's simulated disk (unsynced writes are lost on a
 //! crash). Only the seams of `ebbtide::node::env` are swapped (`sim/net.rs`), the
 //! workload hooks record what runs where (`sim/judge.rs`), and membership is the
-//! static one (`--peer`, `--coordinator n1`), as the shipped `fixed.rs` has it.
+//! static one (`--peer`, `--coordinator n1`), as the shipped `fixed.rs` has it, or, in
+//! the elected mode (`elected_seeds_keep_safety_and_drains_complete`, labels that start
+//! with `elected`), a simulated etcd (`sim/membership.rs`) behind the node's
+//! `ElectedMembership` seam (`Env::membership`): leases kept alive by each host,
+//! nodes cut off from etcd (a lost lease: the node fences itself and exits 3, and is
+//! restarted), the coordinator elected and failing over, S7 judged on the election's
+//! leader.
 //!
 //! A run is one `u64` seed: turmoil's own randomness (message latencies), the fault
 //! layer's (loss, duplication, delay of protocol messages, between the transport and
@@ -48,6 +54,8 @@
 mod client;
 #[path = "sim/judge.rs"]
 mod judge;
+#[path = "sim/membership.rs"]
+mod membership;
 #[path = "sim/net.rs"]
 mod net;
 
@@ -70,6 +78,15 @@ const HTTP: u16 = 8080;
 const FAULTS_FOR: Duration = Duration::from_secs(20);
 /// The seeds a default run takes.
 const SEEDS: u64 = 64;
+/// The elected mode's seeds (`elected_seeds_keep_safety_and_drains_complete`).
+const ELECTED_SEEDS: u64 = 24;
+/// The simulated etcd's lease TTL (elected mode).
+const LEASE_TTL: Duration = Duration::from_secs(2);
+/// S7 (elected mode): how long the election's leader may be an incarnation whose agent
+/// is not Alive. The core stops campaigning at once, and the node resigns; a resign
+/// waits for the service for at most its bound (the TTL), and a lease not kept alive
+/// expires after the TTL; watch events may be late by up to 200 ms.
+const S7_GRACE: Duration = Duration::from_millis(3000);
 
 /// What went wrong in one run, and where its traces are.
 struct Outcome {
@@ -82,21 +99,25 @@ fn traces_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sim-traces")
 }
 
-fn config(node: &str, ips: &BTreeMap<String, IpAddr>, trace: PathBuf) -> NodeConfig {
+/// A node's flags; `elected`: the members and the coordinator come from the simulated
+/// etcd (`Env::membership`), so no `--peer`, and `--coordinator` is the node itself
+/// (ignored under an elected membership; it only keeps the static flags valid).
+fn config(node: &str, ips: &BTreeMap<String, IpAddr>, trace: PathBuf, elected: bool) -> NodeConfig {
     let ip = ips[node];
     let mut cfg = NodeConfig::new(
         node,
         SocketAddr::new(ip, GRPC),
         SocketAddr::new(ip, HTTP),
         "/data",
-        COORDINATOR,
+        if elected { node } else { COORDINATOR },
     );
     for (id, ip) in ips {
-        if id != node {
+        if id != node && !elected {
             cfg.peers.insert(id.clone(), format!("{ip}:{GRPC}"));
             cfg.peer_http.insert(id.clone(), format!("{ip}:{HTTP}"));
         }
     }
+    cfg.lease_ttl = LEASE_TTL;
     cfg.heartbeat = Duration::from_millis(200);
     cfg.liveness_ttl = Duration::from_millis(1000);
     cfg.resend = Duration::from_millis(300);
@@ -199,8 +220,10 @@ fn sim_child() {
     std::fs::write(o.traces.join("outcome.json"), json.to_string()).expect("outcome");
 }
 
-/// One simulation in this process.
+/// One simulation in this process; a label that starts with `elected` runs the
+/// elected mode (the simulated etcd, `sim/membership.rs`), any other the static one.
 fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
+    let elected = label.starts_with("elected");
     let traces = traces_root().join(format!("{label}-seed-{seed}"));
     let _ = std::fs::remove_dir_all(&traces);
     std::fs::create_dir_all(&traces).expect("trace dir");
@@ -215,9 +238,10 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         .map(|n| (n.to_string(), sim.lookup(*n)))
         .collect();
     let faults = Arc::new(Faults::new(seed, judge.clone()));
+    let etcd = elected.then(|| membership::World::new(seed, LEASE_TTL));
     for node in NODES {
-        let cfg = config(node, &ips, traces.join(format!("{node}.jsonl")));
-        let (judge, faults) = (judge.clone(), faults.clone());
+        let cfg = config(node, &ips, traces.join(format!("{node}.jsonl")), elected);
+        let (judge, faults, etcd) = (judge.clone(), faults.clone(), etcd.clone());
         sim.host(node, move || {
             let env = Env {
                 net: Some(Arc::new(SimNet)),
@@ -226,6 +250,11 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
                 faults: Some(faults.clone()),
                 keep_alive: Some(Duration::from_secs(1)),
                 probe: Some(Arc::new(Probe(judge.clone()))),
+                // A new incarnation's handle on the shared etcd.
+                membership: etcd.clone().map(|w| {
+                    Arc::new(membership::SimMembership::new(w, node))
+                        as Arc<dyn ebbtide::membership::ElectedMembership>
+                }),
                 bugs,
             };
             let workload = Arc::new(Recorder {
@@ -234,11 +263,28 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
             });
             let (cfg, judge) = (cfg.clone(), judge.clone());
             async move {
-                let mut node = ebbtide::node::start_in(cfg, workload, env).await?;
+                let id = cfg.id.clone();
+                let mut node = match ebbtide::node::start_in(cfg, workload, env).await {
+                    Ok(node) => node,
+                    // Elected mode: a node cut off from etcd cannot join, and exits;
+                    // the driver restarts it, as a supervisor would.
+                    Err(e) if elected && e.contains("unreachable") => {
+                        judge.lock().unwrap().exited.push(id);
+                        std::future::pending::<()>().await;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 // The process asks to exit (a durable write failed): the driver
                 // crashes the host, and restarts it later, as a supervisor would.
-                let _reason = node.exited().await;
-                judge.lock().unwrap().exited.push(node.id.clone());
+                let reason = node.exited().await;
+                {
+                    let mut s = judge.lock().unwrap();
+                    if reason == ebbtide::node::ExitReason::LeaseLost {
+                        s.lease_lost_exits += 1;
+                    }
+                    s.exited.push(node.id.clone());
+                }
                 std::future::pending::<()>().await;
                 Ok(())
             }
@@ -256,7 +302,7 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
     let mut held: Vec<(&str, &str, Duration)> = Vec::new();
     let mut next_fault = Duration::from_secs(2);
     let mut faulting = true;
-    let (mut crashes, mut holds, mut exits) = (0, 0, 0);
+    let (mut crashes, mut holds, mut exits, mut cuts) = (0, 0, 0, 0);
     loop {
         let step = sim.step();
         let now = sim.elapsed();
@@ -278,6 +324,36 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         if repair_all {
             faulting = false;
             faults.on.store(false, Ordering::Relaxed);
+        }
+        if let Some(etcd) = &etcd {
+            let mut w = etcd.lock().unwrap();
+            if repair_all {
+                w.repair();
+            }
+            w.tick(now);
+            // S7 on the real state: the election's leader is an incarnation whose agent
+            // is Alive (within the grace the resign takes).
+            if let Some((node, epoch)) = w.leader() {
+                if let Some(&(e, since)) = s.not_alive_since.get(&node) {
+                    if e == epoch && !s.down.contains(&node) && now - since > S7_GRACE {
+                        let msg = format!(
+                            "S7: {node} (epoch {epoch}) leads the election, its agent not Alive since {since:?}"
+                        );
+                        s.violation(msg);
+                    }
+                }
+            }
+            // A node cut off from etcd for a while (half the time the leader): longer
+            // than the TTL, it loses its lease, fences itself and exits; the leader's
+            // loss is a failover.
+            if faulting && now >= next_fault && rng.chance(0.04) {
+                let node = match w.leader() {
+                    Some((leader, _)) if rng.chance(0.5) => leader,
+                    _ => rng.pick(&NODES).to_string(),
+                };
+                w.cut(&node, now + Duration::from_millis(rng.range(300, 4000)));
+                cuts += 1;
+            }
         }
         // A process that asked to exit is gone a little later (its runtime shuts
         // down; what other tasks had queued may still leave meanwhile), then its
@@ -359,7 +435,13 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         s.zeros_with_add_in_flight,
         r.answered,
         r.unanswered
-    ) + "; " + &traced;
+    ) + &etcd.map_or(String::new(), |e| {
+        let w = e.lock().unwrap();
+        format!(
+            "; elected: {cuts} cuts from etcd, {} lease expiries, {} exits on a lost lease, leaders {:?}",
+            w.expiries, s.lease_lost_exits, w.leaders
+        )
+    }) + "; " + &traced;
     Outcome {
         violations: s.violations.clone(),
         traces,
@@ -397,13 +479,36 @@ fn seeds_keep_safety_and_drains_complete() {
     }
 }
 
+/// The elected mode: membership and the coordinator come from a simulated etcd
+/// (`sim/membership.rs`): leases kept alive by each host (a crashed node's lease
+/// expires), nodes cut off from etcd (longer than the TTL: the lease is lost, the node
+/// fences itself and exits 3, and is restarted as a new incarnation), the leader among
+/// them (failover to another node), watch events late. Safety (S3, S4, S5, and S7 on
+/// the election's leader) on every step, L1 at the end, then the trace check.
+#[test]
+fn elected_seeds_keep_safety_and_drains_complete() {
+    for seed in seeds(ELECTED_SEEDS) {
+        let o = run(seed, ShellBugs::default(), "elected");
+        eprintln!("elected: {}", o.summary);
+        assert!(o.violations.is_empty(), "{}", explain(&o, seed));
+    }
+}
+
 /// Same seed, same run: the step traces of two runs are the same bytes (four seeds
 /// with crashes, restarts, held links and message faults; or `EBBTIDE_SEED`).
+///
+/// One elected seed too (seed 6: seven leaders, twelve lost leases), unless
+/// `EBBTIDE_SEED` names the one to replay.
 #[test]
 fn a_seed_replays_byte_for_byte() {
-    for seed in seeds(4) {
-        let a = run(seed, ShellBugs::default(), "replay-a");
-        let b = run(seed, ShellBugs::default(), "replay-b");
+    let elected = std::env::var("EBBTIDE_SEED").is_err().then_some(6);
+    let runs = seeds(4)
+        .into_iter()
+        .map(|s| (s, "replay"))
+        .chain(elected.map(|s| (s, "elected-replay")));
+    for (seed, label) in runs {
+        let a = run(seed, ShellBugs::default(), &format!("{label}-a"));
+        let b = run(seed, ShellBugs::default(), &format!("{label}-b"));
         for node in NODES {
             let file = format!("{node}.jsonl");
             let ta = std::fs::read(a.traces.join(&file)).unwrap_or_default();

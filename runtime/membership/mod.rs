@@ -6,15 +6,19 @@
 //! - **etcd** (`--etcd`, `--cluster`): each process registers under a lease, the
 //!   coordinator is elected, and the desired work units live in etcd, so any node can
 //!   take over.
+//! - **custom** ([`crate::node::env::Env::membership`]): any [`ElectedMembership`] with
+//!   etcd's semantics (a simulation's, in the test crate), run exactly as etcd's.
 //!
 //! Either way the service only reports [`Event`]s. The node turns them into the core's
 //! inputs (`MemberJoined`, `MemberLeft`, `LeaderChanged`, `LeaseLost`) and starts or
 //! stops its coordinator; every decision about them (whom to follow, whether to
 //! campaign) is the core's.
 
+pub mod elected;
 pub mod etcd;
 
 use ebbtide_model::{Epoch, Term};
+use tokio::sync::mpsc;
 
 /// What a process registers about itself.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -115,6 +119,7 @@ impl std::error::Error for MembershipError {}
 
 pub mod fixed;
 
+pub use elected::ElectedMembership;
 pub use fixed::StaticMembership;
 
 /// The membership service a node runs with, chosen by its flags.
@@ -124,6 +129,8 @@ pub enum Service {
     Static(StaticMembership),
     /// `--etcd`: registration under a lease, election, units in etcd.
     Etcd(etcd::EtcdMembership),
+    /// An elected membership supplied through the node's environment (a simulation's).
+    Custom(std::sync::Arc<dyn ElectedMembership>),
 }
 
 impl Service {
@@ -132,6 +139,7 @@ impl Service {
         match self {
             Service::Static(s) => s.units(),
             Service::Etcd(e) => e.units().await,
+            Service::Custom(c) => c.units().await,
         }
     }
 
@@ -141,6 +149,7 @@ impl Service {
         match self {
             Service::Static(s) => s.persist_units(all),
             Service::Etcd(e) => e.add_units(new).await.map(drop),
+            Service::Custom(c) => c.add_units(new).await.map(drop),
         }
     }
 
@@ -149,6 +158,7 @@ impl Service {
         match self {
             Service::Static(_) => {}
             Service::Etcd(e) => e.campaign(),
+            Service::Custom(c) => c.campaign(),
         }
     }
 
@@ -157,6 +167,7 @@ impl Service {
         match self {
             Service::Static(_) => Ok(()),
             Service::Etcd(e) => e.resign().await,
+            Service::Custom(c) => c.resign().await,
         }
     }
 
@@ -166,17 +177,42 @@ impl Service {
     /// before every step: a process resumed after a pause past its deadline must fence
     /// itself before it acts on anything that waited meanwhile.
     pub fn holds_lease(&self) -> bool {
-        match self {
-            Service::Static(_) => true,
-            Service::Etcd(e) => e
-                .lease_deadline()
-                .is_none_or(|d| tokio::time::Instant::now() < d),
-        }
+        let deadline = match self {
+            Service::Static(_) => return true,
+            Service::Etcd(e) => e.lease_deadline(),
+            Service::Custom(c) => c.lease_deadline(),
+        };
+        deadline.is_none_or(|d| tokio::time::Instant::now() < d)
     }
 
     /// Whether another node can take over when this one resigns.
     pub fn has_election(&self) -> bool {
-        matches!(self, Service::Etcd(_))
+        !matches!(self, Service::Static(_))
+    }
+
+    /// Registers this incarnation (elected services only; see
+    /// [`ElectedMembership::register`]).
+    pub(crate) async fn register(
+        &self,
+        reg: Registration,
+        floor: Epoch,
+    ) -> Result<Member, MembershipError> {
+        match self {
+            Service::Static(_) => Err(MembershipError::Failed(
+                "static membership has no registry".into(),
+            )),
+            Service::Etcd(e) => e.register(reg, floor).await,
+            Service::Custom(c) => c.register(reg, floor).await,
+        }
+    }
+
+    /// Starts the event streams (elected services only).
+    pub(crate) fn start(&self, events: mpsc::Sender<Event>) {
+        match self {
+            Service::Static(_) => {}
+            Service::Etcd(e) => e.start(events),
+            Service::Custom(c) => c.start(events),
+        }
     }
 
     /// Leaves membership for good (this incarnation exits): the coordinator then
@@ -186,6 +222,11 @@ impl Service {
             Service::Static(s) => s.announce(cluster, epoch, false).await,
             Service::Etcd(e) => {
                 if let Err(err) = e.leave().await {
+                    tracing::warn!(error = %err, "cannot revoke the membership lease: the registration expires with it");
+                }
+            }
+            Service::Custom(c) => {
+                if let Err(err) = c.leave().await {
                     tracing::warn!(error = %err, "cannot revoke the membership lease: the registration expires with it");
                 }
             }

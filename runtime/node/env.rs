@@ -25,6 +25,9 @@
 //!   ones). TCP never loses, duplicates or reorders what it carries, so faults the
 //!   protocol must tolerate are injected here, above the wire, where a real network's
 //!   retries, reconnections and proxies would produce them.
+//! - [`Env::membership`]: an elected membership service
+//!   ([`crate::membership::ElectedMembership`]) in place of the flags' static or etcd
+//!   one.
 
 use std::fmt;
 use std::future::Future;
@@ -59,6 +62,11 @@ pub struct Env {
     /// An observer of the agent's real state after each of its steps (a simulation
     /// judges safety on it); `None` in production.
     pub probe: Option<Arc<dyn AgentProbe>>,
+    /// An elected membership service for this process (this incarnation); `None`: the
+    /// flags choose (static, or etcd). When set it replaces both: `--peer` and
+    /// `--coordinator` are ignored, and the node runs it as it runs etcd's (a
+    /// simulation's etcd, in the test crate).
+    pub membership: Option<Arc<dyn crate::membership::ElectedMembership>>,
     /// Shell bugs a test switches on to prove that the simulation catches them. All
     /// off in production.
     #[doc(hidden)]
@@ -81,6 +89,7 @@ impl Env {
             faults: None,
             keep_alive: None,
             probe: None,
+            membership: None,
             bugs: ShellBugs::default(),
         }
     }

@@ -247,6 +247,7 @@ async fn start_with(
         registration,
         events_tx.clone(),
         security.etcd.clone(),
+        env.membership.clone(),
     )
     .await?;
     let leader = data.leader()?;
@@ -304,7 +305,7 @@ async fn start_with(
         Service::Static(_) => NodeAgent::new(epoch, leader, Guards::ALL_ON)
             .with_fixed_coordinator(cfg.coordinator.clone()),
         // etcd: a newer term is followed only once the election shows it.
-        Service::Etcd(_) => NodeAgent::new(epoch, leader, Guards::ALL_ON),
+        Service::Etcd(_) | Service::Custom(_) => NodeAgent::new(epoch, leader, Guards::ALL_ON),
     };
     let (campaign_tx, campaign_rx) = watch::channel(agent_core.may_campaign());
     let agent = AgentTask {
@@ -442,7 +443,11 @@ async fn start_with(
         epoch,
         grpc = %grpc_addr,
         http = %http_addr,
-        membership = if service.has_election() { "etcd" } else { "static" },
+        membership = match &service {
+            Service::Static(_) => "static",
+            Service::Etcd(_) => "etcd",
+            Service::Custom(_) => "custom",
+        },
         tls = security.tls.is_some(),
         api_token = security.token.is_some(),
         "node started"
@@ -470,26 +475,35 @@ async fn join(
     registration: Registration,
     events: mpsc::Sender<Event>,
     tls: Option<tonic::transport::ClientTlsConfig>,
+    custom: Option<Arc<dyn crate::membership::ElectedMembership>>,
 ) -> Result<(Service, Epoch), String> {
-    if !cfg.uses_etcd() {
-        let epoch = data.next_epoch()?;
-        return Ok((Service::Static(StaticMembership::new(data.clone())), epoch));
-    }
-    let endpoints = cfg.etcd.join(",");
-    let etcd = EtcdMembership::connect(EtcdConfig {
-        endpoints: cfg.etcd.clone(),
-        cluster: cfg.cluster.clone(),
-        lease_ttl: cfg.lease_ttl,
-        connect_timeout: ETCD_CONNECT_TIMEOUT,
-        tls,
-    })
-    .await
-    .map_err(|e| format!("--etcd {endpoints}: {e}"))?;
+    let endpoints = match custom {
+        Some(_) => "membership".to_owned(),
+        None => format!("--etcd {}", cfg.etcd.join(",")),
+    };
+    let service = match custom {
+        Some(c) => Service::Custom(c),
+        None if !cfg.uses_etcd() => {
+            let epoch = data.next_epoch()?;
+            return Ok((Service::Static(StaticMembership::new(data.clone())), epoch));
+        }
+        None => Service::Etcd(
+            EtcdMembership::connect(EtcdConfig {
+                endpoints: cfg.etcd.clone(),
+                cluster: cfg.cluster.clone(),
+                lease_ttl: cfg.lease_ttl,
+                connect_timeout: ETCD_CONNECT_TIMEOUT,
+                tls,
+            })
+            .await
+            .map_err(|e| format!("{endpoints}: {e}"))?,
+        ),
+    };
     // A registration of our id that names this machine and this data dir is a dead
     // earlier incarnation (we hold the data dir's lock): wait for its lease to expire.
     let patience = tokio::time::Instant::now() + cfg.lease_ttl + std::time::Duration::from_secs(2);
     let member = loop {
-        match etcd
+        match service
             .register(registration.clone(), data.last_epoch()?)
             .await
         {
@@ -502,12 +516,12 @@ async fn join(
                 tracing::info!(node = %cfg.id, pid = holder.pid, "an earlier incarnation's registration is still live: waiting for its lease to expire");
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
-            Err(e) => return Err(format!("--etcd {endpoints}: {e}")),
+            Err(e) => return Err(format!("{endpoints}: {e}")),
         }
     };
     data.record_epoch(member.epoch)?;
-    etcd.start(events);
-    Ok((Service::Etcd(etcd), member.epoch))
+    service.start(events);
+    Ok((service, member.epoch))
 }
 
 /// The node's TLS material and API token, loaded and checked before anything is

@@ -126,6 +126,14 @@ impl Client {
             (res, "PUT /api/v2/drain")
         };
         self.count(res.is_ok());
+        if let Ok((409, _)) = res {
+            // The target coordinates (C10; elected membership only, static never drains
+            // its coordinator's node): move leadership away first, as TiUP does.
+            let ip = self.ips[target];
+            let resigned = call(ip, "POST", "/api/v1/owner/resign", None).await;
+            self.count(resigned.is_ok());
+            return None;
+        }
         let remaining = match res {
             Ok((202, v)) => v["current_table_count"].as_u64(),
             Ok((200, v)) => v["remaining"].as_u64(),

@@ -62,6 +62,11 @@ pub struct State {
     /// Nodes whose process asked to exit (a failed durable write: `PersistFailed`),
     /// for the driver to crash and later restart, as a supervisor would.
     pub exited: Vec<String>,
+    /// Node → the incarnation whose agent is not Alive, and since when (S7, elected
+    /// membership only).
+    pub not_alive_since: BTreeMap<String, (Epoch, Duration)>,
+    /// Processes that exited because they lost their membership lease (status 3).
+    pub lease_lost_exits: u64,
     /// What went wrong, in order.
     pub violations: Vec<String>,
     /// Simulated time, for the messages.
@@ -69,7 +74,7 @@ pub struct State {
 }
 
 impl State {
-    fn violation(&mut self, what: String) {
+    pub fn violation(&mut self, what: String) {
         let what = format!("at {:?}: {what}", self.now);
         eprintln!("VIOLATION {what}");
         self.violations.push(what);
@@ -194,6 +199,12 @@ impl AgentProbe for Probe {
         let mut s = self.0.lock().unwrap();
         s.down.remove(node);
         s.agents.insert(node.to_owned(), Some((epoch, liveness)));
+        if liveness == Liveness::Alive {
+            s.not_alive_since.remove(node);
+        } else if s.not_alive_since.get(node).is_none_or(|(e, _)| *e != epoch) {
+            let now = s.now;
+            s.not_alive_since.insert(node.to_owned(), (epoch, now));
+        }
         if liveness == Liveness::Stopping {
             s.stopped.insert((node.to_owned(), epoch));
         }
