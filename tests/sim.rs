@@ -238,7 +238,8 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         .map(|n| (n.to_string(), sim.lookup(*n)))
         .collect();
     let faults = Arc::new(Faults::new(seed, judge.clone()));
-    let etcd = elected.then(|| membership::World::new(seed, LEASE_TTL));
+    let no_margin = label.starts_with("elected-no-margin");
+    let etcd = elected.then(|| membership::World::new(seed, LEASE_TTL, no_margin));
     for node in NODES {
         let cfg = config(node, &ips, traces.join(format!("{node}.jsonl")), elected);
         let (judge, faults, etcd) = (judge.clone(), faults.clone(), etcd.clone());
@@ -492,6 +493,15 @@ fn elected_seeds_keep_safety_and_drains_complete() {
         eprintln!("elected: {}", o.summary);
         assert!(o.violations.is_empty(), "{}", explain(&o, seed));
     }
+}
+
+/// The margin of `membership::fence_deadline` matters: with keep-alives that arrive at
+/// once and a process that fences at `sent + ttl` exactly (the instant the service
+/// expires its lease), the coordinator may restart a member's units before that member
+/// fenced, and a unit runs on two nodes (S5). Caught within 20 seeds (seed 17 first).
+#[test]
+fn bite_no_lease_margin_is_caught() {
+    caught(ShellBugs::default(), "elected-no-margin", 20);
 }
 
 /// Same seed, same run: the step traces of two runs are the same bytes (four seeds

@@ -120,6 +120,29 @@ impl std::error::Error for MembershipError {}
 pub mod fixed;
 
 pub use elected::ElectedMembership;
+
+/// When a process must consider its lease lost, given that the latest keep-alive that
+/// the service confirmed was *sent* at `sent`: a margin before `sent + ttl`.
+///
+/// The service expires the lease `ttl` after it *received* that keep-alive, so `sent +
+/// ttl` is never later than the expiry, but it can be the same instant: a keep-alive
+/// that arrives at once. Then the coordinator may handle the member's departure (and
+/// start its units elsewhere) before this process has fenced itself, and a unit runs
+/// on two nodes (S5): the deterministic simulation found exactly that with zero
+/// latency (`tests/sim.rs`, elected mode). The service's clock and this one may also
+/// run at slightly different rates. So the process fences a margin earlier: a
+/// twentieth of the TTL, at least 10 ms and at most 500 ms (100 ms for the 2 s leases
+/// of the tests, 500 ms for the default 10 s).
+pub fn fence_deadline(
+    sent: tokio::time::Instant,
+    ttl: std::time::Duration,
+) -> tokio::time::Instant {
+    let margin = (ttl / 20).clamp(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_millis(500),
+    );
+    sent + ttl.saturating_sub(margin)
+}
 pub use fixed::StaticMembership;
 
 /// The membership service a node runs with, chosen by its flags.

@@ -134,7 +134,8 @@ impl MembershipTask {
                 for (node, addr) in self.cluster.addresses() {
                     if node != self.cluster.id && !listed.contains_key(&node) {
                         self.cluster.remove(&node, addr.epoch);
-                        self.coordinator(running, CoordInput::MemberLeft(node));
+                        let epoch = addr.epoch;
+                        self.coordinator(running, CoordInput::MemberLeft { node, epoch });
                     }
                 }
                 for m in members {
@@ -161,7 +162,7 @@ impl MembershipTask {
             Event::Left { node, epoch } => {
                 tracing::info!(%node, epoch, "member left");
                 self.cluster.remove(&node, epoch);
-                self.coordinator(running, CoordInput::MemberLeft(node));
+                self.coordinator(running, CoordInput::MemberLeft { node, epoch });
             }
             Event::Leader { term, node } => {
                 self.cluster.set_leader(term, &node);

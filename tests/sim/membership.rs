@@ -18,7 +18,9 @@
 //!   (status 3), and the driver restarts it as a new incarnation.
 
 use super::judge::Rng;
-use ebbtide::membership::{ElectedMembership, Event, Member, MembershipError, Registration};
+use ebbtide::membership::{
+    fence_deadline, ElectedMembership, Event, Member, MembershipError, Registration,
+};
 use ebbtide::node::env::BoxFuture;
 use ebbtide_model::{Epoch, Term};
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,6 +66,9 @@ pub struct World {
     rng: Rng,
     /// How late a watch event may be (the seed picks it).
     late: u64,
+    /// The bite of `fence_deadline`'s margin: keep-alives arrive at once and processes
+    /// fence at `sent + ttl` exactly, the instant the service expires the lease.
+    no_margin: bool,
     /// What happened, for the summary.
     pub expiries: u64,
     pub leaders: Vec<(Term, String)>,
@@ -72,7 +77,7 @@ pub struct World {
 pub type Etcd = Arc<Mutex<World>>;
 
 impl World {
-    pub fn new(seed: u64, ttl: Duration) -> Etcd {
+    pub fn new(seed: u64, ttl: Duration, no_margin: bool) -> Etcd {
         let mut rng = Rng::new(seed ^ 0xe7cd_0000);
         let late = *rng.pick(&[0, 20, 200]);
         Arc::new(Mutex::new(World {
@@ -87,6 +92,7 @@ impl World {
             cut: BTreeMap::new(),
             rng,
             late,
+            no_margin,
             expiries: 0,
             leaders: Vec::new(),
         }))
@@ -109,12 +115,28 @@ impl World {
         self.cut.clear();
     }
 
-    /// A keep-alive's (or a grant's) one-way latency: the service renews the lease on
-    /// arrival, the process counts its deadline from the send, so the deadline is
-    /// always at least this much before the expiry, as with etcd. (With 0, the fence
-    /// and the expiry race within one millisecond: seed 17 then saw S5.)
+    /// A keep-alive's (or a grant's) one-way latency, 1 to 20 ms (0 under `no_margin`):
+    /// the service renews the lease on arrival, the process counts its deadline from
+    /// the send. With 0 the expiry is `sent + ttl` exactly, and only `fence_deadline`'s
+    /// margin keeps the process's fence first (without it, seed 17 saw S5: the
+    /// coordinator restarted the units of a member whose lease had just expired before
+    /// that member fenced).
     fn latency(&mut self) -> Duration {
-        Duration::from_millis(self.rng.range(1, 20))
+        let ms = self.rng.range(1, 20);
+        if self.no_margin {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(ms)
+        }
+    }
+
+    /// The process's local deadline for a keep-alive sent at `sent`.
+    fn deadline(&self, sent: Instant) -> Instant {
+        if self.no_margin {
+            sent + self.ttl
+        } else {
+            fence_deadline(sent, self.ttl)
+        }
     }
 
     fn is_cut(&self, node: &str, now: Duration) -> bool {
@@ -323,10 +345,11 @@ impl SimMembership {
                 continue;
             }
             let latency = w.latency();
+            let deadline = w.deadline(sent);
             match w.sessions.get_mut(&lease) {
                 Some(s) if s.expires > t => {
                     s.expires = t + latency + ttl;
-                    local.lock().unwrap().deadline = Some(sent + ttl);
+                    local.lock().unwrap().deadline = Some(deadline);
                 }
                 // Expired already (the local deadline is about to pass).
                 _ => {}
@@ -386,7 +409,7 @@ impl ElectedMembership for SimMembership {
                 let mut l = self.local.lock().unwrap();
                 l.lease = Some(lease);
                 l.reg = Some(reg);
-                l.deadline = Some(Instant::now() + ttl);
+                l.deadline = Some(w.deadline(Instant::now()));
                 l.stream = Some(rx);
                 l.tx = Some(tx);
                 (lease, member, ttl)

@@ -811,7 +811,11 @@ impl DrainModel {
                 let mut next = state.clone();
                 next.history.members &= !(1 << node.0);
                 next.history.fenced &= !(1 << node.0);
-                self.tell_coordinator(&mut next, CoordInput::MemberLeft(node));
+                // The registration that goes is the node's last incarnation's.
+                let epoch = state.actor_storages[node.ix()]
+                    .as_ref()
+                    .map_or(0, |s| s.epoch);
+                self.tell_coordinator(&mut next, CoordInput::MemberLeft { node, epoch });
                 Some(next)
             }
             Action::CoordinatorCrash(host) => {

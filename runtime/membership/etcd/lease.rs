@@ -3,9 +3,10 @@
 //! etcd expires a lease `TTL` after the last keep-alive it *received*. A keep-alive
 //! request is received after it was *sent*, so "the last keep-alive whose answer said
 //! the lease lives was sent at `s`" means etcd keeps the lease at least until `s + TTL`.
-//! The task therefore keeps a local deadline, `s + TTL` for the latest such `s`, and
-//! fences (sends `LeaseLost`) when the deadline passes with no newer success: never
-//! later than etcd expires the lease, whatever etcd, the network or this process (a
+//! The task therefore keeps a local deadline, a margin before `s + TTL` for the latest
+//! such `s` ([`crate::membership::fence_deadline`]: `s + TTL` itself can be the very
+//! instant etcd expires the lease), and fences (sends `LeaseLost`) when the deadline
+//! passes with no newer success: before etcd expires the lease, whatever etcd, the network or this process (a
 //! SIGSTOP, a long pause) did meanwhile. Deadlines use the monotonic clock, which keeps
 //! running while the process is stopped, so a resumed process sees the deadline as
 //! past before it trusts any answer that was waiting in its socket.
@@ -38,7 +39,7 @@ pub(super) async fn keep_alive(
     granted_at: Instant,
 ) {
     let period = ttl / 3;
-    let mut deadline = granted_at + ttl;
+    let mut deadline = crate::membership::fence_deadline(granted_at, ttl);
     shared.set_deadline(deadline);
     let mut failures = Failures::new("lease keep-alive");
     loop {
@@ -85,7 +86,7 @@ async fn stream(
     };
     let (mut keeper, mut answers) = opened;
     failures.succeeded();
-    *deadline = (*deadline).max(sent + ttl);
+    *deadline = (*deadline).max(crate::membership::fence_deadline(sent, ttl));
     shared.set_deadline(*deadline);
     let mut waiting: VecDeque<Instant> = VecDeque::new();
     let mut next = sent + period;
@@ -106,7 +107,7 @@ async fn stream(
                     if a.ttl() <= 0 {
                         return End::Gone;
                     }
-                    *deadline = (*deadline).max(sent + ttl);
+                    *deadline = (*deadline).max(crate::membership::fence_deadline(sent, ttl));
                     shared.set_deadline(*deadline);
                 }
                 Ok(None) => return End::Broken("etcd closed the keep-alive stream".into()),

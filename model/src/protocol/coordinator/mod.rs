@@ -98,8 +98,10 @@ pub enum CoordInput<N, W> {
     /// as its membership entry says) that hosts nothing yet.
     MemberJoined { node: N, epoch: Epoch },
     /// The membership service reports that a member left (its lease is gone: it crashed
-    /// or fenced itself, and its work with it).
-    MemberLeft(N),
+    /// or fenced itself, and its work with it): the registration of incarnation `epoch`.
+    /// A watch may report it late, after the node's next incarnation already reported
+    /// to this coordinator: that leave is then ignored (C17).
+    MemberLeft { node: N, epoch: Epoch },
     /// A client added a work unit that must run somewhere.
     AddUnit(W),
     /// A client deleted a work unit: stop it wherever it runs.
@@ -261,7 +263,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
                 self.view.expire(&node);
             }
             CoordInput::MemberJoined { node, epoch } => self.on_member_joined(node, epoch),
-            CoordInput::MemberLeft(node) => self.on_member_left(&node, out),
+            CoordInput::MemberLeft { node, epoch } => self.on_member_left(&node, epoch, out),
             CoordInput::AddUnit(w) => {
                 if self.desired.insert(w.clone()) && self.bootstrapped {
                     self.unplaced.insert(w);
@@ -631,9 +633,15 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         self.drain.forget_left(&node);
     }
 
-    fn on_member_left(&mut self, node: &N, out: &mut Vec<CoordOutput<N, W>>) {
-        if !self.view.contains(node) {
-            return;
+    fn on_member_left(&mut self, node: &N, epoch: Epoch, out: &mut Vec<CoordOutput<N, W>>) {
+        // C17: the leave of a registration older than the incarnation already observed
+        // arrived late (the watch lagged behind the new incarnation's own reports).
+        // Taking it would forget the new incarnation and place its units again while
+        // they run there (S5; the runtime's simulation found it, elected mode seed 3).
+        match self.view.get(node) {
+            None => return,
+            Some(r) if r.epoch > epoch => return,
+            Some(_) => {}
         }
         // C9: a target that leaves while DrainNode would answer it 0 (Stopping,
         // fresh, empty, nothing in flight: it exited after its drain, before a client

@@ -813,7 +813,7 @@ fn c8_a_target_first_seen_stopping_counts_as_seen_draining() {
 fn c9_a_completed_target_that_left_keeps_answering_zero() {
     let mut c = nodes(&[1, 2, 3]);
     complete_empty_drain(&mut c, 2);
-    assert_eq!(input(&mut c, CoordInput::MemberLeft(2)), vec![]);
+    assert_eq!(input(&mut c, left(2)), vec![]);
     assert!(!c.is_member(&2));
     assert_eq!(c.drain_target(), None);
     assert_eq!(drain(&mut c, 2), (done(2), vec![]));
@@ -862,7 +862,7 @@ fn drain_status_answers_only_the_session_of_the_node_asked() {
     );
     assert_eq!(c.drain_status(&4), done(4));
     // Node 4 left: its tombstone answers 0 for node 4 only.
-    input(&mut c, CoordInput::MemberLeft(4));
+    input(&mut c, left(4));
     assert_eq!(c.drain_status(&4), done(4));
     assert_eq!(c.drain_status(&2), not_requested(2));
     check(&c);
@@ -877,7 +877,7 @@ fn c9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
     assert_eq!(out, vec![set_l(2, DRAINING, 1)]);
     respond(&mut c, 2, 1, DRAINING);
     respond(&mut c, 2, 1, STOPPING);
-    input(&mut c, CoordInput::MemberLeft(2));
+    input(&mut c, left(2));
     assert_eq!(drain(&mut c, 2), (done(2), vec![]));
     check(&c);
 
@@ -885,7 +885,7 @@ fn c9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
     let mut c = nodes(&[1, 2, 3]);
     let _ = drain(&mut c, 2);
     respond(&mut c, 2, 1, DRAINING);
-    input(&mut c, CoordInput::MemberLeft(2));
+    input(&mut c, left(2));
     assert_eq!(drain(&mut c, 2).0, Err(DrainError::LeftBeforeCompletion(2)));
 
     // So does one whose view went stale (it crashed while Stopping, and its lease
@@ -895,7 +895,7 @@ fn c9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
     respond(&mut c, 2, 1, DRAINING);
     respond(&mut c, 2, 1, STOPPING);
     input(&mut c, CoordInput::Timer(CoordTimer::LivenessTtl(2)));
-    input(&mut c, CoordInput::MemberLeft(2));
+    input(&mut c, left(2));
     assert_eq!(drain(&mut c, 2).0, Err(DrainError::LeftBeforeCompletion(2)));
     check(&c);
 }
@@ -904,7 +904,7 @@ fn c9_a_target_that_leaves_drained_before_the_next_poll_is_a_tombstone() {
 fn c9_a_node_that_joins_again_is_a_new_node_not_a_tombstone() {
     let mut c = nodes(&[1, 2, 3]);
     complete_empty_drain(&mut c, 2);
-    input(&mut c, CoordInput::MemberLeft(2));
+    input(&mut c, left(2));
     assert_eq!(
         input(&mut c, CoordInput::MemberJoined { node: 2, epoch: 2 }),
         vec![]
@@ -931,7 +931,7 @@ fn c9_a_target_that_left_before_completion_answers_an_error() {
     let mut c = nodes(&[1, 2, 3]);
     let _ = drain(&mut c, 2);
     respond(&mut c, 2, 1, DRAINING);
-    assert_eq!(input(&mut c, CoordInput::MemberLeft(2)), vec![]);
+    assert_eq!(input(&mut c, left(2)), vec![]);
     let left = Err(DrainError::LeftBeforeCompletion(2));
     assert_eq!(drain(&mut c, 2), (left.clone(), vec![]));
     assert_eq!(c.drain_status(&2), left);
@@ -966,7 +966,7 @@ fn c9_a_completed_target_that_left_after_another_drain_began_is_a_tombstone() {
     let mut c = nodes(&[1, 2, 3]);
     complete_empty_drain(&mut c, 2);
     let _ = drain(&mut c, 3);
-    input(&mut c, CoordInput::MemberLeft(2));
+    input(&mut c, left(2));
     assert_eq!(drain(&mut c, 2), (done(2), vec![]));
 }
 
@@ -1375,10 +1375,7 @@ fn c15_undesired_units_reported_in_the_bootstrap_are_stopped() {
 fn c15_bootstrap_completes_when_the_last_awaited_member_leaves() {
     let (mut c, _) = new_coord(&[1, 2], &[10], CoordinatorConfig::default());
     assert_eq!(boot(&mut c, 1, 1, ALIVE, &[]), vec![ttl(1)]);
-    assert_eq!(
-        input(&mut c, CoordInput::MemberLeft(2)),
-        vec![add_w(1, 10, 1, 1)]
-    );
+    assert_eq!(input(&mut c, left(2)), vec![add_w(1, 10, 1, 1)]);
     assert!(c.is_bootstrapped());
     check(&c);
 }
@@ -1519,7 +1516,7 @@ fn member_left_requeues_its_units_and_settles_its_operations() {
         vec![add_w(2, 14, 1, 2)]
     );
     assert_eq!(
-        input(&mut c, CoordInput::MemberLeft(2)),
+        input(&mut c, left(2)),
         vec![add_w(3, 11, 1, 3), add_w(1, 14, 1, 4)]
     );
     assert!(!c.is_member(&2));
@@ -1530,8 +1527,8 @@ fn member_left_requeues_its_units_and_settles_its_operations() {
     assert_eq!(work_status(&mut c, 2, 14, 1, TERM, 2, RUNNING), vec![]);
     assert_eq!(c, before);
     // Leaving again, or a node never known leaving, changes nothing.
-    assert_eq!(input(&mut c, CoordInput::MemberLeft(2)), vec![]);
-    assert_eq!(input(&mut c, CoordInput::MemberLeft(9)), vec![]);
+    assert_eq!(input(&mut c, left(2)), vec![]);
+    assert_eq!(input(&mut c, left(9)), vec![]);
     assert_eq!(c, before);
     check(&c);
 }
@@ -1544,10 +1541,7 @@ fn member_left_as_the_destination_of_a_move_chooses_another() {
         vec![ttl(2), rem_w(2, 11, 1, 1)]
     );
     assert_eq!(c.operation(&11).unwrap().dest, Some(3));
-    assert_eq!(
-        input(&mut c, CoordInput::MemberLeft(3)),
-        vec![add_w(1, 12, 1, 2)]
-    );
+    assert_eq!(input(&mut c, left(3)), vec![add_w(1, 12, 1, 2)]);
     assert_eq!(c.operation(&11).unwrap().dest, None);
     assert_eq!(ack(&mut c, 2, 11, STOPPED), vec![add_w(1, 11, 1, 1)]);
     check(&c);
@@ -1562,10 +1556,7 @@ fn member_left_as_the_origin_of_a_move_adds_the_unit_on_its_destination() {
         vec![ttl(2), rem_w(2, 11, 1, 1)]
     );
     // The unit died with its origin: the add goes ahead at once.
-    assert_eq!(
-        input(&mut c, CoordInput::MemberLeft(2)),
-        vec![add_w(1, 11, 1, 1)]
-    );
+    assert_eq!(input(&mut c, left(2)), vec![add_w(1, 11, 1, 1)]);
     check(&c);
 }
 
@@ -1752,5 +1743,34 @@ fn delete_unit_during_a_move_ends_with_it_running_nowhere() {
     assert!(c.operation(&11).is_none());
     assert_eq!(c.placement_of(&11), None);
     assert!(!c.is_unplaced(&11));
+    check(&c);
+}
+
+/// `MemberLeft` of the node's latest registration, whatever its epoch.
+fn left(node: u8) -> CoordInput<u8, u8> {
+    CoordInput::MemberLeft {
+        node,
+        epoch: crate::protocol::Epoch::MAX,
+    }
+}
+
+/// C17: a leave that the watch reports late, after the node's next incarnation has
+/// already reported, is of the older registration and is ignored: the units placed on
+/// the new incarnation stay there (taking it would place them again while they run:
+/// S5, found by the runtime's simulation).
+#[test]
+fn c17_a_late_leave_of_an_older_registration_is_ignored() {
+    let mut c = coord(&[(1, &[]), (2, &[10])]);
+    // Node 2 restarts: epoch 2 reports before the watch reports epoch 1's leave.
+    report(&mut c, 2, 2, ALIVE);
+    assert_eq!(record(&c, 2).0, 2);
+    let before = c.clone();
+    // The late leave of epoch 1's registration changes nothing.
+    let late = CoordInput::MemberLeft { node: 2, epoch: 1 };
+    assert_eq!(input(&mut c, late), vec![]);
+    assert_eq!(c, before);
+    // The leave of epoch 2's registration is taken: node 2 is gone.
+    input(&mut c, CoordInput::MemberLeft { node: 2, epoch: 2 });
+    assert!(c.record(&2).is_none());
     check(&c);
 }
