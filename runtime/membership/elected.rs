@@ -11,9 +11,11 @@
 //!   grants it; the implementation keeps it alive in the background. The service
 //!   expires a lease a TTL after the last keep-alive it received, whether the process
 //!   crashed, was paused, or was cut off from the service.
-//! - **A local lease deadline no later than the service's expiry.**
-//!   [`ElectedMembership::lease_deadline`] is the send time of the last confirmed
-//!   keep-alive plus the TTL: the service cannot have expired the lease before it.
+//! - **A local lease deadline before the service's expiry.**
+//!   [`ElectedMembership::lease_deadline`] is [`super::fence_deadline`] of the send
+//!   time of the last confirmed keep-alive: a margin before that time plus the TTL,
+//!   which the service cannot have reached yet (at exactly `sent + TTL` the two can
+//!   coincide, and the coordinator may move the units first).
 //!   When it passes without a newer confirmation, the implementation sends `Deposed`
 //!   (if this process leads) and then [`Event::LeaseLost`], and nothing after it: the
 //!   node fences itself and exits (one process is one incarnation).
