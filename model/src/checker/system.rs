@@ -71,12 +71,9 @@ pub struct History {
     /// Bit per node: DrainNode has answered 0 for it (on any call, of any coordinator).
     pub zeros: u16,
     /// Units the client was told exist: the `work` desired from the start, then each
-    /// one it added (`Action::AddWork`). S8 and L1 are about these.
+    /// one it added (`Action::AddWork`). S8 and L1 are about these; the store, which a
+    /// new coordinator loads, holds the same ones ([`DrainModel::stored`]).
     pub promised: u8,
-    /// Units in the durable store, which a new coordinator loads: the same as
-    /// `promised`, unless the shell feeds an added unit before storing it
-    /// (`--add-not-durable`).
-    pub stored: u8,
     /// The coordinator failed while the target was Draining and before 0.
     pub failover_mid_drain: bool,
     /// The target crashed while Draining and before 0.
@@ -222,6 +219,17 @@ impl DrainModel {
 
     fn nodes(&self) -> impl Iterator<Item = NodeIx> {
         (0..self.cfg.nodes).map(NodeIx)
+    }
+
+    /// How many units the durable store holds, which a new coordinator loads: every
+    /// unit the client was told exists, or, when the shell feeds added units without
+    /// storing them (`--add-not-durable`), only those desired from the start.
+    pub fn stored(&self, state: &SysState) -> u8 {
+        if self.cfg.add_not_durable {
+            self.cfg.work
+        } else {
+            state.history.promised
+        }
     }
 
     /// Whether `node`'s process is up.
@@ -529,7 +537,6 @@ impl Model for DrainModel {
                 requested: 0,
                 zeros: 0,
                 promised: self.cfg.work,
-                stored: self.cfg.work,
                 failover_mid_drain: false,
                 target_crashed_mid_drain: false,
                 violations: 0,
@@ -854,7 +861,7 @@ impl DrainModel {
                     .filter(|n| state.history.is_member(*n))
                     .collect();
                 let mut next = self.run_node(state, node, None, None, |a, st, o| {
-                    a.become_coordinator(node, st, term, members, state.history.stored, o)
+                    a.become_coordinator(node, st, term, members, self.stored(state), o)
                 })?;
                 next.history.term = term;
                 next.history.leader = node;
@@ -924,9 +931,6 @@ impl DrainModel {
                 self.tell_coordinator(&mut next, CoordInput::AddUnit(unit));
                 debug_assert!(Self::coordinator(&next).is_some_and(|(n, _)| n == host));
                 next.history.promised += 1;
-                if !self.cfg.add_not_durable {
-                    next.history.stored += 1;
-                }
                 Some(next)
             }
             Action::Status(node) => {
