@@ -261,17 +261,9 @@ impl CoordTask {
                 self.steps += 1;
                 self.metrics.step("coordinator");
                 if self.tracer.enabled() {
-                    let input = json!({"DrainNode": node});
                     let mut outputs = trace::coord_outputs(&out);
                     outputs.push(json!({"Answer": answer}));
-                    self.tracer.record(
-                        "coordinator",
-                        &self.id,
-                        self.epoch(),
-                        Some(self.coordinator.term()),
-                        input,
-                        outputs,
-                    );
+                    self.record(json!({"DrainNode": node}), outputs);
                 }
                 let _ = reply.send(answer);
                 return self.apply(out);
@@ -281,11 +273,7 @@ impl CoordTask {
                 if self.tracer.enabled() {
                     // Not a step (a read-only getter), but an answer a client acts on:
                     // traced so that S3 is checked on it too.
-                    self.tracer.record(
-                        "coordinator",
-                        &self.id,
-                        self.epoch(),
-                        Some(self.coordinator.term()),
+                    self.record(
                         json!({ "DrainStatus": node }),
                         vec![json!({ "Answer": answer })],
                     );
@@ -415,15 +403,20 @@ impl CoordTask {
 
     fn trace(&self, input: serde_json::Value, out: &[CoordOutput<String, String>]) {
         if self.tracer.enabled() {
-            self.tracer.record(
-                "coordinator",
-                &self.id,
-                self.epoch(),
-                Some(self.coordinator.term()),
-                input,
-                trace::coord_outputs(out),
-            );
+            self.record(input, trace::coord_outputs(out));
         }
+    }
+
+    /// Writes one trace record of this coordinator: `input` and what came of it.
+    fn record(&self, input: serde_json::Value, outputs: Vec<serde_json::Value>) {
+        self.tracer.record(
+            "coordinator",
+            &self.id,
+            self.epoch(),
+            Some(self.coordinator.term()),
+            input,
+            outputs,
+        );
     }
 
     /// Applies outputs; false on `Resign`.
