@@ -136,6 +136,12 @@ pub struct TraceCheckArgs {
     /// The trace files (JSON lines), of every node of one cluster run.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<std::path::PathBuf>,
+    /// After the check, serve stateright's Explorer on ADDR (for example
+    /// 127.0.0.1:3000) at the state the run reached, with the path it took through
+    /// the model: step back through it, with its sequence diagram, exactly as through
+    /// a counterexample. Runs until interrupted.
+    #[arg(long, value_name = "ADDR")]
+    pub explore: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -558,6 +564,15 @@ pub struct ModelArgs {
     /// same: this exists to show that).
     #[arg(long)]
     pub no_gc: bool,
+    /// Static membership, as `ebbtide node --coordinator` runs it: every agent follows
+    /// n0, the one configured coordinator, whose process restarts start new terms; no
+    /// other node is ever elected.
+    #[arg(long)]
+    pub static_membership: bool,
+    /// The client asks for the drain of any node, at any time, several at once (what
+    /// the HTTP API accepts), instead of one after the other in --drains order.
+    #[arg(long)]
+    pub drains_any_order: bool,
     /// The drain scheduler's batch size (moves in flight off draining nodes).
     #[arg(long, default_value_t = 1, value_name = "B")]
     pub drain_batch: u8,
@@ -659,6 +674,10 @@ impl ModelArgs {
             },
             stray_terms: self.stray_terms,
             gc: !self.no_gc,
+            canon: true,
+            fixed_coordinator: self.static_membership,
+            drains_any_order: self.drains_any_order,
+            elected_start: false,
             resend_on_poll: self.resend_on_poll,
             stopping_needs_fresh: self.stopping_needs_fresh,
             fair_rounds: self.fair_rounds,

@@ -115,6 +115,16 @@ impl MembershipTask {
         }
     }
 
+    /// Feeds `input` to the agent and waits until its step is applied (its outputs,
+    /// persists included, done): false if the agent's task is gone (it stopped, for
+    /// example on a failed persist).
+    async fn agent_has_handled(&self, input: AgentInput<String, String>) -> bool {
+        let (reply, applied) = tokio::sync::oneshot::channel();
+        self.agent.send(AgentMsg::Input(input)).await.is_ok()
+            && self.agent.send(AgentMsg::Status(reply)).await.is_ok()
+            && applied.await.is_ok()
+    }
+
     fn coordinator(&self, running: &Option<Running>, input: CoordInput<String, String>) {
         if let Some(r) = running {
             if r.handle.tx.try_send(CoordMsg::Input(input)).is_err() {
@@ -210,13 +220,23 @@ impl MembershipTask {
             }
             return;
         }
-        // This very process won: its own agent follows the new term at once (the
-        // core's `LeaderChanged` says so), before its coordinator's first Bootstrap.
+        // This very process won: its own agent follows the new term, and has made it
+        // durable, before its coordinator starts. That is the model's election (the
+        // winner learns its term in the step it wins, `Action::Elect`): no command of
+        // an older coordinator can change this node's liveness once a coordinator of
+        // the new term runs, and if the persist fails the process exits before any
+        // coordinator of a term its node never followed has sent anything. (Found by
+        // `ebbtide trace check`'s walk through the model: the coordinator used to start
+        // first, and a failed persist left a run the model has no step for.)
         self.cluster.set_leader(term, &self.cluster.id.clone());
-        self.agent(AgentInput::LeaderChanged {
+        let learnt = AgentInput::LeaderChanged {
             term,
             leader: self.cluster.id.clone(),
-        });
+        };
+        if !self.agent_has_handled(learnt).await {
+            tracing::warn!(node = %self.cluster.id, term, "the agent is gone: the coordinator does not start");
+            return;
+        }
         match self.start_coordinator(term).await {
             Ok(r) => *running = Some(r),
             Err(e) => {

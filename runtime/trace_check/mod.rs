@@ -11,11 +11,12 @@
 //!    S3 (every `remaining: 0` comes after the node's agent was Stopping and running
 //!    nothing).
 //!
-//! This is not refinement against the stateright model: it checks that the runtime ran
-//! the core faithfully and that what the core did keeps two of the safety properties on
-//! this one execution.
+//! 4. [`refine`]: the merged run, walked step by step through the stateright model's own
+//!    transition function, is a behaviour of the model: every step one the model
+//!    allows, every core where the model's is, every `always` property on every state.
 
 pub mod parse;
+pub mod refine;
 pub mod replay;
 pub mod safety;
 
@@ -45,6 +46,9 @@ pub enum Check {
     /// agent incarnation starts from a term floor below a term an earlier incarnation
     /// of its node reported to a coordinator (a `BootstrapResponse` received).
     FloorKept,
+    /// The run, walked step by step through the stateright model, takes a step the
+    /// model does not allow, reaches a different core state, or breaks a property.
+    Refinement,
 }
 
 impl Check {
@@ -58,12 +62,13 @@ impl Check {
             Check::SingleHost => "S5 single host",
             Check::NoPrematureZero => "S3 no premature zero",
             Check::FloorKept => "term floor kept",
+            Check::Refinement => "refinement",
         }
     }
 }
 
 /// The first step that fails a check, with what the core gave instead (replay).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Failure {
     pub check: Check,
     pub place: Place,
@@ -140,6 +145,12 @@ pub struct Summary {
     /// Last lines cut short by a kill, skipped.
     pub torn_lines: usize,
     pub checked: safety::Checked,
+    /// The walk through the model ([`refine`]): a behaviour of the model, or the first
+    /// step that is not. Kept apart from the checks above, which every run must pass:
+    /// runs of elected membership are not behaviours of the model yet (the model's
+    /// membership events reach the coordinator in the step they happen, the runtime's
+    /// through a watch, later), so [`Summary::refinement`] is the caller's to require.
+    pub refined: Result<refine::Refined, Box<Failure>>,
 }
 
 impl fmt::Display for Summary {
@@ -160,10 +171,23 @@ impl fmt::Display for Summary {
             c.runs,
             c.zeros
         )?;
+        match &self.refined {
+            Ok(r) => write!(f, "; refinement: {r}")?,
+            Err(e) => write!(f, "; refinement: NOT a behaviour of the model: {e}")?,
+        }
         if self.torn_lines > 0 {
             write!(f, " ({} torn last lines skipped)", self.torn_lines)?;
         }
         Ok(())
+    }
+}
+
+impl Summary {
+    /// The refinement verdict, as an error if the run is not a behaviour of the model.
+    pub fn refinement(&self) -> Result<&refine::Refined, CheckError> {
+        self.refined
+            .as_ref()
+            .map_err(|f| CheckError::Failed(f.clone()))
     }
 }
 
@@ -176,7 +200,9 @@ pub fn check_files(files: &[PathBuf]) -> Result<Summary, CheckError> {
         replay::ReplayError::Failed(f) => CheckError::Failed(f),
     })?;
     let checked = safety::check(&processes, &replayed).map_err(CheckError::Failed)?;
+    let refined = refine::refine(&processes);
     Ok(Summary {
+        refined,
         files: files.len(),
         processes: processes.len(),
         steps: replayed.steps,

@@ -91,7 +91,7 @@ impl Client {
     }
 
     async fn add_unit(&mut self, via: IpAddr) -> bool {
-        let unit = format!("u{}", self.next_unit);
+        let unit = format!("u{:03}", self.next_unit);
         self.next_unit += 1;
         let body = serde_json::json!({ "work_ids": [unit] }).to_string();
         let res = call(via, "POST", "/api/v2/work", Some(body)).await;

@@ -110,7 +110,7 @@ impl NodeState {
     /// crashed actors; one value for all of them keeps the state space small).
     pub fn down(cfg: &ModelConfig) -> Self {
         NodeState {
-            agent: Agent::new(0, None, cfg.guards),
+            agent: NodeActor::agent_of(cfg, 0, None),
             coordinator: None,
         }
     }
@@ -125,6 +125,21 @@ pub struct NodeActor {
 type Cmds = Out<NodeActor>;
 
 impl NodeActor {
+    /// A new agent incarnation as this configuration's runtime makes it: under static
+    /// membership it knows `n0` as its one coordinator.
+    pub fn agent_of(cfg: &ModelConfig, epoch: Epoch, leader: Option<Leader<NodeIx>>) -> Agent {
+        let agent = Agent::new(epoch, leader, cfg.guards);
+        if cfg.fixed_coordinator {
+            agent.with_fixed_coordinator(NodeIx(0))
+        } else {
+            agent
+        }
+    }
+
+    fn new_agent(&self, epoch: Epoch, leader: Option<Leader<NodeIx>>) -> Agent {
+        Self::agent_of(&self.cfg, epoch, leader)
+    }
+
     fn agent_outputs(agent: &Agent, out: Vec<AgentOutput<NodeIx, UnitIx>>, o: &mut Cmds) {
         for x in out {
             match x {
@@ -381,7 +396,7 @@ impl Actor for NodeActor {
             leader: leader.clone(),
         });
         let mut out = Vec::new();
-        let mut agent = Agent::new(epoch, leader, self.cfg.guards);
+        let mut agent = self.new_agent(epoch, leader);
         agent.start(&mut out);
         Self::agent_outputs(&agent, out, o);
         let mut state = Cow::Owned(NodeState {
@@ -389,7 +404,7 @@ impl Actor for NodeActor {
             coordinator: None,
         });
         let me = NodeIx::from(id);
-        if storage.is_none() && me == NodeIx(0) {
+        if storage.is_none() && me == NodeIx(0) && !self.cfg.elected_start {
             // The cluster starts with n0 as coordinator of term 1.
             let members = (0..self.cfg.nodes).map(NodeIx).collect();
             self.become_coordinator(me, &mut state, 1, members, self.cfg.work, o);

@@ -61,8 +61,27 @@ pub struct ModelConfig {
     /// message, like every message, may come any number of times.
     pub stray_terms: u8,
     /// Remove permanently inert messages from the network (see `checker::gc`). Off only
-    /// to check that collection changes no verdict.
+    /// to check that collection changes no verdict, and to walk a trace (`ebbtide trace
+    /// check`), whose messages must stay where the runtime sent them.
     pub gc: bool,
+    /// Put every state in canonical form (see `checker::canon`: operation ids renumbered
+    /// densely). Off only to walk a trace, whose operation ids are the runtime's.
+    pub canon: bool,
+    /// Static membership (`ebbtide node --coordinator`): every agent knows `n0` as the
+    /// one configured coordinator (`NodeAgent::with_fixed_coordinator`), and only `n0`
+    /// is ever elected (a restart of its process starts the next term). Off: an
+    /// election service, as with etcd.
+    pub fixed_coordinator: bool,
+    /// The client may ask for the drain of any node at any time, in any order, and
+    /// several at once (what the runtime's HTTP API accepts), instead of the rolling
+    /// upgrade of [`ModelConfig::drain_order`]. For walking traces; not in CI's
+    /// configurations.
+    pub drains_any_order: bool,
+    /// The cluster starts with no coordinator, as the runtime's nodes do: the first one
+    /// is elected in a step of its own (`Action::Elect`, term 1), which may never come
+    /// (its process dies first). Off: `n0` starts as coordinator of term 1 in the
+    /// initial state, which is smaller to check. For walking traces.
+    pub elected_start: bool,
     /// Checker variant: every DrainNode call re-sends the drain's liveness command
     /// (`CoordinatorConfig::resend_on_poll`; the runtime does not).
     pub resend_on_poll: bool,
@@ -111,6 +130,10 @@ impl Default for ModelConfig {
             inherited_drain: InheritedDrain::Continue,
             stray_terms: 1,
             gc: true,
+            canon: true,
+            fixed_coordinator: false,
+            drains_any_order: false,
+            elected_start: false,
             resend_on_poll: false,
             stopping_needs_fresh: false,
             fair_rounds: 0,

@@ -4,11 +4,15 @@ use stateright::actor::Id;
 use std::fmt;
 
 /// A node in the model: `n0`, `n1`, …
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct NodeIx(pub u8);
 
 /// A work unit in the model: `w0`, `w1`, …
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct UnitIx(pub u8);
 
 impl NodeIx {

@@ -520,7 +520,7 @@ impl Model for DrainModel {
             random_choices: vec![RandomChoices::default(); n],
             crashed: vec![false; n],
             history: History {
-                term: 1,
+                term: if self.cfg.elected_start { 0 } else { 1 },
                 leader: NodeIx(0),
                 crashes: 0,
                 failovers: 0,
@@ -658,7 +658,14 @@ impl Model for DrainModel {
                     // Each drain in order once the one before it answered 0; every
                     // drain already asked for, again and again, even after its 0.
                     let mut previous_done = true;
-                    for node in self.cfg.drain_order() {
+                    if self.cfg.drains_any_order {
+                        actions.extend(self.nodes().map(Action::Poll));
+                    }
+                    for node in self
+                        .cfg
+                        .drain_order()
+                        .filter(|_| !self.cfg.drains_any_order)
+                    {
                         if previous_done || h.is_requested(node) {
                             actions.push(Action::Poll(node));
                         }
@@ -673,7 +680,9 @@ impl Model for DrainModel {
                 }
             }
             None if h.term < self.cfg.max_term() => {
-                for node in self.nodes() {
+                // Static membership has one coordinator, n0: its restarts start new terms.
+                let fixed = self.cfg.fixed_coordinator;
+                for node in self.nodes().filter(|n| !fixed || n.0 == 0) {
                     if up(node) && h.is_member(node) && Self::node(state, node).agent.may_campaign()
                     {
                         actions.push(Action::Elect(node));
@@ -689,7 +698,9 @@ impl Model for DrainModel {
         if self.cfg.gc {
             super::gc::collect(self, &mut next);
         }
-        super::canon::canonicalize(self, &mut next);
+        if self.cfg.canon {
+            super::canon::canonicalize(self, &mut next);
+        }
         Some(next)
     }
 
@@ -716,8 +727,9 @@ impl Model for DrainModel {
 
 impl DrainModel {
     /// One step, before garbage collection and canonical renaming (the sequence diagram
-    /// replays steps with it to see what each one sent).
-    pub(super) fn step(&self, state: &SysState, action: Action) -> Option<SysState> {
+    /// replays steps with it to see what each one sent, and `ebbtide trace check` walks
+    /// a run's steps with it).
+    pub fn step(&self, state: &SysState, action: Action) -> Option<SysState> {
         match action {
             Action::Deliver { src, dst, msg } => {
                 self.run_node(state, dst, None, Some(&msg), |a, st, o| {
