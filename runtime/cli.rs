@@ -678,6 +678,8 @@ impl ModelArgs {
             fixed_coordinator: self.static_membership,
             drains_any_order: self.drains_any_order,
             elected_start: false,
+            late_membership: false,
+            failed_elections: false,
             resend_on_poll: self.resend_on_poll,
             stopping_needs_fresh: self.stopping_needs_fresh,
             fair_rounds: self.fair_rounds,

@@ -420,9 +420,8 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
         .map(|n| traces.join(format!("{n}.jsonl")))
         .collect();
     let traced = match ebbtide::trace_check::check_files(&files) {
-        // Static membership: the run is also a behaviour of the model, walked step by
-        // step through it. (Elected runs are not yet: see `trace_check::refine`.)
-        Ok(summary) if !elected => match summary.refinement() {
+        // And the run is a behaviour of the model, walked step by step through it.
+        Ok(summary) => match summary.refinement() {
             Ok(r) => format!(
                 "trace check: {} steps replayed; {} model steps, {} process ends inserted",
                 summary.steps,
@@ -434,7 +433,6 @@ fn run_here(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
                 "trace check failed".to_owned()
             }
         },
-        Ok(summary) => format!("trace check: {} steps replayed", summary.steps),
         Err(e) => {
             s.violations.push(format!("trace check: {e}"));
             "trace check failed".to_owned()

@@ -146,10 +146,8 @@ pub struct Summary {
     pub torn_lines: usize,
     pub checked: safety::Checked,
     /// The walk through the model ([`refine`]): a behaviour of the model, or the first
-    /// step that is not. Kept apart from the checks above, which every run must pass:
-    /// runs of elected membership are not behaviours of the model yet (the model's
-    /// membership events reach the coordinator in the step they happen, the runtime's
-    /// through a watch, later), so [`Summary::refinement`] is the caller's to require.
+    /// step that is not. Kept apart from the checks above so that a caller sees both
+    /// verdicts: [`Summary::refinement`] gives it as an error.
     pub refined: Result<refine::Refined, Box<Failure>>,
 }
 

@@ -69,6 +69,12 @@ pub struct Refined {
     pub stutters: usize,
     /// Process ends the walk inserted (the trace does not log them).
     pub hidden_crashes: usize,
+    /// Elections the walk inserted whose winner resigned at once (only watches report
+    /// them).
+    pub hidden_elections: usize,
+    /// Registrations and expiries the walk inserted (late membership: the trace logs
+    /// only the coordinator's notice of them).
+    pub hidden_membership: usize,
     /// Of which ends inside a logged step, whose persist never became durable (see
     /// `Walk::cut_short`).
     pub cut_short: usize,
@@ -132,8 +138,12 @@ fn start_body(r: &Record) -> Option<&Value> {
 struct Names {
     nodes: Vec<String>,
     units: Vec<String>,
-    /// The terms coordinators started with, ascending: model term `i + 1`.
+    /// The terms elections issued (coordinators started with, or winners learnt),
+    /// ascending: model term `i + 1`.
     terms: Vec<u64>,
+    /// Of which (model numbering) those whose winner neither started a coordinator nor
+    /// learnt its term: it resigned at once (`Action::ElectDeclined`).
+    declined: BTreeSet<u64>,
 }
 
 impl Names {
@@ -215,6 +225,11 @@ struct Walk<'a> {
     /// Per model node: the process it runs now.
     current: Vec<Option<usize>>,
     pending_leader: Vec<Option<PendingLeader>>,
+    /// Per model node: the process whose coordinator the model's coordinator there is.
+    coordinators: Vec<Option<usize>>,
+    /// Per model node: a graceful leave resigned its coordinator in the model; the
+    /// runtime's `Resign` record is still to come.
+    pending_resign: Vec<bool>,
     out: Refined,
 }
 
@@ -254,6 +269,7 @@ impl<'a> Walk<'a> {
         let mut starts: Vec<(&Record, CoordStart)> = Vec::new();
         let mut agent_starts: Vec<(&Record, AgentStart)> = Vec::new();
         let mut added: BTreeSet<String> = BTreeSet::new();
+        let mut elected: BTreeSet<u64> = BTreeSet::new();
         let mut nodes: BTreeSet<String> = BTreeSet::new();
         for r in processes.iter().flat_map(|p| &p.records) {
             nodes.insert(r.node.clone());
@@ -271,6 +287,12 @@ impl<'a> Walk<'a> {
                 }
             } else if let Some(u) = r.input.get("AddUnit").and_then(Value::as_str) {
                 added.insert(u.to_owned());
+            } else if let Some(l) = r.input.get("LeaderChanged") {
+                // A winner learning its own term: an election, whether or not its
+                // coordinator lived to start.
+                if l["leader"].as_str() == Some(r.node.as_str()) {
+                    elected.extend(l["term"].as_u64());
+                }
             }
         }
         starts.sort_by_key(|(_, s)| s.term);
@@ -316,7 +338,24 @@ impl<'a> Walk<'a> {
                 "two coordinators started with the same term".into(),
             ));
         }
-        let terms: Vec<u64> = starts.iter().map(|(_, s)| s.term).collect();
+        elected.extend(starts.iter().map(|(_, s)| s.term));
+        // Terms only watches report: elections whose winner resigned at once.
+        let watched: BTreeSet<u64> = processes
+            .iter()
+            .flat_map(|p| &p.records)
+            .filter_map(|r| {
+                r.input
+                    .get("LeaderChanged")
+                    .and_then(|l| l["term"].as_u64())
+            })
+            .collect();
+        let declined_raw: Vec<u64> = watched.difference(&elected).copied().collect();
+        elected.extend(declined_raw.iter().copied());
+        let terms: Vec<u64> = elected.into_iter().collect();
+        let declined: BTreeSet<u64> = declined_raw
+            .iter()
+            .map(|t| terms.binary_search(t).expect("a term") as u64 + 1)
+            .collect();
         let mut guards_off: BTreeSet<&String> = first.guards_off.iter().collect();
         guards_off.extend(agent_starts.iter().flat_map(|(_, s)| &s.guards_off));
         let mut guards = Guards::ALL_ON;
@@ -365,6 +404,8 @@ impl<'a> Walk<'a> {
             fixed_coordinator: fixed,
             drains_any_order: true,
             elected_start: true,
+            late_membership: !fixed,
+            failed_elections: true,
             guards,
             ..ModelConfig::default()
         };
@@ -383,6 +424,7 @@ impl<'a> Walk<'a> {
                 nodes,
                 units,
                 terms,
+                declined,
             },
             state,
             walked: processes
@@ -392,11 +434,15 @@ impl<'a> Walk<'a> {
             heads: vec![[None, None]; n],
             current: vec![None; cfg.nodes as usize],
             pending_leader: (0..cfg.nodes).map(|_| None).collect(),
+            coordinators: vec![None; cfg.nodes as usize],
+            pending_resign: vec![false; cfg.nodes as usize],
             out: Refined {
                 steps: 0,
                 stutters: 0,
                 hidden_crashes: 0,
                 cut_short: 0,
+                hidden_membership: 0,
+                hidden_elections: 0,
                 nodes: cfg.nodes,
                 units: cfg.all_units(),
                 static_membership: fixed,
@@ -564,18 +610,30 @@ impl<'a> Walk<'a> {
         if r.role == Role::Coordinator {
             if is_start {
                 if let Some((host, _)) = DrainModel::coordinator(&self.state) {
-                    return Err(format!(
-                        "the model still has a coordinator, on {}",
-                        self.names.nodes[host.ix()]
-                    ));
+                    // It must have taken its last step.
+                    let busy = self.coordinators[host.ix()].is_some_and(|q| {
+                        self.processes[q]
+                            .records
+                            .iter()
+                            .enumerate()
+                            .any(|(i, x)| x.role == Role::Coordinator && !self.walked[q][i])
+                    });
+                    if busy {
+                        return Err(format!(
+                            "the coordinator on {} still has steps to take",
+                            self.names.nodes[host.ix()]
+                        ));
+                    }
                 }
                 return Ok(());
             }
-            if !has_coord {
+            let resigning = self.pending_resign[node.ix()] && r.input == "Resign";
+            if !has_coord && !resigning {
                 return Err(format!("the model has no coordinator on {}", r.node));
             }
         }
-        if let Some(left) = r.input.get("MemberLeft").and_then(|m| m["node"].as_str()) {
+        let left = r.input.get("MemberLeft").and_then(|m| m["node"].as_str());
+        if let Some(left) = left.filter(|_| !self.model.cfg.late_membership) {
             // A registration goes once its process has ended: after its last step.
             let gone = self.names.node(left).ok_or("an unknown node left")?;
             if let Some(q) = self.current[gone.ix()].filter(|q| !self.all_walked(*q)) {
@@ -583,6 +641,52 @@ impl<'a> Walk<'a> {
                     "{left} left, but its process {} still has steps to take",
                     self.processes[q].name
                 ));
+            }
+        }
+        if let Some(j) = r
+            .input
+            .get("MemberJoined")
+            .filter(|_| self.model.cfg.late_membership)
+        {
+            // A registration is its process's: the walk starts that incarnation first.
+            let n = j["node"].as_str().and_then(|n| self.names.node(n));
+            let epoch = j["epoch"].as_u64();
+            if let (Some(n), Some(epoch)) = (n, epoch) {
+                let runs = DrainModel::is_up(&self.state, n) && self.agent(n).epoch() == epoch;
+                let ran = self.state.history.registered[n.ix()] as u64 == epoch;
+                if !runs && !ran && self.agent(n).epoch() < epoch {
+                    return Err(format!(
+                        "incarnation {epoch} of {} has not started yet",
+                        j["node"]
+                    ));
+                }
+            }
+        }
+        if let Some(l) = r.input.get("LeaderChanged") {
+            // A watch reports an election that happened: wait for it, unless this is
+            // the winner learning its own term (which the election step includes).
+            let term = l["term"].as_u64().and_then(|t| self.names.term(t));
+            let next = self.state.history.term + 1;
+            let own = l["leader"].as_str() == Some(r.node.as_str()) && term == Some(next);
+            let declined =
+                term == Some(next) && term.is_some_and(|t| self.names.declined.contains(&t));
+            if term.is_some_and(|t| t > self.state.history.term) && !own && !declined {
+                return Err(format!("the election of its term ({l}) is not walked yet"));
+            }
+            if declined && term.is_some_and(|t| t > self.state.history.term) {
+                // Its winner never acted on it: it resigned at once (it may no longer
+                // campaign), or its process ended first; wait for that end.
+                let x = l["leader"].as_str().and_then(|n| self.names.node(n));
+                if let Some(x) = x {
+                    let campaigns =
+                        DrainModel::is_up(&self.state, x) && self.agent(x).may_campaign();
+                    let running = self.current[x.ix()].is_some_and(|q| !self.all_walked(q));
+                    if campaigns && running {
+                        return Err(format!(
+                            "the winner of its term ({l}) still runs and may campaign: its end comes first"
+                        ));
+                    }
+                }
             }
         }
         if let Some(m) = r.input.get("Message") {
@@ -719,8 +823,15 @@ impl<'a> Walk<'a> {
             let s: AgentStart = serde_json::from_value(body.clone())
                 .map_err(|e| fail(r, format!("unreadable Start: {e}")))?;
             if DrainModel::is_up(&self.state, node) {
+                self.ensure_registered(r, node)?;
                 self.act(r, Action::Crash(node))?;
                 self.out.hidden_crashes += 1;
+            }
+            if self.model.cfg.late_membership && self.state.history.is_member(node) {
+                // A process registers before its agent starts, and etcd takes a new
+                // registration of a node only once the last one expired.
+                self.act(r, Action::Leave(node))?;
+                self.out.hidden_membership += 1;
             }
             let leader: Option<Leader<NodeIx>> = self
                 .names
@@ -763,6 +874,7 @@ impl<'a> Walk<'a> {
                 if let Some(j) = self.start_of_term(p, next) {
                     let start = self.record((p, j));
                     let outputs = self.elect(start, node)?;
+                    self.coordinators[node.ix()] = Some(p);
                     self.walked[p][j] = true;
                     return self.compare_outputs(r, &outputs, &r.outputs);
                 }
@@ -809,6 +921,23 @@ impl<'a> Walk<'a> {
                 })
             }
             AgentInput::LeaderChanged { term, leader } => {
+                // Only a registered node watches the election.
+                self.ensure_registered(r, node)?;
+                if term == self.state.history.term + 1 && self.names.declined.contains(&term) {
+                    // An election no record of its winner shows: it resigned at once, or
+                    // its process ended before it learnt its term.
+                    self.ensure_registered(r, leader)?;
+                    let a = self.agent(leader);
+                    let action = if DrainModel::is_up(&self.state, leader) && a.may_campaign() {
+                        self.current[leader.ix()] = None;
+                        self.out.hidden_crashes += 1;
+                        Action::ElectFails(leader)
+                    } else {
+                        Action::ElectDeclined(leader)
+                    };
+                    self.act(r, action)?;
+                    self.out.hidden_elections += 1;
+                }
                 let h = &self.state.history;
                 if (term, leader) == (h.term, h.leader)
                     && self.model.watch_pending(&self.state, node)
@@ -818,8 +947,18 @@ impl<'a> Walk<'a> {
                     None
                 }
             }
-            AgentInput::LeaseLost => Some(Action::LeaseLoss(node)),
-            AgentInput::Leave => Some(Action::GracefulLeave(node)),
+            // A second notice of one lost lease is the first's repeat.
+            AgentInput::LeaseLost if self.state.history.is_fenced(node) => None,
+            AgentInput::LeaseLost => {
+                self.ensure_registered(r, node)?;
+                Some(Action::LeaseLoss(node))
+            }
+            AgentInput::Leave => {
+                // The model's graceful leave also resigns this node's coordinator; the
+                // runtime logs that as the coordinator's next step.
+                self.pending_resign[node.ix()] = self.coord(node).is_some();
+                Some(Action::GracefulLeave(node))
+            }
         };
         match action {
             Some(a) => self.act(r, a)?,
@@ -866,7 +1005,20 @@ impl<'a> Walk<'a> {
         if next_start.get("leader") == Some(persisted) {
             return Ok(false);
         }
-        self.act(r, Action::Crash(node))?;
+        self.ensure_registered(r, node)?;
+        // A winner that did not live to persist its new term: the model's failed
+        // election (the term was issued: watches report it).
+        let won = r.input.get("LeaderChanged").is_some_and(|l| {
+            l["leader"].as_str() == Some(r.node.as_str())
+                && l["term"].as_u64().and_then(|t| self.names.term(t))
+                    == Some(self.state.history.term + 1)
+        });
+        let action = if won {
+            Action::ElectFails(node)
+        } else {
+            Action::Crash(node)
+        };
+        self.act(r, action)?;
         self.out.hidden_crashes += 1;
         self.out.cut_short += 1;
         Ok(true)
@@ -907,6 +1059,15 @@ impl<'a> Walk<'a> {
                 format!("the model's next election issues term {term}, the runtime's coordinator starts term {} (model numbering)", s.term),
             ));
         }
+        if let Some((host, _)) = DrainModel::coordinator(&self.state) {
+            // The coordinator before it stopped (deposed, or its task ended with its
+            // leadership) without a record: the model's coordinator failure.
+            self.act(r, Action::CoordinatorCrash(host))?;
+            self.out.hidden_crashes += 1;
+        }
+        if self.model.cfg.late_membership {
+            self.registrations_for(r, &s.members)?;
+        }
         let members: Vec<NodeIx> = (0..self.model.cfg.nodes)
             .map(NodeIx)
             .filter(|n| self.state.history.is_member(*n))
@@ -939,6 +1100,27 @@ impl<'a> Walk<'a> {
             AgentInput::LeaderChanged { term, leader: node },
             &mut agent_out,
         );
+        let h = &self.state.history;
+        let why_not = if !DrainModel::is_up(&self.state, node) {
+            Some("its process is down")
+        } else if !h.is_member(node) {
+            Some("it is no member")
+        } else if !self.agent(node).may_campaign() {
+            Some("its agent may not campaign (not Alive, or leaving)")
+        } else if DrainModel::coordinator(&self.state).is_some() {
+            Some("another coordinator is live")
+        } else {
+            None
+        };
+        if let Some(why) = why_not {
+            return Err(fail(
+                r,
+                format!(
+                    "the model cannot elect {} here: {why}",
+                    self.names.nodes[node.ix()]
+                ),
+            ));
+        }
         self.act(r, Action::Elect(node))?;
         if self.coord(node) != Some(&direct) {
             return Err(fail(
@@ -953,6 +1135,160 @@ impl<'a> Walk<'a> {
             ));
         }
         Ok(ser_all(&agent_out))
+    }
+
+    /// Late membership: the registrations a new coordinator's snapshot shows are the
+    /// model's at its election. Registrations the model has not taken yet (the trace
+    /// logs none) are taken now; registrations the snapshot lacks have expired.
+    fn registrations_for(&mut self, r: &Record, members: &[NodeIx]) -> Result<(), Box<Failure>> {
+        for n in (0..self.model.cfg.nodes).map(NodeIx) {
+            let member = self.state.history.is_member(n);
+            match (member, members.contains(&n)) {
+                (false, true) => self.register(r, n)?,
+                (true, false) => self.expire(r, n)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Late membership: registers `node` if it is not (a process registers before its
+    /// agent starts; the walk takes the registration when a step needs it).
+    fn ensure_registered(&mut self, r: &Record, node: NodeIx) -> Result<(), Box<Failure>> {
+        let h = &self.state.history;
+        if self.model.cfg.late_membership && !h.is_member(node) && !h.is_fenced(node) {
+            self.register(r, node)?;
+        }
+        Ok(())
+    }
+
+    /// Late membership: the hidden registration of `node`'s running incarnation.
+    fn register(&mut self, r: &Record, node: NodeIx) -> Result<(), Box<Failure>> {
+        self.act(r, Action::Register(node))?;
+        self.out.hidden_membership += 1;
+        Ok(())
+    }
+
+    /// Late membership: `node`'s registration expires (hidden: the trace logs only the
+    /// coordinator's later notice of it). A registration expires once its process
+    /// ended, or after the node fenced itself.
+    fn expire(&mut self, r: &Record, node: NodeIx) -> Result<(), Box<Failure>> {
+        let h = &self.state.history;
+        let a = self.agent(node);
+        let withdraws = a.leaving() && a.drained();
+        if DrainModel::is_up(&self.state, node) && !h.is_fenced(node) && !withdraws {
+            self.fence_early(node)?;
+        }
+        let h = &self.state.history;
+        let a = self.agent(node);
+        if DrainModel::is_up(&self.state, node) && !h.is_fenced(node) && a.leaving() && a.drained()
+        {
+            // A node asked to leave withdraws its registration once drained.
+            self.act(r, Action::Leave(node))?;
+            self.out.hidden_membership += 1;
+            return Ok(());
+        }
+        let h = &self.state.history;
+        if DrainModel::is_up(&self.state, node) && !h.is_fenced(node) {
+            let q = self.current[node.ix()];
+            if q.is_some_and(|q| !self.all_walked(q)) {
+                return Err(fail(
+                    r,
+                    format!(
+                        "{}'s registration expired while its process runs, not fenced",
+                        self.names.nodes[node.ix()]
+                    ),
+                ));
+            }
+            self.act(r, Action::Crash(node))?;
+            self.out.hidden_crashes += 1;
+            self.current[node.ix()] = None;
+        }
+        self.act(r, Action::Leave(node))?;
+        self.out.hidden_membership += 1;
+        Ok(())
+    }
+
+    /// A process fences itself at its own lease deadline, before etcd expires its
+    /// registration. A process that was not scheduled then (frozen, or slow) logs its
+    /// `LeaseLost` when it runs again, after the expiry; if that is its next step, it
+    /// took none in between, and the walk takes it now, where the deadline was.
+    fn fence_early(&mut self, node: NodeIx) -> Result<(), Box<Failure>> {
+        let Some(q) = self.current[node.ix()] else {
+            return Ok(());
+        };
+        let next = (0..self.processes[q].records.len()).find(|&i| !self.walked[q][i]);
+        let Some(i) = next else {
+            return Ok(());
+        };
+        let r = self.record((q, i));
+        if r.role == Role::Agent && r.input == "LeaseLost" {
+            self.take((q, i))?;
+            self.walked[q][i] = true;
+            self.advance(q);
+        }
+        Ok(())
+    }
+
+    /// Late membership: the coordinator's watch reports `node`'s registration of `epoch`.
+    fn joined(
+        &mut self,
+        r: &Record,
+        node: NodeIx,
+        epoch: u64,
+    ) -> Result<Option<Action>, Box<Failure>> {
+        let h = &self.state.history;
+        if h.is_member(node) && h.registered[node.ix()] as u64 != epoch {
+            // The watch reports a newer registration: the older one expired first.
+            self.expire(r, node)?;
+        }
+        let h = &self.state.history;
+        let reported_pending =
+            h.registered[node.ix()] as u64 == epoch && h.unseen_joins & (1 << node.0) != 0;
+        if !h.is_member(node) && !reported_pending {
+            self.register(r, node)?;
+        }
+        let h = &self.state.history;
+        if h.registered[node.ix()] as u64 != epoch {
+            return Err(fail(
+                r,
+                format!(
+                    "the watch reports {}'s registration of epoch {epoch}; the model's is epoch {}",
+                    self.names.nodes[node.ix()],
+                    h.registered[node.ix()]
+                ),
+            ));
+        }
+        Ok((h.unseen_joins & (1 << node.0) != 0).then_some(Action::NotifyJoin(node)))
+    }
+
+    /// Late membership: the coordinator's watch reports the expiry of `node`'s
+    /// registration of `epoch`.
+    fn left(
+        &mut self,
+        r: &Record,
+        node: NodeIx,
+        epoch: u64,
+    ) -> Result<Option<Action>, Box<Failure>> {
+        let h = &self.state.history;
+        if h.is_member(node) && h.registered[node.ix()] as u64 == epoch {
+            self.expire(r, node)?;
+        }
+        let h = &self.state.history;
+        if h.unseen_leaves & (1 << node.0) == 0 {
+            return Ok(None);
+        }
+        if h.left[node.ix()] as u64 != epoch {
+            return Err(fail(
+                r,
+                format!(
+                    "the watch reports the expiry of {}'s registration of epoch {epoch}; the model's expired one is epoch {}",
+                    self.names.nodes[node.ix()],
+                    h.left[node.ix()]
+                ),
+            ));
+        }
+        Ok(Some(Action::NotifyLeave(node)))
     }
 
     /// The unwalked coordinator `Start` of term `term` (model numbering) in process `p`.
@@ -971,12 +1307,22 @@ impl<'a> Walk<'a> {
             })
     }
 
-    fn take_coordinator(&mut self, _at: At, r: &Record, node: NodeIx) -> Result<(), Box<Failure>> {
+    fn take_coordinator(
+        &mut self,
+        (p, _): At,
+        r: &Record,
+        node: NodeIx,
+    ) -> Result<(), Box<Failure>> {
         if start_body(r).is_some() {
             let term = self.state.history.term + 1;
             let outputs = self.elect(r, node)?;
+            self.coordinators[node.ix()] = Some(p);
             self.pending_leader[node.ix()] = Some(PendingLeader { term, outputs });
             return Ok(());
+        }
+        if std::mem::take(&mut self.pending_resign[node.ix()]) && r.input == "Resign" {
+            // The graceful leave's resignation, which the model's step took with it.
+            return self.compare_outputs(r, &[json!("Resign")], &r.outputs);
         }
         let Some(before) = self.coord(node).cloned() else {
             return Err(fail(r, "the model has no coordinator here".into()));
@@ -1019,6 +1365,13 @@ impl<'a> Walk<'a> {
                         ));
                     }
                     Some(Action::Timer { node, timer })
+                }
+                CoordInput::MemberJoined {
+                    node: joined,
+                    epoch,
+                } if self.model.cfg.late_membership => self.joined(r, joined, epoch)?,
+                CoordInput::MemberLeft { node: left, epoch } if self.model.cfg.late_membership => {
+                    self.left(r, left, epoch)?
                 }
                 CoordInput::MemberJoined { .. } => None,
                 CoordInput::MemberLeft { node: left, .. } => {

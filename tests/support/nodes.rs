@@ -363,20 +363,18 @@ pub fn trace_paths(c: &Cluster) -> Vec<PathBuf> {
 }
 
 /// `ebbtide trace check` on every node's trace: every step replays against the core,
-/// and S5 and S3 hold across processes; under static membership, the run is also a
-/// behaviour of the model (walked through it step by step). Returns the summary line.
+/// and S5 and S3 hold across processes, and the run is a behaviour of the model
+/// (walked through it step by step). Returns the summary line.
 pub fn assert_traces_check(c: &Cluster) -> String {
     let t0 = Instant::now();
     match ebbtide::trace_check::check_files(&trace_paths(c)) {
         Ok(summary) => {
             eprintln!("trace check ({:?}): {summary}", t0.elapsed());
-            if matches!(c.membership, Membership::Static) {
-                if let Err(e) = summary.refinement() {
-                    panic!(
-                        "the run in {} is not a behaviour of the model:\n{e}",
-                        c.dir.display()
-                    );
-                }
+            if let Err(e) = summary.refinement() {
+                panic!(
+                    "the run in {} is not a behaviour of the model:\n{e}",
+                    c.dir.display()
+                );
             }
             summary.to_string()
         }

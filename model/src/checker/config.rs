@@ -74,14 +74,28 @@ pub struct ModelConfig {
     pub fixed_coordinator: bool,
     /// The client may ask for the drain of any node at any time, in any order, and
     /// several at once (what the runtime's HTTP API accepts), instead of the rolling
-    /// upgrade of [`ModelConfig::drain_order`]. For walking traces; not in CI's
-    /// configurations.
+    /// upgrade of [`ModelConfig::drain_order`]; and any node, not only the last, may be
+    /// asked to leave (`--leaves`). For walking traces; not in CI's configurations.
     pub drains_any_order: bool,
     /// The cluster starts with no coordinator, as the runtime's nodes do: the first one
     /// is elected in a step of its own (`Action::Elect`, term 1), which may never come
     /// (its process dies first). Off: `n0` starts as coordinator of term 1 in the
     /// initial state, which is smaller to check. For walking traces.
     pub elected_start: bool,
+    /// Membership as etcd's watch delivers it: a node registers in a step of its own
+    /// after its process starts (`Action::Register`), and the live coordinator learns
+    /// of a registration or of its expiry later still, in a step of its own
+    /// (`Action::NotifyJoin`, `Action::NotifyLeave`, in either order); a new
+    /// coordinator starts from the registrations of its election step. Off: a restart
+    /// registers, and the coordinator is told, in the restart's step, and likewise a
+    /// leave. For walking traces of elected membership.
+    pub late_membership: bool,
+    /// Elections that start no coordinator: the election issues a term (every watch
+    /// reports it) whose winner fails to persist it and exits (`Action::ElectFails`,
+    /// the runtime's `exit 4`; spends a node crash), or whose winner may no longer
+    /// campaign (it became Draining, or was asked to leave, while its campaign was
+    /// pending) and resigns at once (`Action::ElectDeclined`). For walking traces.
+    pub failed_elections: bool,
     /// Checker variant: every DrainNode call re-sends the drain's liveness command
     /// (`CoordinatorConfig::resend_on_poll`; the runtime does not).
     pub resend_on_poll: bool,
@@ -134,6 +148,8 @@ impl Default for ModelConfig {
             fixed_coordinator: false,
             drains_any_order: false,
             elected_start: false,
+            late_membership: false,
+            failed_elections: false,
             resend_on_poll: false,
             stopping_needs_fresh: false,
             fair_rounds: 0,

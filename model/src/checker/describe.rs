@@ -85,6 +85,15 @@ pub fn action(a: &Action) -> String {
             format!("{n} loses its membership lease: it fences itself to Stopping")
         }
         Action::Leave(n) => format!("{n}'s membership registration expires: it leaves"),
+        Action::Register(n) => format!("{n} registers its membership"),
+        Action::ElectDeclined(n) => {
+            format!("{n} wins the election but may no longer campaign: it resigns at once")
+        }
+        Action::ElectFails(n) => {
+            format!("{n} wins the election but fails to persist its term: its process exits")
+        }
+        Action::NotifyJoin(n) => format!("the coordinator's membership watch reports {n} joined"),
+        Action::NotifyLeave(n) => format!("the coordinator's membership watch reports {n} left"),
         Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes ({n} stays up)"),
         Action::Elect(n) => format!("{n} is elected coordinator"),
         Action::Resign(n) => format!("an operator makes the coordinator on {n} resign"),

@@ -645,6 +645,24 @@ fn events(d: &mut Drawing, state: &SysState, next: &SysState, action: &Action, r
             }
         }
         Action::Leave(n) => d.mark("mark leave", Lifeline::Agent(*n), row, "leaves", &said),
+        Action::Register(n) => d.mark("mark join", Lifeline::Agent(*n), row, "registers", &said),
+        Action::ElectDeclined(n) => {
+            let text = format!("won term {}, resigns at once", state.history.term + 1);
+            d.mark("mark resign", Lifeline::Agent(*n), row, &text, &said);
+        }
+        Action::ElectFails(n) => {
+            let text = format!("won term {}, persist failed: exits", state.history.term + 1);
+            d.mark("mark crash", Lifeline::Agent(*n), row, &text, &said);
+        }
+        Action::NotifyJoin(n) | Action::NotifyLeave(n) => {
+            if let Some((host, _)) = DrainModel::coordinator(state) {
+                let what = match action {
+                    Action::NotifyJoin(_) => format!("watch: {n} joined"),
+                    _ => format!("watch: {n} left"),
+                };
+                d.mark("mark watch", Lifeline::Coordinator(host), row, &what, &said);
+            }
+        }
         Action::CoordinatorCrash(n) => d.mark(
             "mark crash",
             Lifeline::Coordinator(*n),

@@ -203,7 +203,11 @@ fn no_lost_work(model: &DrainModel, s: &SysState) -> bool {
                 // A node that lost its lease fenced itself at once, and the cluster may
                 // move its work only once its registration expires: until then the
                 // unit runs nowhere, as after a crash.
-                crash_pending(s, *n, believed) || s.history.is_fenced(*n)
+                // (With late membership, until the coordinator's watch reports the
+                // expiry of its registration, the recovery still awaits.)
+                crash_pending(s, *n, believed)
+                    || s.history.is_fenced(*n)
+                    || s.history.unseen_leaves & (1 << n.0) != 0
             })
     })
 }

@@ -56,6 +56,18 @@ pub struct History {
     pub expiries: u8,
     /// Bit per node: holds a membership lease.
     pub members: u16,
+    /// `--late-membership`: bit per node, a registration the live coordinator has not
+    /// been told of yet (`Action::NotifyJoin`).
+    pub unseen_joins: u16,
+    /// `--late-membership`: bit per node, an expired registration the live coordinator
+    /// has not been told of yet (`Action::NotifyLeave`).
+    pub unseen_leaves: u16,
+    /// `--late-membership`: per node, the epoch of its registration (the one a join
+    /// names, and the one whose expiry a leave names).
+    pub registered: [u8; MAX_NODES],
+    /// `--late-membership`: per node, the epoch of the expired registration a pending
+    /// leave names.
+    pub left: [u8; MAX_NODES],
     /// Bit per node: lost its lease and fenced itself, while its registration is still
     /// in the membership service (etcd expires it later: the node's own deadline comes
     /// first). Cleared when the registration goes, or by a restart.
@@ -137,6 +149,15 @@ pub enum Action {
     /// A member's registration goes: a down node's lease expires, or a node that fenced
     /// itself is expired by the membership service.
     Leave(NodeIx),
+    /// `--late-membership`: an up node that is no member registers (its process, once
+    /// started, puts its membership key).
+    Register(NodeIx),
+    /// `--late-membership`: the coordinator's membership watch reports a registration
+    /// it has not been told of.
+    NotifyJoin(NodeIx),
+    /// `--late-membership`: the coordinator's membership watch reports an expired
+    /// registration it has not been told of.
+    NotifyLeave(NodeIx),
     /// The coordinator process dies; its node lives on (a fault; bounded).
     CoordinatorCrash(NodeIx),
     /// An operator makes the coordinator on this node resign (bounded).
@@ -146,6 +167,14 @@ pub enum Action {
     GracefulLeave(NodeIx),
     /// The election oracle makes an Alive node coordinator of the next term.
     Elect(NodeIx),
+    /// `failed_elections`: the election oracle makes an Alive node coordinator of the
+    /// next term, but the winner fails to persist it and its process exits before its
+    /// coordinator starts (a fault; spends a node crash).
+    ElectFails(NodeIx),
+    /// `failed_elections`: the election oracle makes a member that may no longer
+    /// campaign (its withdrawal came too late) coordinator of the next term; it
+    /// resigns at once, starting no coordinator and telling its agent nothing.
+    ElectDeclined(NodeIx),
     /// A node's election watch reports the latest (term, leader) to its agent: each
     /// member learns of an election on its own, late, skipping the terms it missed.
     Watch(NodeIx),
@@ -179,6 +208,9 @@ impl Action {
             Action::Deliver { .. }
             | Action::Restart(_)
             | Action::Leave(_)
+            | Action::Register(_)
+            | Action::NotifyJoin(_)
+            | Action::NotifyLeave(_)
             | Action::Elect(_)
             | Action::Watch(_)
             | Action::Poll(_) => true,
@@ -188,6 +220,8 @@ impl Action {
             | Action::Exit(_)
             | Action::LeaseLoss(_)
             | Action::Stray { .. }
+            | Action::ElectFails(_)
+            | Action::ElectDeclined(_)
             | Action::Resign(_)
             | Action::GracefulLeave(_)
             | Action::Status(_)
@@ -530,7 +564,15 @@ impl Model for DrainModel {
                 exits: 0,
                 losses: 0,
                 expiries: 0,
-                members: (1u16 << n) - 1,
+                members: if self.cfg.late_membership && self.cfg.elected_start {
+                    0
+                } else {
+                    (1u16 << n) - 1
+                },
+                unseen_joins: 0,
+                unseen_leaves: 0,
+                registered: [1; MAX_NODES],
+                left: [0; MAX_NODES],
                 fenced: 0,
                 crash_ends: [0; MAX_NODES],
                 stopped: [0; MAX_NODES],
@@ -608,9 +650,15 @@ impl Model for DrainModel {
                 {
                     actions.push(Action::LeaseLoss(node));
                 }
-                if h.is_fenced(node) {
+                let agent = &Self::node(state, node).agent;
+                let leaves_drained = self.cfg.late_membership
+                    && h.is_member(node)
+                    && agent.leaving()
+                    && agent.drained();
+                if h.is_fenced(node) || leaves_drained {
                     // etcd expires the registration of a node that fenced itself, while
-                    // that process still runs (it is about to exit 3).
+                    // that process still runs (it is about to exit 3); and a node asked
+                    // to leave withdraws its registration once drained, before it exits.
                     actions.push(Action::Leave(node));
                 }
                 if h.exits < MAX_EXITS
@@ -621,7 +669,10 @@ impl Model for DrainModel {
                 if self.watch_pending(state, node) {
                     actions.push(Action::Watch(node));
                 }
-                if node == self.cfg.target()
+                if self.cfg.late_membership && !h.is_member(node) && !h.is_fenced(node) {
+                    actions.push(Action::Register(node));
+                }
+                if (node == self.cfg.target() || self.cfg.drains_any_order)
                     && h.leaves < self.cfg.leaves
                     && !Self::node(state, node).agent.leaving()
                 {
@@ -642,6 +693,16 @@ impl Model for DrainModel {
             for src in self.nodes() {
                 for dst in self.nodes().filter(|d| *d != src) {
                     actions.push(Action::Stray { src, dst, term });
+                }
+            }
+        }
+        if coordinator.is_some() {
+            for node in self.nodes() {
+                if h.unseen_joins & (1 << node.0) != 0 {
+                    actions.push(Action::NotifyJoin(node));
+                }
+                if h.unseen_leaves & (1 << node.0) != 0 {
+                    actions.push(Action::NotifyLeave(node));
                 }
             }
         }
@@ -685,7 +746,12 @@ impl Model for DrainModel {
                 for node in self.nodes().filter(|n| !fixed || n.0 == 0) {
                     if up(node) && h.is_member(node) && Self::node(state, node).agent.may_campaign()
                     {
+                        if self.cfg.failed_elections && h.crashes < self.cfg.node_crashes {
+                            actions.push(Action::ElectFails(node));
+                        }
                         actions.push(Action::Elect(node));
+                    } else if self.cfg.failed_elections && up(node) && h.is_member(node) {
+                        actions.push(Action::ElectDeclined(node));
                     }
                 }
             }
@@ -797,7 +863,7 @@ impl DrainModel {
                 // A new process takes a new membership lease; it learns the leader from
                 // its election watch later, in a step of its own (`Action::Watch`).
                 next.history.fenced &= !(1 << node.0);
-                if !next.history.is_member(node) {
+                if !next.history.is_member(node) && !self.cfg.late_membership {
                     next.history.members |= 1 << node.0;
                     let epoch = Self::node(&next, node).agent.epoch();
                     self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
@@ -834,6 +900,50 @@ impl DrainModel {
                 let epoch = state.actor_storages[node.ix()]
                     .as_ref()
                     .map_or(0, |s| s.epoch);
+                if self.cfg.late_membership {
+                    // The coordinator's watch reports it later, if one is live now (a
+                    // coordinator elected later starts without it).
+                    let epoch = state.history.registered[node.ix()];
+                    if Self::coordinator(state).is_some() {
+                        next.history.unseen_leaves |= 1 << node.0;
+                        next.history.left[node.ix()] = epoch;
+                    }
+                    return Some(next);
+                }
+                self.tell_coordinator(&mut next, CoordInput::MemberLeft { node, epoch });
+                Some(next)
+            }
+            Action::Register(node) => {
+                let h = &state.history;
+                if !self.cfg.late_membership || h.is_member(node) || !Self::is_up(state, node) {
+                    return None;
+                }
+                let mut next = state.clone();
+                let epoch = Self::node(state, node).agent.epoch();
+                next.history.members |= 1 << node.0;
+                next.history.registered[node.ix()] = epoch as u8;
+                if Self::coordinator(state).is_some() {
+                    next.history.unseen_joins |= 1 << node.0;
+                }
+                Some(next)
+            }
+            Action::NotifyJoin(node) => {
+                if state.history.unseen_joins & (1 << node.0) == 0 {
+                    return None;
+                }
+                let mut next = state.clone();
+                next.history.unseen_joins &= !(1 << node.0);
+                let epoch = state.history.registered[node.ix()] as u64;
+                self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
+                Some(next)
+            }
+            Action::NotifyLeave(node) => {
+                if state.history.unseen_leaves & (1 << node.0) == 0 {
+                    return None;
+                }
+                let mut next = state.clone();
+                next.history.unseen_leaves &= !(1 << node.0);
+                let epoch = state.history.left[node.ix()] as u64;
                 self.tell_coordinator(&mut next, CoordInput::MemberLeft { node, epoch });
                 Some(next)
             }
@@ -877,6 +987,30 @@ impl DrainModel {
                 })?;
                 next.history.term = term;
                 next.history.leader = node;
+                // Its members are the registrations of this step: nothing is unseen.
+                next.history.unseen_joins = 0;
+                next.history.unseen_leaves = 0;
+                Some(next)
+            }
+            Action::ElectFails(node) => {
+                // The term is issued; the winner's process dies with its persist.
+                let mut next = state.clone();
+                next.history.term = state.history.term + 1;
+                next.history.leader = node;
+                next.history.unseen_joins = 0;
+                next.history.unseen_leaves = 0;
+                next.history.crashes += 1;
+                let epoch = Self::node(state, node).agent.epoch();
+                next.history.crash_ends[node.ix()] |= 1 << epoch;
+                self.take_down(&mut next, node);
+                Some(next)
+            }
+            Action::ElectDeclined(node) => {
+                let mut next = state.clone();
+                next.history.term = state.history.term + 1;
+                next.history.leader = node;
+                next.history.unseen_joins = 0;
+                next.history.unseen_leaves = 0;
                 Some(next)
             }
             Action::Watch(node) => {
