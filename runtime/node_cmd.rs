@@ -2,7 +2,8 @@
 //! gets SIGINT/SIGTERM.
 
 use crate::cli::{bad_usage, LogArgs, LogFormat, NodeArgs, SecurityArgs};
-use ebbtide::node::{self, ExitReason, LogWorkload, NodeConfig, WorkLog};
+use ebbtide::node::shell_bug::ShellBugs;
+use ebbtide::node::{self, Env, ExitReason, LogWorkload, NodeConfig, WorkLog};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,6 +163,13 @@ pub fn node(args: NodeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_usage(&e),
     };
+    // Production's environment; tests may switch shell bugs on through the hidden
+    // EBBTIDE_SHELL_BUG (`node::shell_bug`), and a name this binary does not know is a
+    // usage error rather than a run without the bug.
+    let env = match ShellBugs::from_env() {
+        Ok(bugs) => Env { bugs, ..Env::os() },
+        Err(e) => return bad_usage(&e),
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -186,7 +194,7 @@ pub fn node(args: NodeArgs) -> ExitCode {
     });
     let shutdown_timeout = cfg.shutdown_timeout;
     let code = rt.block_on(async {
-        let mut node = match node::start(cfg, workload).await {
+        let mut node = match node::start_in(cfg, workload, env).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!("{e}");

@@ -59,7 +59,8 @@ mod membership;
 #[path = "sim/net.rs"]
 mod net;
 
-use ebbtide::node::env::{Env, ShellBugs};
+use ebbtide::node::env::Env;
+use ebbtide::node::shell_bug::ShellBugs;
 use ebbtide::node::NodeConfig;
 use judge::{Faults, Judge, Probe, Recorder, Rng};
 use net::{sim_micros, SimDisk, SimNet};
@@ -137,24 +138,10 @@ fn config(node: &str, ips: &BTreeMap<String, IpAddr>, trace: PathBuf, elected: b
 /// threads) start from different counters and diverge after the first crash; in a
 /// fresh process the counter starts where it always does.
 fn run(seed: u64, bugs: ShellBugs, label: &str) -> Outcome {
-    run_with_env(seed, bugs, label, &[])
-}
-
-/// [`run`], with extra environment variables for the simulation's process (the
-/// runtime's `EBBTIDE_SHELL_BUG` switches are read from there).
-fn run_with_env(seed: u64, bugs: ShellBugs, label: &str, env: &[(&str, &str)]) -> Outcome {
     let traces = traces_root().join(format!("{label}-seed-{seed}"));
     let _ = std::fs::remove_dir_all(&traces);
-    let bits = [
-        bugs.skip_fsync,
-        bugs.drop_liveness_epoch,
-        bugs.ack_before_stop,
-        bugs.send_before_persist,
-        bugs.resend_batch_twice,
-    ]
-    .map(|b| if b { '1' } else { '0' })
-    .iter()
-    .collect::<String>();
+    // The bugs travel as the binary takes them (`EBBTIDE_SHELL_BUG`, by name), and
+    // the child sets them on each node's `Env`: one type, one spelling.
     let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "sim_child",
@@ -163,8 +150,8 @@ fn run_with_env(seed: u64, bugs: ShellBugs, label: &str, env: &[(&str, &str)]) -
             "--nocapture",
             "--test-threads=1",
         ])
-        .env("EBBTIDE_SIM_CHILD", format!("{seed} {bits} {label}"))
-        .envs(env.iter().copied())
+        .env("EBBTIDE_SIM_CHILD", format!("{seed} {label}"))
+        .env(ShellBugs::VAR, bugs.names())
         .output()
         .expect("run the simulation's process");
     let outcome = std::fs::read_to_string(traces.join("outcome.json"))
@@ -204,17 +191,9 @@ fn sim_child() {
     let Ok(spec) = std::env::var("EBBTIDE_SIM_CHILD") else {
         return;
     };
-    let mut it = spec.split(' ');
-    let seed: u64 = it.next().and_then(|s| s.parse().ok()).expect("seed");
-    let bits: Vec<bool> = it.next().expect("bugs").chars().map(|c| c == '1').collect();
-    let label = it.next().expect("label");
-    let bugs = ShellBugs {
-        skip_fsync: bits[0],
-        drop_liveness_epoch: bits[1],
-        ack_before_stop: bits[2],
-        send_before_persist: bits[3],
-        resend_batch_twice: bits[4],
-    };
+    let (seed, label) = spec.split_once(' ').expect("seed and label");
+    let seed: u64 = seed.parse().expect("seed");
+    let bugs = ShellBugs::from_env().expect("the shell bugs run() names");
     let o = run_here(seed, bugs, label);
     let json = serde_json::json!({ "violations": o.violations, "summary": o.summary });
     std::fs::write(o.traces.join("outcome.json"), json.to_string()).expect("outcome");
@@ -594,13 +573,16 @@ fn bite_send_before_persist_is_caught() {
 
 /// A shell bug that the judge on the real state may miss but the trace check cannot:
 /// the agent task traces the first bootstrap of each term and never hands it to the
-/// core (`EBBTIDE_SHELL_BUG=agent-drops-bootstrap`). Replaying the trace gives the
-/// bootstrap's answer that the shell never sent.
+/// core (`agent_drops_bootstrap`). Replaying the trace gives the bootstrap's answer
+/// that the shell never sent.
 #[test]
 fn bite_agent_drops_bootstrap_is_caught_by_the_trace_check() {
-    let env = [("EBBTIDE_SHELL_BUG", "agent-drops-bootstrap")];
+    let bugs = ShellBugs {
+        agent_drops_bootstrap: true,
+        ..ShellBugs::default()
+    };
     for seed in 0..2 {
-        let o = run_with_env(seed, ShellBugs::default(), "bite-drops-bootstrap", &env);
+        let o = run(seed, bugs, "bite-drops-bootstrap");
         eprintln!("bite-drops-bootstrap: {}", o.summary);
         if let Some(v) = o.violations.iter().find(|v| v.starts_with("trace check:")) {
             eprintln!("caught by seed {seed}: {v}");

@@ -16,6 +16,7 @@ use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
 use super::coordinator_task::{CoordExit, CoordHandle, CoordMsg, CoordTask};
 use super::metrics::Metrics;
+use super::shell_bug::ShellBugs;
 use super::trace::Tracer;
 use super::transport::Transport;
 use super::ExitReason;
@@ -36,6 +37,8 @@ pub(crate) struct CoordSetup {
     pub resend: Duration,
     pub liveness_ttl: Duration,
     pub drain_batch: usize,
+    /// Test-only shell bugs ([`ShellBugs`]): the ones this node was started with.
+    pub bugs: ShellBugs,
 }
 
 /// The coordinator while it runs here.
@@ -272,6 +275,7 @@ impl MembershipTask {
             steps: 0,
             busy: Duration::ZERO,
             pending: Default::default(),
+            bugs: s.bugs,
         };
         task.started(out);
         tracing::info!(node = %self.cluster.id, term, "elected: the coordinator starts");

@@ -324,6 +324,7 @@ async fn start_with(
         lease_lost: false,
         probe: env.probe.clone(),
         bugs: env.bugs,
+        dropped_bootstrap: 0,
     };
 
     let membership = MembershipTask {
@@ -338,6 +339,7 @@ async fn start_with(
             resend: cfg.resend,
             liveness_ttl: cfg.liveness_ttl,
             drain_batch: cfg.drain_batch,
+            bugs: env.bugs,
         },
         exit: exit_tx,
         members_known: matches!(service, Service::Static(_)),
