@@ -100,9 +100,13 @@ impl MembershipTask {
                         return;
                     }
                     let may = *self.campaign.borrow_and_update();
+                    // Withdraw whether or not a coordinator runs here: its core
+                    // resigns once its own node is not Alive, but a node that is only
+                    // a candidate runs none, and its queued campaign would win the
+                    // next failover (S7; the `keep_candidacy` shell bug skips this).
                     if may {
                         self.service.campaign();
-                    } else if self.service.has_election() {
+                    } else if self.service.has_election() && !self.setup.bugs.keep_candidacy {
                         if let Err(e) = self.service.resign().await {
                             tracing::warn!(error = %e, "cannot withdraw from the election");
                         }

@@ -53,6 +53,16 @@ pub struct ShellBugs {
     /// `answer-remaining-one-less`: the coordinator task tells the client (and traces)
     /// one less `remaining` than the core answered.
     pub answer_remaining_one_less: bool,
+    /// `keep-candidacy`: the membership task campaigns when the core lets it
+    /// (`may_campaign` turns true) but does nothing when the core takes that back
+    /// (the agent goes Draining, or is asked to leave), on the reasoning that "a
+    /// coordinator whose node is no longer Alive resigns by itself" (the core's
+    /// `Resign`). True of a node that coordinates, not of one that is only a
+    /// candidate: a node being drained keeps its place in the election's queue, and a
+    /// later failover elects it. The task still resigns when told it won a campaign it
+    /// may no longer make, but until then a node that is not Alive leads the election
+    /// (S7).
+    pub keep_candidacy: bool,
 }
 
 impl ShellBugs {
@@ -61,7 +71,7 @@ impl ShellBugs {
 
     /// Every bug, by the name `EBBTIDE_SHELL_BUG` gives it. One table, so that a name
     /// cannot be parsed without being printed, nor the other way round.
-    fn named(&mut self) -> [(&'static str, &mut bool); 7] {
+    fn named(&mut self) -> [(&'static str, &mut bool); 8] {
         [
             ("skip-fsync", &mut self.skip_fsync),
             ("drop-liveness-epoch", &mut self.drop_liveness_epoch),
@@ -73,6 +83,7 @@ impl ShellBugs {
                 "answer-remaining-one-less",
                 &mut self.answer_remaining_one_less,
             ),
+            ("keep-candidacy", &mut self.keep_candidacy),
         ]
     }
 
