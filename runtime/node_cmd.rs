@@ -236,55 +236,16 @@ pub fn node(args: NodeArgs) -> ExitCode {
     code
 }
 
-/// SIGTERM: the node stops campaigning (the core's `Leave`), resigns if it
-/// coordinates, asks for its own drain through DrainNode like any client until the
-/// answer is 0, then leaves membership and exits 0. After `timeout` it exits 1 at
-/// once instead (its units are re-placed when its lease expires).
+/// SIGTERM: [`node::Node::graceful_leave`], then exit 0; exit 1 at once when it
+/// fails (the timeout passed, or the static coordinator cannot drain its own node).
 async fn graceful_leave(node: &mut node::Node, timeout: Duration) -> ExitCode {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let leave = async {
-        node.agent.leave().await;
-        let mut last = String::new();
-        loop {
-            if let Some(h) = node.coordinator() {
-                if node.service.has_election() {
-                    tracing::info!(node = %node.id, "this node coordinates: resigning before its drain");
-                    let _ = h.resign().await;
-                } else {
-                    return Err("static membership: the coordinator's own node cannot be drained (no other candidate); exiting without a drain".to_string());
-                }
-            }
-            let answer = match node.cluster.coordinator() {
-                Ok(c) => c.drain(node.id.clone()).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            match answer {
-                Ok(Ok(r)) if r.remaining == 0 => return Ok(()),
-                Ok(Ok(r)) => {
-                    let now = format!("remaining {} ({})", r.remaining, r.phase);
-                    if now != last {
-                        tracing::info!(node = %node.id, "own drain: {now}");
-                        last = now;
-                    }
-                }
-                Ok(Err(e)) => tracing::info!(node = %node.id, "own drain refused: {e}"),
-                Err(e) => tracing::info!(node = %node.id, "own drain: {e}"),
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    };
-    match tokio::time::timeout_at(deadline, leave).await {
-        Ok(Ok(())) => {
-            node.leave().await;
-            tracing::info!(node = %node.id, epoch = node.epoch, "drained and left membership: exiting with status 0");
+    match node.graceful_leave(timeout).await {
+        Ok(()) => {
+            tracing::info!(node = %node.id, epoch = node.epoch, "exiting with status 0");
             ExitCode::SUCCESS
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::warn!(node = %node.id, "{e}");
-            ExitCode::from(1)
-        }
-        Err(_) => {
-            tracing::warn!(node = %node.id, timeout = ?timeout, "--shutdown-timeout passed before the drain finished: exiting at once; its units are re-placed when its lease expires");
             ExitCode::from(1)
         }
     }

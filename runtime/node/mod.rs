@@ -118,6 +118,63 @@ impl Node {
         self.service.leave(&self.cluster, self.epoch).await;
     }
 
+    /// The graceful leave (SIGTERM to `ebbtide node`): the agent stops campaigning (the
+    /// core's `Leave`); if this node coordinates it resigns first (a coordinator refuses
+    /// to drain its own node, C10, and the core resigns anyway once its node is not
+    /// Alive); then it asks for its own drain through DrainNode like any client, until
+    /// the answer is 0 (its units run elsewhere and it is Stopping), and leaves
+    /// membership for good ([`Node::leave`]). The process may then exit.
+    ///
+    /// Errors, after which the process should exit at once (its units are re-placed when
+    /// its lease expires, or its restart is seen): `timeout` passed before the drain
+    /// finished, or this is the coordinator of a static membership (no other node can
+    /// take over, so nothing could drain this one).
+    pub async fn graceful_leave(&self, timeout: std::time::Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let leave = async {
+            self.agent.leave().await;
+            let mut last = String::new();
+            loop {
+                if let Some(h) = self.coordinator() {
+                    if self.service.has_election() {
+                        tracing::info!(node = %self.id, "this node coordinates: resigning before its drain");
+                        let _ = h.resign().await;
+                    } else {
+                        return Err("static membership: the coordinator's own node cannot be drained (no other candidate); exiting without a drain".to_string());
+                    }
+                }
+                let answer = match self.cluster.coordinator() {
+                    Ok(c) => c.drain(self.id.clone()).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(Ok(r)) if r.remaining == 0 => return Ok(()),
+                    Ok(Ok(r)) => {
+                        let now = format!("remaining {} ({})", r.remaining, r.phase);
+                        if now != last {
+                            tracing::info!(node = %self.id, "own drain: {now}");
+                            last = now;
+                        }
+                    }
+                    Ok(Err(e)) => tracing::info!(node = %self.id, "own drain refused: {e}"),
+                    Err(e) => tracing::info!(node = %self.id, "own drain: {e}"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        };
+        match tokio::time::timeout_at(deadline, leave).await {
+            Ok(Ok(())) => {
+                self.leave().await;
+                tracing::info!(node = %self.id, epoch = self.epoch, "drained and left membership");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!(
+                "--shutdown-timeout {timeout:?} passed before the drain finished: exiting at once; its units are re-placed when its lease expires"
+            )),
+        }
+    }
+
     /// Stops every task of this node (servers included).
     pub fn shutdown(self) {
         if let Some(h) = self.cluster.local_coordinator() {
