@@ -203,21 +203,7 @@ pub fn node(args: NodeArgs) -> ExitCode {
             }
         };
         let code = tokio::select! {
-            reason = node.exited() => match reason {
-                ExitReason::Drained => {
-                    node.leave().await;
-                    tracing::info!(node = %node.id, epoch = node.epoch, "drained: left membership, exiting with status 0");
-                    ExitCode::SUCCESS
-                }
-                ExitReason::PersistFailed => {
-                    tracing::error!(node = %node.id, epoch = node.epoch, "a durable write failed (see above): exiting with status {EXIT_PERSIST_FAILED}");
-                    ExitCode::from(EXIT_PERSIST_FAILED)
-                }
-                ExitReason::LeaseLost => {
-                    tracing::error!(node = %node.id, epoch = node.epoch, "membership lease lost: fenced, exiting with status {EXIT_LEASE_LOST}");
-                    ExitCode::from(EXIT_LEASE_LOST)
-                }
-            },
+            reason = node.exited() => exit(&node, reason).await,
             _ = signal() => {
                 tracing::info!(node = %node.id, timeout = ?shutdown_timeout, "SIGTERM: leaving gracefully (a second signal exits at once)");
                 tokio::select! {
@@ -236,14 +222,36 @@ pub fn node(args: NodeArgs) -> ExitCode {
     code
 }
 
-/// SIGTERM: [`node::Node::graceful_leave`], then exit 0; exit 1 at once when it
-/// fails (the timeout passed, or the static coordinator cannot drain its own node).
+/// The process asked to exit, for `reason`: its exit status.
+async fn exit(node: &node::Node, reason: ExitReason) -> ExitCode {
+    match reason {
+        ExitReason::Drained => {
+            node.leave().await;
+            tracing::info!(node = %node.id, epoch = node.epoch, "drained: left membership, exiting with status 0");
+            ExitCode::SUCCESS
+        }
+        ExitReason::PersistFailed => {
+            tracing::error!(node = %node.id, epoch = node.epoch, "a durable write failed (see above): exiting with status {EXIT_PERSIST_FAILED}");
+            ExitCode::from(EXIT_PERSIST_FAILED)
+        }
+        ExitReason::LeaseLost => {
+            tracing::error!(node = %node.id, epoch = node.epoch, "membership lease lost: fenced, exiting with status {EXIT_LEASE_LOST}");
+            ExitCode::from(EXIT_LEASE_LOST)
+        }
+    }
+}
+
+/// SIGTERM: [`node::Node::graceful_leave`], then exit 0. When the process must exit
+/// meanwhile (a lost lease, a failed write), with that reason's status; when the leave
+/// fails otherwise (the timeout passed, or the static coordinator cannot drain its own
+/// node), 1 at once.
 async fn graceful_leave(node: &mut node::Node, timeout: Duration) -> ExitCode {
     match node.graceful_leave(timeout).await {
         Ok(()) => {
             tracing::info!(node = %node.id, epoch = node.epoch, "exiting with status 0");
             ExitCode::SUCCESS
         }
+        Err(node::LeaveError::Exit(reason)) => exit(node, reason).await,
         Err(e) => {
             tracing::warn!(node = %node.id, "{e}");
             ExitCode::from(1)

@@ -69,6 +69,31 @@ pub enum ExitReason {
     PersistFailed,
 }
 
+/// Why a graceful leave ([`Node::graceful_leave`]) ended without leaving; the process
+/// should then exit at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaveError {
+    /// The process must exit meanwhile, for this reason (not `Drained`): with that
+    /// reason's status, as it would without the leave.
+    Exit(ExitReason),
+    /// The timeout passed before the drain finished: its units are re-placed when its
+    /// lease expires.
+    TimedOut(std::time::Duration),
+    /// Static membership: the coordinator's own node cannot be drained (no other node
+    /// can take over).
+    StaticCoordinator,
+}
+
+impl std::fmt::Display for LeaveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeaveError::Exit(r) => write!(f, "the process must exit ({r:?}) before its drain finished"),
+            LeaveError::TimedOut(t) => write!(f, "--shutdown-timeout {t:?} passed before the drain finished: exiting at once; its units are re-placed when its lease expires"),
+            LeaveError::StaticCoordinator => f.write_str("static membership: the coordinator's own node cannot be drained (no other candidate); exiting without a drain"),
+        }
+    }
+}
+
 /// A running node.
 #[derive(Debug)]
 pub struct Node {
@@ -125,12 +150,31 @@ impl Node {
     /// the answer is 0 (its units run elsewhere and it is Stopping), and leaves
     /// membership for good ([`Node::leave`]). The process may then exit.
     ///
-    /// Errors, after which the process should exit at once (its units are re-placed when
-    /// its lease expires, or its restart is seen): `timeout` passed before the drain
-    /// finished, or this is the coordinator of a static membership (no other node can
-    /// take over, so nothing could drain this one).
-    pub async fn graceful_leave(&self, timeout: std::time::Duration) -> Result<(), String> {
+    /// Errors ([`LeaveError`]), after which the process should exit at once (its units
+    /// are re-placed when its lease expires, or its restart is seen): the process must
+    /// exit meanwhile (a lost lease, a failed durable write), `timeout` passed before the
+    /// drain finished, or this is the coordinator of a static membership (no other node
+    /// can take over, so nothing could drain this one).
+    pub async fn graceful_leave(&self, timeout: std::time::Duration) -> Result<(), LeaveError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        // A process that must exit does not wait for its own drain: its agent task may
+        // be gone (a failed write stops it), while its lease is still kept alive, so a
+        // new coordinator's bootstrap would wait for that agent's answer, and every
+        // drain with it, until the timeout. `Drained` is no reason to stop: it is what
+        // the leave waits for, and the leave completes as usual.
+        let mut exit = self.exit.clone();
+        let must_exit = async {
+            loop {
+                if let Some(r) = *exit.borrow_and_update() {
+                    if r != ExitReason::Drained {
+                        return r;
+                    }
+                }
+                if exit.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
         let leave = async {
             self.agent.leave().await;
             let mut last = String::new();
@@ -140,7 +184,7 @@ impl Node {
                         tracing::info!(node = %self.id, "this node coordinates: resigning before its drain");
                         let _ = h.resign().await;
                     } else {
-                        return Err("static membership: the coordinator's own node cannot be drained (no other candidate); exiting without a drain".to_string());
+                        return Err(LeaveError::StaticCoordinator);
                     }
                 }
                 let answer = match self.cluster.coordinator() {
@@ -162,17 +206,18 @@ impl Node {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
         };
-        match tokio::time::timeout_at(deadline, leave).await {
-            Ok(Ok(())) => {
-                self.leave().await;
-                tracing::info!(node = %self.id, epoch = self.epoch, "drained and left membership");
-                Ok(())
+        let left = tokio::select! {
+            biased;
+            reason = must_exit => Err(LeaveError::Exit(reason)),
+            left = tokio::time::timeout_at(deadline, leave) => {
+                left.unwrap_or(Err(LeaveError::TimedOut(timeout)))
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(format!(
-                "--shutdown-timeout {timeout:?} passed before the drain finished: exiting at once; its units are re-placed when its lease expires"
-            )),
+        };
+        if left.is_ok() {
+            self.leave().await;
+            tracing::info!(node = %self.id, epoch = self.epoch, "drained and left membership");
         }
+        left
     }
 
     /// Stops every task of this node (servers included).

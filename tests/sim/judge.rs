@@ -70,9 +70,11 @@ pub struct State {
     /// Nodes sent SIGTERM (elected mode) that have not seen it yet: each leaves
     /// gracefully as `ebbtide node` does (`Node::graceful_leave`), then exits.
     pub sigterm: BTreeSet<String>,
-    /// Graceful leaves that completed (drained to 0, left membership), and that failed
-    /// (the shutdown timeout passed).
+    /// Graceful leaves that completed (drained to 0, left membership), that the
+    /// process's own exit cut short (a failed write, a lost lease), and that failed (the
+    /// shutdown timeout passed).
     pub left: u64,
+    pub leave_interrupted: u64,
     pub leave_failed: u64,
     /// What went wrong, in order.
     pub violations: Vec<String>,
