@@ -434,7 +434,7 @@ impl CoordTask {
                     };
                     self.timers.insert(t, Instant::now() + after);
                 }
-                CoordOutput::Resign => resign = true,
+                CoordOutput::Resign => resign = !self.bugs.coordinator_ignores_resign,
             }
         }
         if resign {

@@ -63,6 +63,14 @@ pub struct ShellBugs {
     /// may no longer make, but until then a node that is not Alive leads the election
     /// (S7).
     pub keep_candidacy: bool,
+    /// `coordinator-ignores-resign`: the coordinator task logs the core's `Resign` and
+    /// keeps serving, on the reasoning that "the membership task withdraws from the
+    /// election when the agent goes Draining, and that stops the coordinator". True
+    /// when its own node goes Draining, not when an operator (or a graceful leave) asks
+    /// it to resign: the core said it serves no more, and the task feeds it the next
+    /// input anyway, while the election keeps it leader. S7 does not see it (the node is
+    /// Alive); the trace check does.
+    pub coordinator_ignores_resign: bool,
 }
 
 impl ShellBugs {
@@ -71,7 +79,7 @@ impl ShellBugs {
 
     /// Every bug, by the name `EBBTIDE_SHELL_BUG` gives it. One table, so that a name
     /// cannot be parsed without being printed, nor the other way round.
-    fn named(&mut self) -> [(&'static str, &mut bool); 8] {
+    fn named(&mut self) -> [(&'static str, &mut bool); 9] {
         [
             ("skip-fsync", &mut self.skip_fsync),
             ("drop-liveness-epoch", &mut self.drop_liveness_epoch),
@@ -84,6 +92,10 @@ impl ShellBugs {
                 &mut self.answer_remaining_one_less,
             ),
             ("keep-candidacy", &mut self.keep_candidacy),
+            (
+                "coordinator-ignores-resign",
+                &mut self.coordinator_ignores_resign,
+            ),
         ]
     }
 
