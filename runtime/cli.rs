@@ -294,7 +294,8 @@ pub struct NodeArgs {
     /// On SIGTERM the node leaves gracefully: it stops campaigning, resigns if it
     /// coordinates, asks for its own drain until 0, leaves membership and exits 0. If
     /// the drain takes longer than this (or a second signal comes) it exits 1 at once,
-    /// and its units are re-placed when its lease expires.
+    /// and its units are re-placed when its lease expires. If it loses its lease or a
+    /// durable write fails meanwhile, it exits at once (status 3 or 4).
     #[arg(long, default_value = "60s", value_name = "DUR", value_parser = parse_dur)]
     pub shutdown_timeout: std::time::Duration,
     #[command(flatten)]

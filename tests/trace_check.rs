@@ -463,6 +463,33 @@ async fn a_coordinator_task_that_alters_an_answer_writes_a_trace_that_fails() {
     .await;
 }
 
+/// A misspelled bug would run the node without it, and a test that expects it caught
+/// would then fail for the wrong reason (or, worse, a tolerance test would pass without
+/// the fault): the node refuses to start, naming the variable and the name, before it
+/// binds or writes anything.
+#[test]
+fn a_node_refuses_an_unknown_shell_bug_and_names_it() {
+    let dir = std::env::temp_dir().join(format!("ebbtide-badbug-{}", std::process::id()));
+    let out = Command::new(BIN)
+        .args(["node", "--id", "n1", "--coordinator", "n1"])
+        .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .env(
+            "EBBTIDE_SHELL_BUG",
+            "agent-drops-bootstrap,agent-drop-bootstrp",
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("EBBTIDE_SHELL_BUG: unknown shell bug \"agent-drop-bootstrp\""),
+        "{err}"
+    );
+    assert!(!dir.exists(), "the data dir was created");
+}
+
 /// The help teaches what is checked and what is not; no file is a usage error.
 #[test]
 fn help_says_what_is_checked() {

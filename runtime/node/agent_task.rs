@@ -2,9 +2,9 @@
 //! from its channel and its heartbeat timer; turns its outputs into sends, workload
 //! hooks, timers and writes to the data directory.
 
-use super::env::{AgentProbe, ShellBugs};
+use super::env::AgentProbe;
 use super::metrics::Metrics;
-use super::shell_bug;
+use super::shell_bug::ShellBugs;
 use super::storage::DataDir;
 use super::trace::{self, Tracer};
 use super::transport::Transport;
@@ -12,7 +12,7 @@ use super::workload::Workload;
 use super::ExitReason;
 use crate::membership::Service;
 use ebbtide_model::protocol::agent::Leader;
-use ebbtide_model::{AgentInput, AgentOutput, Epoch, Liveness, NodeAgent, ToNode};
+use ebbtide_model::{AgentInput, AgentOutput, Epoch, Liveness, NodeAgent, Term, ToNode};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -90,8 +90,12 @@ pub(crate) struct AgentTask {
     pub lease_lost: bool,
     /// The environment's observer of this agent's state ([`super::env::Env::probe`]).
     pub probe: Option<Arc<dyn AgentProbe>>,
-    /// Test-only shell bugs ([`ShellBugs`]).
+    /// Test-only shell bugs ([`ShellBugs`]): the ones this node was started with.
     pub bugs: ShellBugs,
+    /// [`ShellBugs::agent_drops_bootstrap`]: the last term whose first bootstrap
+    /// request this task dropped. This node's own, like the bug: a process-global
+    /// counter would let one node's drop spare every other node of a simulation.
+    pub dropped_bootstrap: Term,
 }
 
 impl AgentTask {
@@ -198,7 +202,8 @@ impl AgentTask {
             ..
         } = &input
         {
-            if shell_bug::drop_bootstrap(*term) {
+            if self.bugs.agent_drops_bootstrap && self.dropped_bootstrap < *term {
+                self.dropped_bootstrap = *term;
                 if let Some(input) = traced {
                     self.trace(input, &[]);
                 }
@@ -392,6 +397,7 @@ mod tests {
             lease_lost: false,
             probe: None,
             bugs: ShellBugs::default(),
+            dropped_bootstrap: 0,
         };
         let running = tokio::spawn(task.run(agent_rx));
 

@@ -3,7 +3,7 @@
 //! into sends and timers.
 
 use super::metrics::{Metrics, NodeLabel, NodeStateLabels};
-use super::shell_bug::ShellBug;
+use super::shell_bug::ShellBugs;
 use super::trace::{self, Tracer};
 use super::transport::Transport;
 use crate::membership::Service;
@@ -150,6 +150,8 @@ pub(crate) struct CoordTask {
     /// is not congested. This decides only when the core sees an input it would see
     /// anyway; what the core does with it is unchanged.
     pub pending: VecDeque<String>,
+    /// Test-only shell bugs ([`ShellBugs`]): the ones this node was started with.
+    pub bugs: ShellBugs,
 }
 
 /// `AddUnit` inputs fed to the core in one go before the task looks at its channel
@@ -252,7 +254,7 @@ impl CoordTask {
                 let t0 = std::time::Instant::now();
                 let mut out = Vec::new();
                 let mut answer = self.coordinator.drain_node(&node, &mut out);
-                if ShellBug::AnswerRemainingOneLess.on() {
+                if self.bugs.answer_remaining_one_less {
                     if let Ok(report) = &mut answer {
                         report.remaining = report.remaining.saturating_sub(1);
                     }
@@ -432,7 +434,7 @@ impl CoordTask {
                     };
                     self.timers.insert(t, Instant::now() + after);
                 }
-                CoordOutput::Resign => resign = true,
+                CoordOutput::Resign => resign = !self.bugs.coordinator_ignores_resign,
             }
         }
         if resign {

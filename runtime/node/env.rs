@@ -29,6 +29,7 @@
 //!   ([`crate::membership::ElectedMembership`]) in place of the flags' static or etcd
 //!   one.
 
+use super::shell_bug::ShellBugs;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -67,8 +68,9 @@ pub struct Env {
     /// `--coordinator` are ignored, and the node runs it as it runs etcd's (a
     /// simulation's etcd, in the test crate).
     pub membership: Option<Arc<dyn crate::membership::ElectedMembership>>,
-    /// Shell bugs a test switches on to prove that the simulation catches them. All
-    /// off in production.
+    /// Shell bugs a test switches on to prove that a judge catches them
+    /// ([`super::shell_bug`]): the tasks of this node consult these, and nothing else.
+    /// All off in production.
     #[doc(hidden)]
     pub bugs: ShellBugs,
 }
@@ -93,37 +95,6 @@ impl Env {
             bugs: ShellBugs::default(),
         }
     }
-}
-
-/// Deliberate shell bugs, each one a mistake a real shell could make, for tests that
-/// check that the deterministic simulation catches it (a harness that cannot fail
-/// proves nothing). None of them is in the core: the core is correct, and these
-/// break the contract between the core and its shell.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ShellBugs {
-    /// The data directory writes its records without any fsync (neither the file
-    /// nor the directory): the next incarnation may find an older epoch after a
-    /// crash, reuse it, and be taken for the incarnation that crashed.
-    pub skip_fsync: bool,
-    /// The wire conversion of an outgoing `SetNodeLiveness` drops the node epoch the
-    /// coordinator named (sends 0, "not known yet"): epoch fencing loses its
-    /// argument, and Stopping can be sent to an incarnation never seen Draining.
-    pub drop_liveness_epoch: bool,
-    /// The agent acknowledges `StopWork` before the stop hook ran: the ack (a
-    /// `WorkStatus` Stopped) goes out, and the unit is stopped a little later, by a
-    /// task of its own ("so as not to block the agent").
-    pub ack_before_stop: bool,
-    /// The agent task applies a step's `Send`s before its `PersistLeader` ("tell the
-    /// coordinator at once, the fsync is slow"): a node can answer a coordinator's
-    /// bootstrap, so report that it follows the new term, before that term floor is
-    /// durable; if the write then fails (or the process dies first), the next
-    /// incarnation has forgotten a term it already reported.
-    pub send_before_persist: bool,
-    /// The transport sends every batch a second time, as a client whose call timed out
-    /// retries it although the first call was delivered (the answer was only slow):
-    /// each message of the batch is applied twice, right after each other.
-    pub resend_batch_twice: bool,
 }
 
 /// A connection, whatever carries it.

@@ -16,6 +16,7 @@ use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
 use super::coordinator_task::{CoordExit, CoordHandle, CoordMsg, CoordTask};
 use super::metrics::Metrics;
+use super::shell_bug::ShellBugs;
 use super::trace::Tracer;
 use super::transport::Transport;
 use super::ExitReason;
@@ -36,6 +37,8 @@ pub(crate) struct CoordSetup {
     pub resend: Duration,
     pub liveness_ttl: Duration,
     pub drain_batch: usize,
+    /// Test-only shell bugs ([`ShellBugs`]): the ones this node was started with.
+    pub bugs: ShellBugs,
 }
 
 /// The coordinator while it runs here.
@@ -97,9 +100,13 @@ impl MembershipTask {
                         return;
                     }
                     let may = *self.campaign.borrow_and_update();
+                    // Withdraw whether or not a coordinator runs here: its core
+                    // resigns once its own node is not Alive, but a node that is only
+                    // a candidate runs none, and its queued campaign would win the
+                    // next failover (S7; the `keep_candidacy` shell bug skips this).
                     if may {
                         self.service.campaign();
-                    } else if self.service.has_election() {
+                    } else if self.service.has_election() && !self.setup.bugs.keep_candidacy {
                         if let Err(e) = self.service.resign().await {
                             tracing::warn!(error = %e, "cannot withdraw from the election");
                         }
@@ -292,6 +299,7 @@ impl MembershipTask {
             steps: 0,
             busy: Duration::ZERO,
             pending: Default::default(),
+            bugs: s.bugs,
         };
         task.started(out);
         tracing::info!(node = %self.cluster.id, term, "elected: the coordinator starts");

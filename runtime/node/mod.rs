@@ -69,6 +69,31 @@ pub enum ExitReason {
     PersistFailed,
 }
 
+/// Why a graceful leave ([`Node::graceful_leave`]) ended without leaving; the process
+/// should then exit at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaveError {
+    /// The process must exit meanwhile, for this reason (not `Drained`): with that
+    /// reason's status, as it would without the leave.
+    Exit(ExitReason),
+    /// The timeout passed before the drain finished: its units are re-placed when its
+    /// lease expires.
+    TimedOut(std::time::Duration),
+    /// Static membership: the coordinator's own node cannot be drained (no other node
+    /// can take over).
+    StaticCoordinator,
+}
+
+impl std::fmt::Display for LeaveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeaveError::Exit(r) => write!(f, "the process must exit ({r:?}) before its drain finished"),
+            LeaveError::TimedOut(t) => write!(f, "--shutdown-timeout {t:?} passed before the drain finished: exiting at once; its units are re-placed when its lease expires"),
+            LeaveError::StaticCoordinator => f.write_str("static membership: the coordinator's own node cannot be drained (no other candidate); exiting without a drain"),
+        }
+    }
+}
+
 /// A running node.
 #[derive(Debug)]
 pub struct Node {
@@ -116,6 +141,83 @@ impl Node {
     /// incarnation, so a completed drain of it stays answered 0.
     pub async fn leave(&self) {
         self.service.leave(&self.cluster, self.epoch).await;
+    }
+
+    /// The graceful leave (SIGTERM to `ebbtide node`): the agent stops campaigning (the
+    /// core's `Leave`); if this node coordinates it resigns first (a coordinator refuses
+    /// to drain its own node, C10, and the core resigns anyway once its node is not
+    /// Alive); then it asks for its own drain through DrainNode like any client, until
+    /// the answer is 0 (its units run elsewhere and it is Stopping), and leaves
+    /// membership for good ([`Node::leave`]). The process may then exit.
+    ///
+    /// Errors ([`LeaveError`]), after which the process should exit at once (its units
+    /// are re-placed when its lease expires, or its restart is seen): the process must
+    /// exit meanwhile (a lost lease, a failed durable write), `timeout` passed before the
+    /// drain finished, or this is the coordinator of a static membership (no other node
+    /// can take over, so nothing could drain this one).
+    pub async fn graceful_leave(&self, timeout: std::time::Duration) -> Result<(), LeaveError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // A process that must exit does not wait for its own drain: its agent task may
+        // be gone (a failed write stops it), while its lease is still kept alive, so a
+        // new coordinator's bootstrap would wait for that agent's answer, and every
+        // drain with it, until the timeout. `Drained` is no reason to stop: it is what
+        // the leave waits for, and the leave completes as usual.
+        let mut exit = self.exit.clone();
+        let must_exit = async {
+            loop {
+                if let Some(r) = *exit.borrow_and_update() {
+                    if r != ExitReason::Drained {
+                        return r;
+                    }
+                }
+                if exit.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let leave = async {
+            self.agent.leave().await;
+            let mut last = String::new();
+            loop {
+                if let Some(h) = self.coordinator() {
+                    if self.service.has_election() {
+                        tracing::info!(node = %self.id, "this node coordinates: resigning before its drain");
+                        let _ = h.resign().await;
+                    } else {
+                        return Err(LeaveError::StaticCoordinator);
+                    }
+                }
+                let answer = match self.cluster.coordinator() {
+                    Ok(c) => c.drain(self.id.clone()).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(Ok(r)) if r.remaining == 0 => return Ok(()),
+                    Ok(Ok(r)) => {
+                        let now = format!("remaining {} ({})", r.remaining, r.phase);
+                        if now != last {
+                            tracing::info!(node = %self.id, "own drain: {now}");
+                            last = now;
+                        }
+                    }
+                    Ok(Err(e)) => tracing::info!(node = %self.id, "own drain refused: {e}"),
+                    Err(e) => tracing::info!(node = %self.id, "own drain: {e}"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        };
+        let left = tokio::select! {
+            biased;
+            reason = must_exit => Err(LeaveError::Exit(reason)),
+            left = tokio::time::timeout_at(deadline, leave) => {
+                left.unwrap_or(Err(LeaveError::TimedOut(timeout)))
+            }
+        };
+        if left.is_ok() {
+            self.leave().await;
+            tracing::info!(node = %self.id, epoch = self.epoch, "drained and left membership");
+        }
+        left
     }
 
     /// Stops every task of this node (servers included).
@@ -324,6 +426,7 @@ async fn start_with(
         lease_lost: false,
         probe: env.probe.clone(),
         bugs: env.bugs,
+        dropped_bootstrap: 0,
     };
 
     let membership = MembershipTask {
@@ -338,6 +441,7 @@ async fn start_with(
             resend: cfg.resend,
             liveness_ttl: cfg.liveness_ttl,
             drain_batch: cfg.drain_batch,
+            bugs: env.bugs,
         },
         exit: exit_tx,
         members_known: matches!(service, Service::Static(_)),

@@ -13,8 +13,9 @@
 use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
 use super::coordinator_task::CoordMsg;
-use super::env::{Fate, Net, ShellBugs, WireFaults};
+use super::env::{Fate, Net, WireFaults};
 use super::metrics::Metrics;
+use super::shell_bug::ShellBugs;
 use crate::tls::NodeTls;
 use crate::wire::pb;
 use crate::wire::pb::peer_client::PeerClient;

@@ -67,6 +67,15 @@ pub struct State {
     pub not_alive_since: BTreeMap<String, (Epoch, Duration)>,
     /// Processes that exited because they lost their membership lease (status 3).
     pub lease_lost_exits: u64,
+    /// Nodes sent SIGTERM (elected mode) that have not seen it yet: each leaves
+    /// gracefully as `ebbtide node` does (`Node::graceful_leave`), then exits.
+    pub sigterm: BTreeSet<String>,
+    /// Graceful leaves that completed (drained to 0, left membership), that the
+    /// process's own exit cut short (a failed write, a lost lease), and that failed (the
+    /// shutdown timeout passed).
+    pub left: u64,
+    pub leave_interrupted: u64,
+    pub leave_failed: u64,
     /// What went wrong, in order.
     pub violations: Vec<String>,
     /// Simulated time, for the messages.
@@ -86,6 +95,8 @@ impl State {
             nodes.remove(node);
         }
         self.down.insert(node.to_owned());
+        // A signal the process had not seen dies with it.
+        self.sigterm.remove(node);
         *self.crashes.entry(node.to_owned()).or_default() += 1;
         self.add_work_in_flight.retain(|(from, _), _| from != node);
     }

@@ -118,9 +118,9 @@ impl World {
     /// A keep-alive's (or a grant's) one-way latency, 1 to 20 ms (0 under `no_margin`):
     /// the service renews the lease on arrival, the process counts its deadline from
     /// the send. With 0 the expiry is `sent + ttl` exactly, and only `fence_deadline`'s
-    /// margin keeps the process's fence first (without it, seed 17 saw S5: the
-    /// coordinator restarted the units of a member whose lease had just expired before
-    /// that member fenced).
+    /// margin keeps the process's fence first (without it, S5 within 20 seeds,
+    /// `bite_no_lease_margin_is_caught`: the coordinator can restart the units of a
+    /// member whose lease has just expired before that member fenced).
     fn latency(&mut self) -> Duration {
         let ms = self.rng.range(1, 20);
         if self.no_margin {
