@@ -23,7 +23,7 @@ impl Workload for Noop {
     }
 }
 
-fn now_ms() -> u128 {
+pub(crate) fn now_ms() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
@@ -31,7 +31,7 @@ fn now_ms() -> u128 {
 
 /// A socket on a free loopback port, kept bound and handed to the node, so that no
 /// other process can take the port between the choice and the node's start.
-fn listener() -> Result<(std::net::TcpListener, SocketAddr), String> {
+pub(crate) fn listener() -> Result<(std::net::TcpListener, SocketAddr), String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| Ok((l.local_addr()?, l)))
         .map(|(a, l)| (l, a))
@@ -39,7 +39,7 @@ fn listener() -> Result<(std::net::TcpListener, SocketAddr), String> {
 }
 
 /// The largest resident set size this process had (Linux; 0 elsewhere).
-fn peak_rss() -> u64 {
+pub(crate) fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -53,7 +53,7 @@ fn peak_rss() -> u64 {
 pub const TABLE_HEADER: &str = "| nodes | units | placement s | us/unit | drain units | drain ms | RSS grew B/unit | peak RSS B/unit | dropped | threads |";
 
 /// Resident set size of this process, in bytes (Linux; 0 elsewhere).
-fn rss() -> u64 {
+pub(crate) fn rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -86,7 +86,7 @@ fn dropped_total(nodes: &[Node]) -> u64 {
 }
 
 /// OS threads of this process (Linux; 0 elsewhere).
-fn threads() -> u64 {
+pub(crate) fn threads() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -396,7 +396,7 @@ fn bench_certs(
         .collect()
 }
 
-fn fmt(d: Duration) -> String {
+pub(crate) fn fmt(d: Duration) -> String {
     ebbtide::node::config::fmt_duration(d)
 }
 

@@ -77,6 +77,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+pub use units::UnitReads;
 
 /// Where the etcd cluster is and how this process uses it.
 #[derive(Clone, Debug)]
@@ -301,6 +302,12 @@ impl EtcdMembership {
     /// revision, so each request stays small however many units there are.
     pub async fn units(&self) -> Result<Vec<String>, MembershipError> {
         units::units(self.shared()).await
+    }
+
+    /// What this handle's [`Self::units`] calls cost so far: loads, pages, units, bytes
+    /// and time. Every call reads etcd again, so the counts grow with each.
+    pub fn unit_reads(&self) -> UnitReads {
+        *self.shared().unit_reads()
     }
 
     /// Adds desired work units (64 a transaction; duplicates count once); answers how

@@ -51,6 +51,14 @@ pub struct Metrics {
     pub remaining: Family<NodeLabel, Gauge>,
     /// Work units running on this node.
     pub running: Gauge,
+    /// Coordinators this process started (each won an election and loaded the desired
+    /// units from the membership service afresh).
+    pub coordinator_starts: Counter,
+    /// Desired units the last coordinator start loaded.
+    pub units_loaded: Gauge,
+    /// How long the last coordinator start took to load them: on etcd, every page of
+    /// `/<cluster>/work/`, the part of a failover that grows with the cluster's units.
+    pub units_load_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -65,6 +73,9 @@ impl Metrics {
             operations: Family::default(),
             remaining: Family::default(),
             running: Gauge::default(),
+            coordinator_starts: Counter::default(),
+            units_loaded: Gauge::default(),
+            units_load_seconds: Gauge::default(),
             registry: Registry::with_prefix("ebbtide"),
         };
         m.registry.register(
@@ -106,6 +117,21 @@ impl Metrics {
             "running_work_units",
             "Work units running on this node",
             m.running.clone(),
+        );
+        m.registry.register(
+            "coordinator_starts",
+            "Coordinators started in this process, each after loading the desired units",
+            m.coordinator_starts.clone(),
+        );
+        m.registry.register(
+            "units_loaded",
+            "Desired units loaded by the last coordinator start",
+            m.units_loaded.clone(),
+        );
+        m.registry.register(
+            "units_load_seconds",
+            "Time the last coordinator start took to load the desired units",
+            m.units_load_seconds.clone(),
         );
         m
     }

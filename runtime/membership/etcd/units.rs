@@ -5,6 +5,7 @@ use super::super::MembershipError;
 use super::shared::Shared;
 use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 /// Keys per page of a prefix read: each request and answer stays small (a few hundred
 /// KiB at most) however many keys the prefix holds.
@@ -18,18 +19,28 @@ pub(super) const PAGE: i64 = 1_000;
 /// 128. 64 leaves room for a cluster configured with half the default.
 pub(super) const UNITS_PER_TXN: usize = 64;
 
+/// What one paged prefix read cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct PrefixRead {
+    /// The revision every page was read at.
+    pub revision: i64,
+    /// Range requests sent.
+    pub pages: u64,
+}
+
 /// Calls `each` with every key-value under `prefix`, `PAGE` at a time, all read at the
 /// revision of the first page (one consistent view, as if read at once). Answers that
-/// revision.
+/// revision and the number of pages.
 pub(super) async fn read_prefix(
     shared: &Shared,
     prefix: &str,
     keys_only: bool,
     mut each: impl FnMut(KeyValue),
-) -> Result<i64, MembershipError> {
+) -> Result<PrefixRead, MembershipError> {
     let end = prefix_end(prefix.as_bytes());
     let mut from = prefix.as_bytes().to_vec();
     let mut revision = 0;
+    let mut pages = 0;
     loop {
         let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
         if keys_only {
@@ -45,6 +56,7 @@ pub(super) async fn read_prefix(
                 kv.get(from.clone(), Some(options)),
             )
             .await?;
+        pages += 1;
         if revision == 0 {
             revision = page.header().map(|h| h.revision()).unwrap_or_default();
         }
@@ -57,7 +69,7 @@ pub(super) async fn read_prefix(
                 key.push(0); // the smallest key after the last one read
                 from = key;
             }
-            _ => return Ok(revision),
+            _ => return Ok(PrefixRead { revision, pages }),
         }
     }
 }
@@ -74,17 +86,56 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0] // all keys
 }
 
+/// What this handle's reads of the desired units cost, summed over every [`units`]
+/// call that completed. Each call reads etcd afresh (nothing is cached between calls),
+/// so a coordinator that starts shows one more load here, and as many more pages as
+/// the prefix holds: the proof that a new coordinator really re-read the units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnitReads {
+    /// Complete reads of the desired units.
+    pub loads: u64,
+    /// Range requests those reads sent (`PAGE` keys each at most).
+    pub pages: u64,
+    /// Units they returned.
+    pub units: u64,
+    /// Key bytes they returned (the values are empty); each key is
+    /// `/<cluster>/work/<unit>`, so this is close to the replies' payload.
+    pub key_bytes: u64,
+    /// Wall time they took.
+    pub time: Duration,
+}
+
 /// Every desired unit's name.
 pub(super) async fn units(shared: &Shared) -> Result<Vec<String>, MembershipError> {
     let prefix = shared.keys.work_prefix();
     let mut units = Vec::new();
-    read_prefix(shared, &prefix, true, |kv| {
+    let mut key_bytes = 0u64;
+    let t0 = Instant::now();
+    let read = read_prefix(shared, &prefix, true, |kv| {
+        key_bytes += kv.key().len() as u64;
         match std::str::from_utf8(kv.key()) {
             Ok(key) => units.push(key[prefix.len()..].to_string()),
             Err(_) => tracing::warn!(key = ?kv.key(), "skipping a work unit key that is not UTF-8"),
         }
     })
     .await?;
+    let time = t0.elapsed();
+    {
+        let mut total = shared.unit_reads();
+        total.loads += 1;
+        total.pages += read.pages;
+        total.units += units.len() as u64;
+        total.key_bytes += key_bytes;
+        total.time += time;
+    }
+    tracing::info!(
+        units = units.len(),
+        pages = read.pages,
+        key_bytes,
+        revision = read.revision,
+        ms = time.as_millis() as u64,
+        "read the desired units from etcd"
+    );
     Ok(units)
 }
 
