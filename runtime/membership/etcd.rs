@@ -299,7 +299,9 @@ impl EtcdMembership {
     }
 
     /// The desired work units (`/<cluster>/work/<unit>`), read 1,000 keys a page at one
-    /// revision, so each request stays small however many units there are.
+    /// revision, so each request stays small however many units there are; each page
+    /// asks for a narrow key range, so that etcd's work per page stays small too (see
+    /// `units::read_prefix`: a million units load in seconds, not minutes).
     pub async fn units(&self) -> Result<Vec<String>, MembershipError> {
         units::units(self.shared()).await
     }
