@@ -50,7 +50,7 @@ pub(crate) fn peak_rss() -> u64 {
 }
 
 /// The header of the row each run prints last (`tools/bench-table` prints it once).
-pub const TABLE_HEADER: &str = "| nodes | units | placement s | us/unit | drain units | drain ms | RSS grew B/unit | peak RSS B/unit | dropped | threads |";
+pub const TABLE_HEADER: &str = "| nodes | units | placement s | us/unit | drain units | drain ms | RSS grew B/unit | peak RSS B/unit | dropped | h2 resets | threads |";
 
 /// Resident set size of this process, in bytes (Linux; 0 elsewhere).
 pub(crate) fn rss() -> u64 {
@@ -82,6 +82,22 @@ fn sent_total(nodes: &[Node]) -> BTreeMap<String, u64> {
 fn dropped_total(nodes: &[Node]) -> u64 {
     counter_total(nodes, "ebbtide_messages_dropped_total")
         .values()
+        .sum()
+}
+
+/// Calls that failed with an HTTP/2 error code (a stream reset, a GOAWAY with a
+/// code), summed over the nodes and codes.
+fn h2_resets_total(nodes: &[Node]) -> u64 {
+    nodes
+        .iter()
+        .flat_map(|n| {
+            n.metrics
+                .encode()
+                .lines()
+                .filter(|l| l.starts_with("ebbtide_h2_resets_total{"))
+                .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
         .sum()
 }
 
@@ -272,6 +288,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let busy = after.busy - busy1;
     let steps = after.steps - steps0;
     let dropped = dropped_total(&nodes);
+    let resets = h2_resets_total(&nodes);
 
     let rounds = on_target.div_ceil(args.drain_batch.max(1)) as u32;
     // A round is a move: RemoveWork, its WorkStatus, AddWork, its WorkStatus, each a
@@ -346,12 +363,12 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
         fmt(args.poll_interval)
     );
     println!(
-        "lost:        {dropped} messages dropped in the whole run (a full queue or a failed call); {} OS threads",
+        "lost:        {dropped} messages dropped in the whole run (a full queue or a failed call), {resets} calls ended by an HTTP/2 reset; {} OS threads",
         threads()
     );
     println!("{TABLE_HEADER}");
     println!(
-        "| {} | {} | {:.2} | {:.2} | {on_target} | {:.0} | {} | {} | {dropped} | {} |",
+        "| {} | {} | {:.2} | {:.2} | {on_target} | {:.0} | {} | {} | {dropped} | {resets} | {} |",
         args.nodes,
         args.work,
         place_time.as_secs_f64(),

@@ -25,6 +25,12 @@ pub struct TypeLabel {
     pub r#type: String,
 }
 
+/// An HTTP/2 error code (`reason`) label, as h2 names it (`REFUSED_STREAM`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
 /// A core `role` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RoleLabel {
@@ -39,6 +45,13 @@ pub struct Metrics {
     pub sent: Family<TypeLabel, Counter>,
     /// Protocol messages lost on the way out (unreachable peer, full queue), by type.
     pub dropped: Family<TypeLabel, Counter>,
+    /// Calls to peers that failed with an HTTP/2 error code: a stream reset
+    /// (`RST_STREAM`) or a connection closed with one (`GOAWAY`), by code. A peer's h2
+    /// server resets streams it refuses (`REFUSED_STREAM` over its concurrency limit)
+    /// and closes a connection whose client reset too many streams before it accepted
+    /// them (`ENHANCE_YOUR_CALM`, h2's `max_pending_accept_reset_streams`); the batch of
+    /// such a call is lost, and counted in `dropped` too.
+    pub h2_resets: Family<ReasonLabel, Counter>,
     /// Core inputs handled, by role.
     pub steps: Family<RoleLabel, Counter>,
     /// Coordinator view of each node: 1 for the current state, 0 for the others.
@@ -67,6 +80,7 @@ impl Metrics {
         let mut m = Metrics {
             sent: Family::default(),
             dropped: Family::default(),
+            h2_resets: Family::default(),
             steps: Family::default(),
             liveness: Family::default(),
             units: Family::default(),
@@ -87,6 +101,11 @@ impl Metrics {
             "messages_dropped",
             "Protocol messages lost on the way out, by type",
             m.dropped.clone(),
+        );
+        m.registry.register(
+            "h2_resets",
+            "Calls to peers that failed with an HTTP/2 error code (stream reset or GOAWAY), by code",
+            m.h2_resets.clone(),
         );
         m.registry.register(
             "core_steps",
@@ -150,6 +169,15 @@ impl Metrics {
         self.dropped
             .get_or_create(&TypeLabel {
                 r#type: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a call that failed with an HTTP/2 error code.
+    pub fn h2_reset(&self, reason: &str) {
+        self.h2_resets
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
             })
             .inc();
     }
