@@ -350,7 +350,6 @@ struct Outcome {
     bootstrapped: Duration,
     settled: Duration,
     moved: usize,
-    replaced: usize,
     twice: u64,
     rss: u64,
 }
@@ -469,6 +468,12 @@ async fn one_failover(
             moved += 1;
         }
     }
+    let nowhere = after.iter().filter(|o| **o == 0).count();
+    if nowhere > 0 {
+        return Err(format!(
+            "{kind} of {old_id}: the new coordinator counts every unit placed, but {nowhere} run nowhere"
+        ));
+    }
     let outcome = Outcome {
         kind,
         elected,
@@ -476,7 +481,6 @@ async fn one_failover(
         bootstrapped,
         settled: settled_at,
         moved,
-        replaced,
         twice: runs.twice.load(Ordering::SeqCst) - twice0,
         rss: rss(),
     };
@@ -614,15 +618,12 @@ async fn run(args: &BenchFailoverArgs, dir: &Path, endpoints: Vec<String>) -> Re
         rss1.saturating_sub(rss0) as f64 / (1024.0 * 1024.0),
         rss1.saturating_sub(rss0) / args.work as u64
     );
-    let kinds: &[FailoverKind] = match args.failover {
-        FailoverKind::Both => &[FailoverKind::Resign, FailoverKind::Crash],
-        k => std::slice::from_ref(match k {
-            FailoverKind::Resign => &FailoverKind::Resign,
-            _ => &FailoverKind::Crash,
-        }),
+    let kinds = match args.failover {
+        FailoverKind::Both => vec![FailoverKind::Resign, FailoverKind::Crash],
+        k => vec![k],
     };
     let mut rows = Vec::new();
-    for &kind in kinds {
+    for kind in kinds {
         let o = one_failover(kind, &mut nodes, &runs, args).await?;
         rows.push(format!(
             "| {} | {} | {} | {:.0} | {:.0} | {} | {:.1} | {:.0} | {:.0} | {} | {} | {} | {} |",
@@ -640,7 +641,6 @@ async fn run(args: &BenchFailoverArgs, dir: &Path, endpoints: Vec<String>) -> Re
             o.rss / args.work as u64,
             peak_rss() / args.work as u64,
         ));
-        let _ = o.replaced;
     }
     let foreign = runs.foreign.load(Ordering::SeqCst);
     println!(
