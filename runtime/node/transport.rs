@@ -484,6 +484,17 @@ pub fn coord_msg_kind<W>(m: &ToCoordinator<W>) -> &'static str {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_call_ended_by_an_http2_reset_names_its_code() {
+        let reset = h2::Error::from(h2::Reason::REFUSED_STREAM);
+        let status = tonic::Status::from_error(Box::new(reset));
+        assert_eq!(h2_reason(&status), Some(h2::Reason::REFUSED_STREAM));
+        assert_eq!(
+            h2_reason(&tonic::Status::unavailable("connection refused")),
+            None
+        );
+    }
+
     fn add_work(i: u64) -> pb::NodeMessage {
         let msg = ToNode::AddWork {
             work: format!("w{i:06}"),
