@@ -23,7 +23,7 @@ impl Workload for Noop {
     }
 }
 
-fn now_ms() -> u128 {
+pub(crate) fn now_ms() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
@@ -31,7 +31,7 @@ fn now_ms() -> u128 {
 
 /// A socket on a free loopback port, kept bound and handed to the node, so that no
 /// other process can take the port between the choice and the node's start.
-fn listener() -> Result<(std::net::TcpListener, SocketAddr), String> {
+pub(crate) fn listener() -> Result<(std::net::TcpListener, SocketAddr), String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| Ok((l.local_addr()?, l)))
         .map(|(a, l)| (l, a))
@@ -39,7 +39,7 @@ fn listener() -> Result<(std::net::TcpListener, SocketAddr), String> {
 }
 
 /// The largest resident set size this process had (Linux; 0 elsewhere).
-fn peak_rss() -> u64 {
+pub(crate) fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -50,10 +50,10 @@ fn peak_rss() -> u64 {
 }
 
 /// The header of the row each run prints last (`tools/bench-table` prints it once).
-pub const TABLE_HEADER: &str = "| nodes | units | placement s | us/unit | drain units | drain ms | RSS grew B/unit | peak RSS B/unit | dropped | threads |";
+pub const TABLE_HEADER: &str = "| nodes | units | placement s | us/unit | drain units | drain ms | RSS grew B/unit | peak RSS B/unit | dropped | h2 resets | threads |";
 
 /// Resident set size of this process, in bytes (Linux; 0 elsewhere).
-fn rss() -> u64 {
+pub(crate) fn rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -85,8 +85,24 @@ fn dropped_total(nodes: &[Node]) -> u64 {
         .sum()
 }
 
+/// Calls that failed with an HTTP/2 error code (a stream reset, a GOAWAY with a
+/// code), summed over the nodes and codes.
+fn h2_resets_total(nodes: &[Node]) -> u64 {
+    nodes
+        .iter()
+        .flat_map(|n| {
+            n.metrics
+                .encode()
+                .lines()
+                .filter(|l| l.starts_with("ebbtide_h2_resets_total{"))
+                .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// OS threads of this process (Linux; 0 elsewhere).
-fn threads() -> u64 {
+pub(crate) fn threads() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -272,6 +288,7 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let busy = after.busy - busy1;
     let steps = after.steps - steps0;
     let dropped = dropped_total(&nodes);
+    let resets = h2_resets_total(&nodes);
 
     let rounds = on_target.div_ceil(args.drain_batch.max(1)) as u32;
     // A round is a move: RemoveWork, its WorkStatus, AddWork, its WorkStatus, each a
@@ -346,12 +363,12 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
         fmt(args.poll_interval)
     );
     println!(
-        "lost:        {dropped} messages dropped in the whole run (a full queue or a failed call); {} OS threads",
+        "lost:        {dropped} messages dropped in the whole run (a full queue or a failed call), {resets} calls ended by an HTTP/2 reset; {} OS threads",
         threads()
     );
     println!("{TABLE_HEADER}");
     println!(
-        "| {} | {} | {:.2} | {:.2} | {on_target} | {:.0} | {} | {} | {dropped} | {} |",
+        "| {} | {} | {:.2} | {:.2} | {on_target} | {:.0} | {} | {} | {dropped} | {resets} | {} |",
         args.nodes,
         args.work,
         place_time.as_secs_f64(),
@@ -396,7 +413,7 @@ fn bench_certs(
         .collect()
 }
 
-fn fmt(d: Duration) -> String {
+pub(crate) fn fmt(d: Duration) -> String {
     ebbtide::node::config::fmt_duration(d)
 }
 

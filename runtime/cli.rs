@@ -457,6 +457,45 @@ pub struct ResignArgs {
 pub enum BenchCommand {
     /// Start an in-process loopback cluster, place work, drain one node, print figures.
     Drain(BenchDrainArgs),
+    /// Measure coordinator failover under etcd membership: W desired units in etcd, N
+    /// nodes in this process, the coordinator resigned and then crashed; print how long
+    /// the new coordinator took to be elected, to load the units, to bootstrap and to
+    /// know every unit's placement again.
+    ///
+    /// Seeds W desired units into etcd (64 per transaction, several transactions in
+    /// flight), starts N nodes with etcd membership in this process (real gRPC and HTTP
+    /// servers on loopback; n1 campaigns first and coordinates), and waits until every
+    /// unit runs. Then, per failover:
+    ///
+    /// resign: `POST /api/v1/owner/resign` to the coordinator (the operator API); the
+    /// next candidate wins at once. Every unit must stay where it runs.
+    ///
+    /// crash: the coordinator's node is stopped outright (tasks aborted, its etcd
+    /// lease no longer kept alive, as if the process died): the next candidate wins
+    /// once etcd expires that lease, one --lease-ttl later, and the dead node's units
+    /// are placed on the others. Every other unit must stay where it runs.
+    ///
+    /// Measured from the moment of the failover: when a survivor sees the new leader
+    /// (elected), how long the new coordinator's read of every page of the work prefix
+    /// took (load, with its pages and key bytes, from the new leader's own counters:
+    /// they start at zero on a node that never coordinated, which shows the units were
+    /// read again from etcd, not reused), when every member answered its bootstrap
+    /// (bootstrapped), and when every unit is placed with no operation in flight
+    /// (settled). Judged on the nodes' workloads themselves: units that moved, and
+    /// units that ever ran on two live nodes at once (both must be 0). RSS is this
+    /// whole process (N agents, the coordinators, the etcd client caches), per unit.
+    ///
+    /// etcd: with --etcd, that cluster (a fresh prefix per run; the units stay there
+    /// afterwards). Without it, the benchmark starts its own: the `etcd` binary from
+    /// EBBTIDE_ETCD or PATH (Debian: apt-get install etcd-server), in a temporary
+    /// directory, on free loopback ports, with --quota-backend-bytes from
+    /// --etcd-quota; it is stopped by its process id (SIGTERM, then SIGKILL) and its
+    /// directory removed when the run ends.
+    #[command(after_help = "Examples:\n  \
+        ebbtide bench failover --nodes 16 --work 100000 --log-level error\n  \
+        ebbtide bench failover --nodes 16 --work 1000000 --failover crash --log-level error\n  \
+        ebbtide bench failover --etcd http://127.0.0.1:2379 --work 10000")]
+    Failover(BenchFailoverArgs),
     /// Model-check one configuration exhaustively (single threaded by default), then
     /// stateright's Paxos example in the same process; print unique states per second,
     /// bytes per unique state and the ratio of the two.
@@ -511,6 +550,58 @@ pub struct BenchDrainArgs {
     /// as `ebbtide certs` makes them), to compare with plain gRPC.
     #[arg(long)]
     pub tls: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Which coordinator failover `bench failover` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailoverKind {
+    /// The operator API's resign.
+    Resign,
+    /// The coordinator's node dies; its lease expires.
+    Crash,
+    /// Resign, then crash the new coordinator.
+    Both,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchFailoverArgs {
+    /// Nodes in the cluster (2-256); n1 coordinates first.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub nodes: usize,
+    /// Desired work units seeded into etcd.
+    #[arg(long, default_value_t = 10_000, value_name = "W")]
+    pub work: usize,
+    /// The failovers to measure, in this order.
+    #[arg(long, value_enum, default_value_t = FailoverKind::Both)]
+    pub failover: FailoverKind,
+    /// Membership lease TTL of every node: after a crash, the next coordinator is
+    /// elected about this long later.
+    #[arg(long, default_value = "2s", value_name = "DUR", value_parser = parse_dur)]
+    pub lease_ttl: std::time::Duration,
+    /// Heartbeat interval.
+    #[arg(long, default_value = "200ms", value_name = "DUR", value_parser = parse_dur)]
+    pub heartbeat_interval: std::time::Duration,
+    /// Liveness TTL (the coordinator's own view; shorter than --lease-ttl).
+    #[arg(long, default_value = "1s", value_name = "DUR", value_parser = parse_dur)]
+    pub liveness_ttl: std::time::Duration,
+    /// Resend interval.
+    #[arg(long, default_value = "500ms", value_name = "DUR", value_parser = parse_dur)]
+    pub resend_interval: std::time::Duration,
+    /// Use the etcd cluster at these endpoints instead of starting one.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// The backend quota of the etcd this benchmark starts (etcd's default is 2 GiB).
+    #[arg(long, default_value = "8GiB", value_name = "BYTES", value_parser = parse_size)]
+    pub etcd_quota: usize,
+    /// Seeding transactions in flight at once (each adds 64 units).
+    #[arg(long, default_value_t = 32, value_name = "T")]
+    pub seed_concurrency: usize,
+    /// How long each phase (seeding, placement, a failover) may take before the run
+    /// fails.
+    #[arg(long, default_value = "20m", value_name = "DUR", value_parser = parse_dur)]
+    pub timeout: std::time::Duration,
     #[command(flatten)]
     pub log: LogArgs,
 }

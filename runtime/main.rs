@@ -2,6 +2,7 @@
 
 mod bench_check;
 mod bench_cmd;
+mod bench_failover;
 mod certs_cmd;
 mod check_cmd;
 mod cli;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Resign(args) => client_cmd::resign(args),
         cli::Command::Certs(args) => certs_cmd::certs(args),
         cli::Command::Bench(cli::BenchCommand::Drain(args)) => bench_cmd::drain(args),
+        cli::Command::Bench(cli::BenchCommand::Failover(args)) => bench_failover::failover(args),
         cli::Command::Bench(cli::BenchCommand::Check(args)) => bench_check::check(args),
         cli::Command::Trace(cli::TraceCommand::Check(args)) => trace_cmd::check(args),
     }

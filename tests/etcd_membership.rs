@@ -724,6 +724,40 @@ async fn units_round_trip_in_pages_and_count_duplicates_once() {
     assert!(other.units().await.unwrap().is_empty());
 }
 
+/// Enough units that the read narrows its windows (above 4 pages' worth in a window),
+/// of every shape: names that are prefixes of others, dense runs that share long
+/// prefixes, lone names, multi-byte UTF-8, names at both ends of the byte range. Each
+/// must come back exactly once, and the read counters must say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_of_every_shape_load_once_through_narrow_windows() {
+    let etcd = etcd_or_skip!();
+    let m = EtcdMembership::connect(config(&etcd, "shapes", TTL))
+        .await
+        .unwrap();
+    let mut units: BTreeSet<String> = (0..9_000).map(|i| format!("w{i:07}")).collect();
+    units.extend((0..3_000).map(|i| format!("feed-{}-{i}", i % 7)));
+    units.extend((0..1_500).map(|i| format!("{:x}", i * 7919)));
+    units.extend(
+        [
+            "a", "a0", "a00", "a000", "w", "w0", "é", "日本", "~", "!", "0",
+        ]
+        .map(String::from),
+    );
+    units.extend((0..200).map(|i| format!("{}z", "y".repeat(i % 40 + 1))));
+    let all: Vec<String> = units.iter().cloned().collect();
+    assert_eq!(m.add_units(&all).await.unwrap(), all.len());
+
+    let loaded = m.units().await.unwrap();
+    assert_eq!(loaded.len(), all.len(), "no unit read twice");
+    assert_eq!(loaded.iter().cloned().collect::<BTreeSet<_>>(), units);
+    let reads = m.unit_reads();
+    assert_eq!((reads.loads, reads.units), (1, all.len() as u64));
+    assert!(reads.pages >= all.len() as u64 / 1_000, "{reads:?}");
+    // A second load reads etcd again.
+    assert_eq!(m.units().await.unwrap().len(), all.len());
+    assert_eq!(m.unit_reads().loads, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_member_records_are_skipped() {
     let etcd = etcd_or_skip!();

@@ -77,6 +77,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+pub use units::UnitReads;
 
 /// Where the etcd cluster is and how this process uses it.
 #[derive(Clone, Debug)]
@@ -298,9 +299,17 @@ impl EtcdMembership {
     }
 
     /// The desired work units (`/<cluster>/work/<unit>`), read 1,000 keys a page at one
-    /// revision, so each request stays small however many units there are.
+    /// revision, so each request stays small however many units there are; each page
+    /// asks for a narrow key range, so that etcd's work per page stays small too (see
+    /// `units::read_prefix`: a million units load in seconds, not minutes).
     pub async fn units(&self) -> Result<Vec<String>, MembershipError> {
         units::units(self.shared()).await
+    }
+
+    /// What this handle's [`Self::units`] calls cost so far: loads, pages, units, bytes
+    /// and time. Every call reads etcd again, so the counts grow with each.
+    pub fn unit_reads(&self) -> UnitReads {
+        *self.shared().unit_reads()
     }
 
     /// Adds desired work units (64 a transaction; duplicates count once); answers how

@@ -71,6 +71,9 @@ pub struct CoordStats {
     pub unplaced: usize,
     /// Units a client added (durable already) that wait to be fed to the core.
     pub pending: usize,
+    /// Every member the core started with answered its bootstrap (C15): only then does
+    /// it know where every unit runs, and schedule.
+    pub bootstrapped: bool,
 }
 
 /// The coordinator is gone (it resigned, or the process is shutting down).
@@ -367,6 +370,7 @@ impl CoordTask {
             operations: self.coordinator.operations().count(),
             unplaced: self.coordinator.unplaced_count(),
             pending: self.pending.len(),
+            bootstrapped: self.coordinator.is_bootstrapped(),
             nodes,
         }
     }

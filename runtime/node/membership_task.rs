@@ -265,8 +265,15 @@ impl MembershipTask {
     }
 
     async fn start_coordinator(&self, term: Term) -> Result<Running, String> {
+        // Read afresh at every start (on etcd: every page of the work prefix): units
+        // added under an earlier term by another coordinator are known only there.
+        let t0 = std::time::Instant::now();
         let desired = self.service.units().await.map_err(|e| e.to_string())?;
+        let load = t0.elapsed();
         let s = &self.setup;
+        s.metrics.coordinator_starts.inc();
+        s.metrics.units_loaded.set(desired.len() as i64);
+        s.metrics.units_load_seconds.set(load.as_secs_f64());
         let config = CoordinatorConfig {
             drain_batch: s.drain_batch,
             ..CoordinatorConfig::default()
@@ -302,7 +309,7 @@ impl MembershipTask {
             bugs: s.bugs,
         };
         task.started(out);
-        tracing::info!(node = %self.cluster.id, term, "elected: the coordinator starts");
+        tracing::info!(node = %self.cluster.id, term, units = s.metrics.units_loaded.get(), load_ms = load.as_millis() as u64, "elected: the coordinator starts");
         Ok(Running {
             term,
             handle,

@@ -25,6 +25,12 @@ pub struct TypeLabel {
     pub r#type: String,
 }
 
+/// An HTTP/2 error code (`reason`) label, as h2 names it (`REFUSED_STREAM`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
 /// A core `role` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RoleLabel {
@@ -39,6 +45,13 @@ pub struct Metrics {
     pub sent: Family<TypeLabel, Counter>,
     /// Protocol messages lost on the way out (unreachable peer, full queue), by type.
     pub dropped: Family<TypeLabel, Counter>,
+    /// Calls to peers that failed with an HTTP/2 error code: a stream reset
+    /// (`RST_STREAM`) or a connection closed with one (`GOAWAY`), by code. A peer's h2
+    /// server resets streams it refuses (`REFUSED_STREAM` over its concurrency limit)
+    /// and closes a connection whose client reset too many streams before it accepted
+    /// them (`ENHANCE_YOUR_CALM`, h2's `max_pending_accept_reset_streams`); the batch of
+    /// such a call is lost, and counted in `dropped` too.
+    pub h2_resets: Family<ReasonLabel, Counter>,
     /// Core inputs handled, by role.
     pub steps: Family<RoleLabel, Counter>,
     /// Coordinator view of each node: 1 for the current state, 0 for the others.
@@ -51,6 +64,14 @@ pub struct Metrics {
     pub remaining: Family<NodeLabel, Gauge>,
     /// Work units running on this node.
     pub running: Gauge,
+    /// Coordinators this process started (each won an election and loaded the desired
+    /// units from the membership service afresh).
+    pub coordinator_starts: Counter,
+    /// Desired units the last coordinator start loaded.
+    pub units_loaded: Gauge,
+    /// How long the last coordinator start took to load them: on etcd, every page of
+    /// `/<cluster>/work/`, the part of a failover that grows with the cluster's units.
+    pub units_load_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -59,12 +80,16 @@ impl Metrics {
         let mut m = Metrics {
             sent: Family::default(),
             dropped: Family::default(),
+            h2_resets: Family::default(),
             steps: Family::default(),
             liveness: Family::default(),
             units: Family::default(),
             operations: Family::default(),
             remaining: Family::default(),
             running: Gauge::default(),
+            coordinator_starts: Counter::default(),
+            units_loaded: Gauge::default(),
+            units_load_seconds: Gauge::default(),
             registry: Registry::with_prefix("ebbtide"),
         };
         m.registry.register(
@@ -76,6 +101,11 @@ impl Metrics {
             "messages_dropped",
             "Protocol messages lost on the way out, by type",
             m.dropped.clone(),
+        );
+        m.registry.register(
+            "h2_resets",
+            "Calls to peers that failed with an HTTP/2 error code (stream reset or GOAWAY), by code",
+            m.h2_resets.clone(),
         );
         m.registry.register(
             "core_steps",
@@ -107,6 +137,21 @@ impl Metrics {
             "Work units running on this node",
             m.running.clone(),
         );
+        m.registry.register(
+            "coordinator_starts",
+            "Coordinators started in this process, each after loading the desired units",
+            m.coordinator_starts.clone(),
+        );
+        m.registry.register(
+            "units_loaded",
+            "Desired units loaded by the last coordinator start",
+            m.units_loaded.clone(),
+        );
+        m.registry.register(
+            "units_load_seconds",
+            "Time the last coordinator start took to load the desired units",
+            m.units_load_seconds.clone(),
+        );
         m
     }
 
@@ -124,6 +169,15 @@ impl Metrics {
         self.dropped
             .get_or_create(&TypeLabel {
                 r#type: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a call that failed with an HTTP/2 error code.
+    pub fn h2_reset(&self, reason: &str) {
+        self.h2_resets
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
             })
             .inc();
     }

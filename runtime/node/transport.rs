@@ -206,6 +206,9 @@ async fn pump<M, F, Fut>(
             faults.done(&from, &to, &kinds);
         }
         if let Err(status) = result {
+            if let Some(reason) = h2_reason(&status) {
+                metrics.h2_reset(&format!("{reason:?}"));
+            }
             // INVALID_ARGUMENT: the peer skipped only the messages it names.
             if status.code() != tonic::Code::InvalidArgument {
                 for k in &kinds {
@@ -220,6 +223,20 @@ async fn pump<M, F, Fut>(
             );
         }
     }
+}
+
+/// The HTTP/2 error code a failed call ended with, if it was a stream reset or a
+/// connection closed with a code: tonic keeps h2's error as the status's source (hyper
+/// may wrap it), so the chain of sources is searched for it.
+fn h2_reason(status: &tonic::Status) -> Option<h2::Reason> {
+    let mut next = std::error::Error::source(status);
+    while let Some(e) = next {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return h2.reason();
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// Applies the fault layer's plan to a batch: returns what goes now; lost messages
@@ -467,6 +484,17 @@ pub fn coord_msg_kind<W>(m: &ToCoordinator<W>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_ended_by_an_http2_reset_names_its_code() {
+        let reset = h2::Error::from(h2::Reason::REFUSED_STREAM);
+        let status = tonic::Status::from_error(Box::new(reset));
+        assert_eq!(h2_reason(&status), Some(h2::Reason::REFUSED_STREAM));
+        assert_eq!(
+            h2_reason(&tonic::Status::unavailable("connection refused")),
+            None
+        );
+    }
 
     fn add_work(i: u64) -> pb::NodeMessage {
         let msg = ToNode::AddWork {

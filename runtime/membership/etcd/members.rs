@@ -82,7 +82,7 @@ async fn snapshot(shared: &Shared) -> Result<Option<(i64, Known)>, super::super:
     let mut known = Known::new();
     let mut ours_present = false;
     let own = shared.session.get();
-    let revision = read_prefix(shared, &prefix, false, |kv| {
+    let read = read_prefix(shared, &prefix, false, |kv| {
         if let Some(s) = own {
             if kv.key() == s.member_key.as_bytes() && kv.create_revision() == s.created {
                 ours_present = true;
@@ -105,7 +105,7 @@ async fn snapshot(shared: &Shared) -> Result<Option<(i64, Known)>, super::super:
         return Ok(None);
     }
     shared.emit(Event::Snapshot(members));
-    Ok(Some((revision + 1, known)))
+    Ok(Some((read.revision + 1, known)))
 }
 
 /// Follows the watch from revision `next`.

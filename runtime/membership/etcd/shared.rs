@@ -13,6 +13,7 @@
 //! so the queue stays short even when the node is slow to read.
 
 use super::super::{Event, MembershipError};
+use super::units::UnitReads;
 use ebbtide_model::Term;
 use etcd_client::Client;
 use std::future::Future;
@@ -165,6 +166,8 @@ pub(super) struct Shared {
     /// The local lease deadline (see `lease`), for the node's tasks to read before
     /// they act: once it has passed, this process may no longer act as a member.
     pub(super) deadline: Mutex<Option<tokio::time::Instant>>,
+    /// What the reads of the desired units cost so far (see [`UnitReads`]).
+    pub(super) unit_reads: Mutex<UnitReads>,
 }
 
 impl Shared {
@@ -182,6 +185,7 @@ impl Shared {
             rpc_timeout,
             session: OnceLock::new(),
             deadline: Mutex::new(None),
+            unit_reads: Mutex::new(UnitReads::default()),
             gate: Mutex::new(Gate {
                 queue: Some(tx),
                 campaign: Campaign::Idle,
@@ -197,6 +201,11 @@ impl Shared {
     /// updated (every update is a single assignment), so a poisoned lock is taken as is.
     pub(super) fn gate(&self) -> MutexGuard<'_, Gate> {
         self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The read totals, locked (a poisoned lock is taken as is: they are counters).
+    pub(super) fn unit_reads(&self) -> MutexGuard<'_, UnitReads> {
+        self.unit_reads.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn tasks(&self) -> MutexGuard<'_, Tasks> {
