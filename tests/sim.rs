@@ -570,15 +570,19 @@ fn bite_no_lease_margin_is_caught() {
 /// cut off from etcd, or crashed) elects it long after it stopped being Alive. The
 /// task's own check when it wins (it resigns at once a win it may no longer take) does
 /// not save it: the judge sees the election's leader, and for that moment it is a node
-/// that is not Alive. Seed 1 catches it first (n4, not Alive since 0.5 s, elected at
-/// 6.0 s); 12 of the first 24 seeds do.
+/// that is not Alive. Seed 1 is the first S7 sees (n4, not Alive since 0.5 s, elected
+/// at 6.0 s; 12 of the first 24 seeds); the trace check's walk through the model sees
+/// it already at seed 0 (a Stopping n3 wins term 6 and learns it: the model's election
+/// never makes a node that may not campaign coordinator, and declines no win it acted
+/// on).
 #[test]
-fn bite_keep_candidacy_is_caught_by_s7() {
+fn bite_keep_candidacy_is_caught_by_s7_or_the_refinement() {
     let bugs = ShellBugs {
         keep_candidacy: true,
         ..ShellBugs::default()
     };
-    caught_by(bugs, "elected-bite-keep-candidacy", 3, "S7:");
+    let judges = ["S7:", "trace check: check refinement"];
+    caught_by_one_of(bugs, "elected-bite-keep-candidacy", 3, &judges);
 }
 
 /// The other half of the resign: with `coordinator_ignores_resign` the coordinator
@@ -639,6 +643,11 @@ fn caught(bugs: ShellBugs, label: &str, within: u64) {
 /// or does after its time (`"S7:"`, `"trace check:"`; `""`: any violation). A seed that
 /// fails only in another way fails the test: the bug was meant to show in `judge`.
 fn caught_by(bugs: ShellBugs, label: &str, within: u64, judge: &str) {
+    caught_by_one_of(bugs, label, within, &[judge]);
+}
+
+/// [`caught_by`], by any of `judges`.
+fn caught_by_one_of(bugs: ShellBugs, label: &str, within: u64, judges: &[&str]) {
     for seed in 0..within {
         let o = run(seed, bugs, label);
         eprintln!("{label}: {}", o.summary);
@@ -646,13 +655,15 @@ fn caught_by(bugs: ShellBugs, label: &str, within: u64, judge: &str) {
             continue;
         }
         let by_judge = o.violations.iter().any(|v| {
-            v.starts_with(judge)
-                || v.split_once(": ")
-                    .is_some_and(|(_, what)| what.starts_with(judge))
+            judges.iter().any(|judge| {
+                v.starts_with(judge)
+                    || v.split_once(": ")
+                        .is_some_and(|(_, what)| what.starts_with(judge))
+            })
         });
         assert!(
             by_judge,
-            "{label}: seed {seed} failed, but not by {judge:?}:\n{}",
+            "{label}: seed {seed} failed, but not by {judges:?}:\n{}",
             explain(&o, seed)
         );
         eprintln!("{label}: caught by seed {seed}:\n{}", explain(&o, seed));

@@ -123,6 +123,7 @@ struct AgentStart {
 /// A coordinator's `Start` record.
 #[derive(Deserialize)]
 struct CoordStart {
+    host: String,
     term: u64,
     members: Vec<String>,
     desired: Vec<String>,
@@ -144,6 +145,8 @@ struct Names {
     /// Of which (model numbering) those whose winner neither started a coordinator nor
     /// learnt its term: it resigned at once (`Action::ElectDeclined`).
     declined: BTreeSet<u64>,
+    /// Each term's winner (model numbering), as the records name it.
+    leaders: std::collections::BTreeMap<u64, String>,
 }
 
 impl Names {
@@ -356,6 +359,21 @@ impl<'a> Walk<'a> {
             .iter()
             .map(|t| terms.binary_search(t).expect("a term") as u64 + 1)
             .collect();
+        let mut leaders = std::collections::BTreeMap::new();
+        for r in processes.iter().flat_map(|p| &p.records) {
+            if let Some(l) = r.input.get("LeaderChanged") {
+                if let (Some(t), Some(n)) = (l["term"].as_u64(), l["leader"].as_str()) {
+                    if let Ok(i) = terms.binary_search(&t) {
+                        leaders.insert(i as u64 + 1, n.to_owned());
+                    }
+                }
+            }
+        }
+        for (_, st) in &starts {
+            if let Ok(i) = terms.binary_search(&st.term) {
+                leaders.insert(i as u64 + 1, st.host.clone());
+            }
+        }
         let mut guards_off: BTreeSet<&String> = first.guards_off.iter().collect();
         guards_off.extend(agent_starts.iter().flat_map(|(_, s)| &s.guards_off));
         let mut guards = Guards::ALL_ON;
@@ -425,6 +443,7 @@ impl<'a> Walk<'a> {
                 units,
                 terms,
                 declined,
+                leaders,
             },
             state,
             walked: processes
@@ -583,6 +602,14 @@ impl<'a> Walk<'a> {
                     format!("no step of the trace is one the model allows next; the earliest waits because {why}"),
                 ));
             };
+            if std::env::var_os("EBBTIDE_REFINE_DEBUG").is_some() {
+                let r = self.record(at);
+                eprintln!(
+                    "walk {} {}",
+                    r.place(),
+                    r.input.to_string().chars().take(100).collect::<String>()
+                );
+            }
             self.take(at)?;
             self.walked[at.0][at.1] = true;
             self.advance(at.0);
@@ -663,29 +690,30 @@ impl<'a> Walk<'a> {
             }
         }
         if let Some(l) = r.input.get("LeaderChanged") {
-            // A watch reports an election that happened: wait for it, unless this is
-            // the winner learning its own term (which the election step includes).
-            let term = l["term"].as_u64().and_then(|t| self.names.term(t));
-            let next = self.state.history.term + 1;
-            let own = l["leader"].as_str() == Some(r.node.as_str()) && term == Some(next);
-            let declined =
-                term == Some(next) && term.is_some_and(|t| self.names.declined.contains(&t));
-            if term.is_some_and(|t| t > self.state.history.term) && !own && !declined {
-                return Err(format!("the election of its term ({l}) is not walked yet"));
+            // A watch reports an election that happened: the elections up to its term
+            // must be walkable (the winner learning its own term is that election).
+            if let Some(term) = l["term"].as_u64().and_then(|t| self.names.term(t)) {
+                let own = l["leader"].as_str() == Some(r.node.as_str());
+                let upto = if own || !self.names.declined.contains(&term) {
+                    term
+                } else {
+                    term + 1
+                };
+                if let Some(why) = self.catch_up_waits(upto) {
+                    return Err(why);
+                }
+                if !own && !self.names.declined.contains(&term) && term > self.state.history.term {
+                    return Err(format!("the election of its term ({l}) is not walked yet"));
+                }
             }
-            if declined && term.is_some_and(|t| t > self.state.history.term) {
-                // Its winner never acted on it: it resigned at once (it may no longer
-                // campaign), or its process ended first; wait for that end.
-                let x = l["leader"].as_str().and_then(|n| self.names.node(n));
-                if let Some(x) = x {
-                    let campaigns =
-                        DrainModel::is_up(&self.state, x) && self.agent(x).may_campaign();
-                    let running = self.current[x.ix()].is_some_and(|q| !self.all_walked(q));
-                    if campaigns && running {
-                        return Err(format!(
-                            "the winner of its term ({l}) still runs and may campaign: its end comes first"
-                        ));
-                    }
+        }
+        if is_start && r.role == Role::Coordinator {
+            if let Some(term) = start_body(r)
+                .and_then(|b| b["term"].as_u64())
+                .and_then(|t| self.names.term(t))
+            {
+                if let Some(why) = self.catch_up_waits(term) {
+                    return Err(why);
                 }
             }
         }
@@ -772,6 +800,9 @@ impl<'a> Walk<'a> {
                     ),
                 ));
             }
+        }
+        if std::env::var_os("EBBTIDE_REFINE_DEBUG").is_some() {
+            eprintln!("  act {}", self.model.format_action(&action));
         }
         if let Some(next) = self.model.step(&self.state, action.clone()) {
             self.state = next;
@@ -869,6 +900,9 @@ impl<'a> Walk<'a> {
         // The winner's agent learnt its term before its coordinator started (as the
         // runtime does it): both are the model's one election step.
         if let AgentInput::LeaderChanged { term, leader } = &input {
+            if *leader == node && self.pending_leader[node.ix()].is_none() {
+                self.catch_up(r, *term)?;
+            }
             let next = self.state.history.term + 1;
             if *leader == node && *term == next && self.pending_leader[node.ix()].is_none() {
                 if let Some(j) = self.start_of_term(p, next) {
@@ -923,26 +957,17 @@ impl<'a> Walk<'a> {
             AgentInput::LeaderChanged { term, leader } => {
                 // Only a registered node watches the election.
                 self.ensure_registered(r, node)?;
-                if term == self.state.history.term + 1 && self.names.declined.contains(&term) {
-                    // An election no record of its winner shows: it resigned at once, or
-                    // its process ended before it learnt its term.
-                    self.ensure_registered(r, leader)?;
-                    let a = self.agent(leader);
-                    let action = if DrainModel::is_up(&self.state, leader) && a.may_campaign() {
-                        self.current[leader.ix()] = None;
-                        self.out.hidden_crashes += 1;
-                        Action::ElectFails(leader)
-                    } else {
-                        Action::ElectDeclined(leader)
-                    };
-                    self.act(r, action)?;
-                    self.out.hidden_elections += 1;
-                }
+                // Elections before it that no record of their winner shows.
+                self.catch_up(r, term + 1)?;
                 let h = &self.state.history;
                 if (term, leader) == (h.term, h.leader)
                     && self.model.watch_pending(&self.state, node)
                 {
                     Some(Action::Watch(node))
+                } else if (term, leader) == (h.prev_term, h.prev_leader)
+                    && self.model.stale_watch_pending(&self.state, node)
+                {
+                    Some(Action::WatchStale(node))
                 } else {
                     None
                 }
@@ -956,7 +981,8 @@ impl<'a> Walk<'a> {
             AgentInput::Leave => {
                 // The model's graceful leave also resigns this node's coordinator; the
                 // runtime logs that as the coordinator's next step.
-                self.pending_resign[node.ix()] = self.coord(node).is_some();
+                self.pending_resign[node.ix()] =
+                    self.coord(node).is_some() && !self.model.cfg.late_membership;
                 Some(Action::GracefulLeave(node))
             }
         };
@@ -1008,11 +1034,25 @@ impl<'a> Walk<'a> {
         self.ensure_registered(r, node)?;
         // A winner that did not live to persist its new term: the model's failed
         // election (the term was issued: watches report it).
+        if let Some(t) = r
+            .input
+            .get("LeaderChanged")
+            .and_then(|l| l["term"].as_u64())
+        {
+            // The report, even cut short, shows the elections up to its term happened.
+            if let Some(t) = self.names.term(t) {
+                let own = r.input["LeaderChanged"]["leader"].as_str() == Some(r.node.as_str());
+                self.catch_up(r, if own { t } else { t + 1 })?;
+            }
+        }
         let won = r.input.get("LeaderChanged").is_some_and(|l| {
             l["leader"].as_str() == Some(r.node.as_str())
                 && l["term"].as_u64().and_then(|t| self.names.term(t))
                     == Some(self.state.history.term + 1)
         });
+        if won {
+            self.depose(r)?;
+        }
         let action = if won {
             Action::ElectFails(node)
         } else {
@@ -1052,6 +1092,7 @@ impl<'a> Walk<'a> {
     /// learning its term (in the same model step).
     fn elect(&mut self, r: &Record, node: NodeIx) -> Result<Vec<Value>, Box<Failure>> {
         let s = self.names.typed_start(r)?;
+        self.catch_up(r, s.term)?;
         let term = self.state.history.term + 1;
         if s.term != term {
             return Err(fail(
@@ -1059,12 +1100,7 @@ impl<'a> Walk<'a> {
                 format!("the model's next election issues term {term}, the runtime's coordinator starts term {} (model numbering)", s.term),
             ));
         }
-        if let Some((host, _)) = DrainModel::coordinator(&self.state) {
-            // The coordinator before it stopped (deposed, or its task ended with its
-            // leadership) without a record: the model's coordinator failure.
-            self.act(r, Action::CoordinatorCrash(host))?;
-            self.out.hidden_crashes += 1;
-        }
+        self.depose(r)?;
         if self.model.cfg.late_membership {
             self.registrations_for(r, &s.members)?;
         }
@@ -1291,6 +1327,98 @@ impl<'a> Walk<'a> {
         Ok(Some(Action::NotifyLeave(node)))
     }
 
+    /// Takes the elections before model term `upto` that no record of their winner
+    /// shows ([`Names::declined`]): its winner resigned at once (it may no longer
+    /// campaign, or its process is gone), or its process ended before it learnt its
+    /// term.
+    fn catch_up(&mut self, r: &Record, upto: u64) -> Result<(), Box<Failure>> {
+        loop {
+            let next = self.state.history.term + 1;
+            if next >= upto || !self.names.declined.contains(&next) {
+                return Ok(());
+            }
+            let Some(leader) = self
+                .names
+                .leaders
+                .get(&next)
+                .and_then(|n| self.names.node(n))
+            else {
+                return Err(fail(
+                    r,
+                    format!("no record names the winner of term {next} (model numbering)"),
+                ));
+            };
+            self.ensure_registered(r, leader)?;
+            self.depose(r)?;
+            let a = self.agent(leader);
+            let action = if DrainModel::is_up(&self.state, leader) && a.may_campaign() {
+                self.current[leader.ix()] = None;
+                self.out.hidden_crashes += 1;
+                Action::ElectFails(leader)
+            } else {
+                Action::ElectDeclined(leader)
+            };
+            self.act(r, action)?;
+            self.out.hidden_elections += 1;
+        }
+    }
+
+    /// Whether the declined elections before model term `upto` can be taken now: a
+    /// winner whose process still runs and may campaign ends first.
+    fn catch_up_waits(&self, upto: u64) -> Option<String> {
+        let mut next = self.state.history.term + 1;
+        while next < upto {
+            if !self.names.declined.contains(&next) {
+                return Some(format!(
+                    "the election of term {next} (model numbering) is not walked yet"
+                ));
+            }
+            let leader = self
+                .names
+                .leaders
+                .get(&next)
+                .and_then(|n| self.names.node(n))?;
+            let campaigns =
+                DrainModel::is_up(&self.state, leader) && self.agent(leader).may_campaign();
+            let running = self.current[leader.ix()].is_some_and(|q| !self.all_walked(q));
+            if campaigns && running {
+                return Some(format!(
+                    "the winner of term {next} (model numbering) still runs and may campaign: its end comes first"
+                ));
+            }
+            next += 1;
+        }
+        None
+    }
+
+    /// Before an election: the coordinator before it stopped (deposed, or its task ended
+    /// with its leadership) without a record, which is the model's coordinator failure.
+    /// It must have taken its last step.
+    fn depose(&mut self, r: &Record) -> Result<(), Box<Failure>> {
+        let Some((host, _)) = DrainModel::coordinator(&self.state) else {
+            return Ok(());
+        };
+        let busy = self.coordinators[host.ix()].is_some_and(|q| {
+            self.processes[q]
+                .records
+                .iter()
+                .enumerate()
+                .any(|(i, x)| x.role == Role::Coordinator && !self.walked[q][i])
+        });
+        if busy {
+            return Err(fail(
+                r,
+                format!(
+                    "a new election while the coordinator on {} still takes steps",
+                    self.names.nodes[host.ix()]
+                ),
+            ));
+        }
+        self.act(r, Action::CoordinatorCrash(host))?;
+        self.out.hidden_crashes += 1;
+        Ok(())
+    }
+
     /// The unwalked coordinator `Start` of term `term` (model numbering) in process `p`.
     fn start_of_term(&self, p: usize, term: u64) -> Option<usize> {
         self.processes[p]
@@ -1314,8 +1442,8 @@ impl<'a> Walk<'a> {
         node: NodeIx,
     ) -> Result<(), Box<Failure>> {
         if start_body(r).is_some() {
-            let term = self.state.history.term + 1;
             let outputs = self.elect(r, node)?;
+            let term = self.state.history.term;
             self.coordinators[node.ix()] = Some(p);
             self.pending_leader[node.ix()] = Some(PendingLeader { term, outputs });
             return Ok(());

@@ -86,9 +86,11 @@ pub struct ModelConfig {
     /// after its process starts (`Action::Register`), and the live coordinator learns
     /// of a registration or of its expiry later still, in a step of its own
     /// (`Action::NotifyJoin`, `Action::NotifyLeave`, in either order); a new
-    /// coordinator starts from the registrations of its election step. Off: a restart
-    /// registers, and the coordinator is told, in the restart's step, and likewise a
-    /// leave. For walking traces of elected membership.
+    /// coordinator starts from the registrations of its election step. A node asked to
+    /// leave resigns its coordinator in a later step too (`Action::Resign`, or deposed:
+    /// `Action::CoordinatorCrash`). Off: a restart registers, and the coordinator is
+    /// told, in the restart's step, and likewise a leave; a graceful leave resigns in
+    /// its own step. For walking traces of elected membership.
     pub late_membership: bool,
     /// Elections that start no coordinator: the election issues a term (every watch
     /// reports it) whose winner fails to persist it and exits (`Action::ElectFails`,

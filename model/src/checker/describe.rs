@@ -86,6 +86,9 @@ pub fn action(a: &Action) -> String {
         }
         Action::Leave(n) => format!("{n}'s membership registration expires: it leaves"),
         Action::Register(n) => format!("{n} registers its membership"),
+        Action::WatchStale(n) => {
+            format!("{n}'s election watch, lagging, reports the term before the latest")
+        }
         Action::ElectDeclined(n) => {
             format!("{n} wins the election but may no longer campaign: it resigns at once")
         }

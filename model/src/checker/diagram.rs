@@ -646,6 +646,11 @@ fn events(d: &mut Drawing, state: &SysState, next: &SysState, action: &Action, r
         }
         Action::Leave(n) => d.mark("mark leave", Lifeline::Agent(*n), row, "leaves", &said),
         Action::Register(n) => d.mark("mark join", Lifeline::Agent(*n), row, "registers", &said),
+        Action::WatchStale(n) => {
+            let h = &state.history;
+            let text = format!("watch (lagging): term {}, {}", h.prev_term, h.prev_leader);
+            d.mark("mark watch", Lifeline::Agent(*n), row, &text, &said);
+        }
         Action::ElectDeclined(n) => {
             let text = format!("won term {}, resigns at once", state.history.term + 1);
             d.mark("mark resign", Lifeline::Agent(*n), row, &text, &said);

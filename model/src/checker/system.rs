@@ -40,6 +40,10 @@ pub struct History {
     pub term: Term,
     /// The node that won it: what every election watch reports now.
     pub leader: NodeIx,
+    /// The term before it, and its winner: what a lagging watch may still report
+    /// (`Action::WatchStale`, with late membership).
+    pub prev_term: Term,
+    pub prev_leader: NodeIx,
     pub crashes: u8,
     pub failovers: u8,
     /// Lease losses so far.
@@ -173,11 +177,17 @@ pub enum Action {
     ElectFails(NodeIx),
     /// `failed_elections`: the election oracle makes a member that may no longer
     /// campaign (its withdrawal came too late) coordinator of the next term; it
-    /// resigns at once, starting no coordinator and telling its agent nothing.
+    /// resigns at once, starting no coordinator and telling its agent nothing. Or the
+    /// winner's process is gone while its registration, and so its candidacy, lives
+    /// on until the lease expires: nobody acts on the win.
     ElectDeclined(NodeIx),
     /// A node's election watch reports the latest (term, leader) to its agent: each
     /// member learns of an election on its own, late, skipping the terms it missed.
     Watch(NodeIx),
+    /// With late membership: a lagging election watch reports the term before the
+    /// latest, and its winner (a process that starts reads the election as it was a
+    /// moment ago, then learns the latest).
+    WatchStale(NodeIx),
     /// A stray bootstrap request of a term the election never issued arrives on the
     /// network, as if `src` had sent it to `dst` (a fault; `--stray-terms`).
     Stray {
@@ -214,6 +224,7 @@ impl Action {
             | Action::Elect(_)
             | Action::Watch(_)
             | Action::Poll(_) => true,
+            Action::WatchStale(_) => false,
             Action::Timer { timer, .. } => !matches!(timer, NodeTimer::Ttl(_)),
             Action::Drop { .. }
             | Action::Crash(_)
@@ -531,6 +542,28 @@ impl DrainModel {
             && Self::node(state, node).agent.term_floor() < state.history.term
     }
 
+    /// Whether a lagging watch of `node` may still report the term before the latest.
+    pub fn stale_watch_pending(&self, state: &SysState, node: NodeIx) -> bool {
+        let h = &state.history;
+        Self::is_up(state, node)
+            && h.is_member(node)
+            && !h.is_fenced(node)
+            && h.prev_term > 0
+            && Self::node(state, node).agent.term_floor() < h.prev_term
+    }
+
+    /// A new term is issued to `winner`. (The term before it is kept only with late
+    /// membership, the one configuration that lets a watch lag: elsewhere it would only
+    /// tell apart states that behave alike.)
+    fn issue_term(&self, h: &mut History, winner: NodeIx) {
+        if self.cfg.late_membership {
+            h.prev_term = h.term;
+            h.prev_leader = h.leader;
+        }
+        h.term += 1;
+        h.leader = winner;
+    }
+
     fn target_mid_drain(&self, state: &SysState) -> bool {
         let t = self.cfg.target();
         let h = &state.history;
@@ -556,6 +589,8 @@ impl Model for DrainModel {
             history: History {
                 term: if self.cfg.elected_start { 0 } else { 1 },
                 leader: NodeIx(0),
+                prev_term: 0,
+                prev_leader: NodeIx(0),
                 crashes: 0,
                 failovers: 0,
                 lease_losses: 0,
@@ -669,6 +704,9 @@ impl Model for DrainModel {
                 if self.watch_pending(state, node) {
                     actions.push(Action::Watch(node));
                 }
+                if self.cfg.late_membership && self.stale_watch_pending(state, node) {
+                    actions.push(Action::WatchStale(node));
+                }
                 if self.cfg.late_membership && !h.is_member(node) && !h.is_fenced(node) {
                     actions.push(Action::Register(node));
                 }
@@ -750,7 +788,9 @@ impl Model for DrainModel {
                             actions.push(Action::ElectFails(node));
                         }
                         actions.push(Action::Elect(node));
-                    } else if self.cfg.failed_elections && up(node) && h.is_member(node) {
+                    } else if self.cfg.failed_elections && h.is_member(node) {
+                        // A member that may no longer campaign, or whose process is gone
+                        // while its registration (and candidacy) lives on.
                         actions.push(Action::ElectDeclined(node));
                     }
                 }
@@ -969,9 +1009,15 @@ impl DrainModel {
                 Some(next)
             }
             Action::GracefulLeave(node) => {
+                // With late membership, as in the runtime, the node withdraws from the
+                // election and its coordinator stops later, in a step of its own (a
+                // `Resign`, or deposed: `CoordinatorCrash`).
+                let later = self.cfg.late_membership;
                 let mut next = self.run_node(state, node, None, None, |a, st, o| {
                     a.agent_step(st, crate::protocol::AgentInput::Leave, o);
-                    a.coord_step(st, CoordInput::Resign, o);
+                    if !later {
+                        a.coord_step(st, CoordInput::Resign, o);
+                    }
                 })?;
                 next.history.leaves += 1;
                 Some(next)
@@ -985,8 +1031,8 @@ impl DrainModel {
                 let mut next = self.run_node(state, node, None, None, |a, st, o| {
                     a.become_coordinator(node, st, term, members, self.stored(state), o)
                 })?;
-                next.history.term = term;
-                next.history.leader = node;
+                self.issue_term(&mut next.history, node);
+                debug_assert_eq!(next.history.term, term);
                 // Its members are the registrations of this step: nothing is unseen.
                 next.history.unseen_joins = 0;
                 next.history.unseen_leaves = 0;
@@ -995,8 +1041,7 @@ impl DrainModel {
             Action::ElectFails(node) => {
                 // The term is issued; the winner's process dies with its persist.
                 let mut next = state.clone();
-                next.history.term = state.history.term + 1;
-                next.history.leader = node;
+                self.issue_term(&mut next.history, node);
                 next.history.unseen_joins = 0;
                 next.history.unseen_leaves = 0;
                 next.history.crashes += 1;
@@ -1007,11 +1052,22 @@ impl DrainModel {
             }
             Action::ElectDeclined(node) => {
                 let mut next = state.clone();
-                next.history.term = state.history.term + 1;
-                next.history.leader = node;
+                self.issue_term(&mut next.history, node);
                 next.history.unseen_joins = 0;
                 next.history.unseen_leaves = 0;
                 Some(next)
+            }
+            Action::WatchStale(node) => {
+                if !self.stale_watch_pending(state, node) {
+                    return None;
+                }
+                let input = crate::protocol::AgentInput::LeaderChanged {
+                    term: state.history.prev_term,
+                    leader: state.history.prev_leader,
+                };
+                self.run_node(state, node, None, None, |a, st, o| {
+                    a.agent_step(st, input, o)
+                })
             }
             Action::Watch(node) => {
                 if !self.watch_pending(state, node) {
