@@ -121,13 +121,32 @@ pub enum TraceCommand {
     /// Not checked: whether a newer incarnation of that node had started by then, and
     /// the coordinator's "no operation in flight" belief.
     ///
-    /// This is not refinement against the model checker's model. Exit status: 0 all
-    /// checks pass; 1 a check fails (the first failing step is printed with its file and
-    /// line, its input, the logged outputs and what the core gave instead); 2 a file
-    /// cannot be read or a line is not a trace record.
+    /// (6) refinement: the run, its steps in one order (each process's agent and
+    /// coordinator chains in their order, a receipt after its send, the earliest
+    /// timestamp first), is walked through the model checker's own transition function:
+    /// every step must be an action the model allows (a message delivered is in the
+    /// model's network, a timer armed, a restart, election, poll or added unit among
+    /// its actions), the node's core in the model must give exactly the logged outputs
+    /// and end where the input leaves it, and every `always` property must hold on every
+    /// state reached. Node names, unit names and terms are renamed to the model's ids
+    /// by rank. What the trace does not log is inserted as the model's own steps and
+    /// counted: process ends (a crash before a restart; a step whose persist was lost),
+    /// membership registrations and expiries, elections no winner's record shows, a
+    /// coordinator that stopped without a record. The model runs in the environment of
+    /// the runtime: static or elected membership as the trace shows, a cluster that
+    /// starts without a coordinator, membership and election watches that lag, failed
+    /// elections, drains and leaves of any node, no bounds on faults.
+    ///
+    /// Exit status: 0 all checks pass ("a behaviour of the model"); 1 a check fails
+    /// (the first failing step is printed with its file and line, its input, the logged
+    /// outputs and what the core gave instead; for refinement, what the model allows
+    /// instead, or the property that broke); 2 a file cannot be read or a line is not a
+    /// trace record.
     #[command(after_help = "Examples:\n  \
         ebbtide node --id n1 ... --trace /tmp/n1.trace.jsonl\n  \
-        ebbtide trace check /tmp/n1.trace.jsonl /tmp/n2.trace.jsonl /tmp/n3.trace.jsonl")]
+        ebbtide trace check /tmp/n1.trace.jsonl /tmp/n2.trace.jsonl /tmp/n3.trace.jsonl\n  \
+        ebbtide trace check --explore 127.0.0.1:3000 /tmp/n*.trace.jsonl   \
+        # then open the printed URL")]
     Check(TraceCheckArgs),
 }
 
@@ -665,6 +684,22 @@ pub struct ModelArgs {
     /// the HTTP API accepts), instead of one after the other in --drains order.
     #[arg(long)]
     pub drains_any_order: bool,
+    /// The cluster starts with no coordinator: the first is elected in a step of its
+    /// own, which may never come (the runtime's nodes start so).
+    #[arg(long)]
+    pub elected_start: bool,
+    /// Membership as etcd's watch delivers it: the coordinator learns of a
+    /// registration (made before a process's agent starts) and of its expiry later (a
+    /// node's expiry before its next registration); a graceful leave resigns its coordinator later; a lagging election
+    /// watch may report the term before the latest. With --elected-start no process
+    /// runs at first: each starts in a step of its own.
+    #[arg(long)]
+    pub late_membership: bool,
+    /// Elections that start no coordinator: the winner fails to persist its term and
+    /// exits (spends a node crash), or it may no longer campaign (or its process is
+    /// gone) and resigns at once (spends a resignation: --resigns).
+    #[arg(long)]
+    pub failed_elections: bool,
     /// The drain scheduler's batch size (moves in flight off draining nodes).
     #[arg(long, default_value_t = 1, value_name = "B")]
     pub drain_batch: u8,
@@ -769,9 +804,9 @@ impl ModelArgs {
             canon: true,
             fixed_coordinator: self.static_membership,
             drains_any_order: self.drains_any_order,
-            elected_start: false,
-            late_membership: false,
-            failed_elections: false,
+            elected_start: self.elected_start,
+            late_membership: self.late_membership,
+            failed_elections: self.failed_elections,
             resend_on_poll: self.resend_on_poll,
             stopping_needs_fresh: self.stopping_needs_fresh,
             fair_rounds: self.fair_rounds,

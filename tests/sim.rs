@@ -672,6 +672,26 @@ fn caught_by_one_of(bugs: ShellBugs, label: &str, within: u64, judges: &[&str]) 
     panic!("{label}: not caught within {within} seeds");
 }
 
+/// The refinement bites: with `coordinator_before_term` the membership task starts a
+/// won term's coordinator before its agent has made the term durable (the runtime's
+/// order until the walk through the model found it). Replay and the safety checks
+/// pass every such run; when the agent's persist then fails (`exit 4`), the run is
+/// one the model has no step for: its election is one step, the winner's term
+/// durable in it. Seed 4 is the first to catch it.
+#[test]
+fn bite_coordinator_before_term_is_caught_by_the_refinement() {
+    let bugs = ShellBugs {
+        coordinator_before_term: true,
+        ..ShellBugs::default()
+    };
+    caught_by(
+        bugs,
+        "bite-coordinator-before-term",
+        12,
+        "trace check: check refinement",
+    );
+}
+
 #[test]
 fn bite_drop_liveness_epoch_is_caught() {
     let bugs = ShellBugs {

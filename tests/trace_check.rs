@@ -100,6 +100,66 @@ fn remaining(v: &Value) -> Option<u64> {
     v["outputs"].as_array()?.last()?["Answer"]["Ok"]["remaining"].as_u64()
 }
 
+/// `ebbtide trace check --explore`: the Explorer serves the state the run reached, at
+/// the path it took (every step one the model offers), with its sequence diagram.
+fn explorer_serves_the_run(paths: &[PathBuf]) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = Command::new(BIN)
+        .args(["trace", "check", "--explore", "127.0.0.1:0"])
+        .args(paths)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut url = String::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        if let Some(at) = line.find("http://") {
+            url = line[at..].trim().to_owned();
+            break;
+        }
+    }
+    assert!(
+        url.contains("#/steps/0/"),
+        "no Explorer URL printed: {url:?}"
+    );
+    let rest = &url["http://".len()..];
+    let (addr, fragment) = rest.split_once("/#/steps").unwrap();
+    let path = format!("/.states{fragment}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(mut s) => {
+                write!(
+                    s,
+                    "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                // (Chunked: a chunk may split a character, so read bytes.)
+                let mut reply = Vec::new();
+                s.read_to_end(&mut reply).unwrap();
+                break String::from_utf8_lossy(&reply).into_owned();
+            }
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("the Explorer never listened on {addr}: {e}"),
+        }
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        body.starts_with("HTTP/1.1 200"),
+        "{}",
+        &body[..body.len().min(300)]
+    );
+    // The steps after the run's last state, each with the diagram of its whole path.
+    assert!(body.contains("\"svg\":\"<svg"), "no diagram in the reply");
+    assert!(body.contains("\"action\""), "no next steps in the reply");
+}
+
 /// A 3-node cluster (n1 coordinates) with 20 units, n3 drained to 0 and exited.
 async fn drained(name: &str) -> Cluster {
     let mut c = Cluster::new(name, 3);
@@ -135,6 +195,11 @@ async fn broken_traces_are_caught_by_the_check_they_break() {
         out.contains("replayed, every step with its logged outputs"),
         "{out}"
     );
+    assert!(
+        out.contains("refinement: a behaviour of the model"),
+        "{out}"
+    );
+    explorer_serves_the_run(&paths);
     let orig = load(&paths);
     let dir = c.dir.join("tampered");
     let n3 = orig
@@ -504,7 +569,9 @@ fn help_says_what_is_checked() {
         "S3",
         "happens-before",
         "DrainNode and DrainStatus answer of remaining 0",
-        "not refinement",
+        "refinement",
+        "transition function",
+        "--explore",
         "Exit status",
     ] {
         assert!(help.contains(s), "{s:?} not in:\n{help}");

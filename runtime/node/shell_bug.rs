@@ -71,6 +71,14 @@ pub struct ShellBugs {
     /// input anyway, while the election keeps it leader. S7 does not see it (the node is
     /// Alive); the trace check does.
     pub coordinator_ignores_resign: bool,
+    /// `coordinator-before-term`: the membership task starts the coordinator of a term
+    /// it won at once and only queues its agent's `LeaderChanged` ("the agent will
+    /// catch up"), as the runtime did until the trace check's walk through the model
+    /// found it: when the agent's persist of the new term then fails (`exit 4`), a
+    /// coordinator of a term its node never followed has already sent its bootstraps,
+    /// and the node's next incarnation starts below that term. Replay and the safety
+    /// checks pass; the model has no step for it (its election is one step).
+    pub coordinator_before_term: bool,
 }
 
 impl ShellBugs {
@@ -79,7 +87,7 @@ impl ShellBugs {
 
     /// Every bug, by the name `EBBTIDE_SHELL_BUG` gives it. One table, so that a name
     /// cannot be parsed without being printed, nor the other way round.
-    fn named(&mut self) -> [(&'static str, &mut bool); 9] {
+    fn named(&mut self) -> [(&'static str, &mut bool); 10] {
         [
             ("skip-fsync", &mut self.skip_fsync),
             ("drop-liveness-epoch", &mut self.drop_liveness_epoch),
@@ -96,6 +104,7 @@ impl ShellBugs {
                 "coordinator-ignores-resign",
                 &mut self.coordinator_ignores_resign,
             ),
+            ("coordinator-before-term", &mut self.coordinator_before_term),
         ]
     }
 

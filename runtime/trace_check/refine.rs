@@ -488,6 +488,11 @@ impl<'a> Walk<'a> {
     /// the first coordinator, and marks their `Start` records walked.
     fn init(&mut self) -> Result<(), Box<Failure>> {
         let cfg = self.model.cfg.clone();
+        if cfg.late_membership {
+            // No process runs in the model's initial state: each first start is a
+            // step (`Restart`) the walk takes at its `Start` record.
+            return self.finish_init();
+        }
         for node in 0..cfg.nodes {
             let name = &self.names.nodes[node as usize];
             // The node's first process: the one whose agent starts with the lowest epoch.
@@ -595,6 +600,11 @@ impl<'a> Walk<'a> {
             });
             let next = heads.iter().copied().find(|&at| self.allowed(at).is_ok());
             let Some(at) = next else {
+                if std::env::var_os("EBBTIDE_REFINE_DEBUG").is_some() {
+                    for &h in &heads {
+                        eprintln!("stuck {}: {:?}", self.record(h).place(), self.allowed(h));
+                    }
+                }
                 let at = heads[0];
                 let why = self.allowed(at).expect_err("not allowed");
                 return Err(fail(
@@ -621,6 +631,33 @@ impl<'a> Walk<'a> {
         let r = self.record((p, i));
         let node = self.names.node(&r.node).ok_or("an unknown node")?;
         let is_start = start_body(r).is_some();
+        if r.role == Role::Agent && is_start && self.model.cfg.late_membership {
+            // A process registers before its agent starts; if the next election's
+            // snapshot of the members lacks this node, it registered after that
+            // election, whatever the timestamps say.
+            let epoch = start_body(r).and_then(|b| b["epoch"].as_u64());
+            if let Some((members, joined)) = self.next_election(&r.node, epoch) {
+                // (Unless the live coordinator is the one told of it.)
+                let told_now = DrainModel::coordinator(&self.state)
+                    .and_then(|(host, _)| self.coordinators[host.ix()])
+                    .is_some_and(|q| {
+                        self.processes[q].records.iter().enumerate().any(|(k, x)| {
+                            !self.walked[q][k]
+                                && x.role == Role::Coordinator
+                                && x.input.get("MemberJoined").is_some_and(|j| {
+                                    j["node"].as_str() == Some(r.node.as_str())
+                                        && j["epoch"].as_u64() == epoch
+                                })
+                        })
+                    });
+                if !members.contains(&r.node) && joined && !told_now {
+                    return Err(format!(
+                        "the next election's members lack {}: it registers after it",
+                        r.node
+                    ));
+                }
+            }
+        }
         if r.role == Role::Agent && is_start {
             return match self.current[node.ix()] {
                 Some(q) if !self.all_walked(q) => Err(format!(
@@ -636,6 +673,7 @@ impl<'a> Walk<'a> {
         let has_coord = DrainModel::node(&self.state, node).coordinator.is_some();
         if r.role == Role::Coordinator {
             if is_start {
+                self.election_waits(p, i)?;
                 if let Some((host, _)) = DrainModel::coordinator(&self.state) {
                     // It must have taken its last step.
                     let busy = self.coordinators[host.ix()].is_some_and(|q| {
@@ -717,6 +755,7 @@ impl<'a> Walk<'a> {
                 }
             }
         }
+        self.election_waits(p, i)?;
         if let Some(m) = r.input.get("Message") {
             let (src, msg) = self.envelope(r, m).map_err(|f| f.what)?;
             let env = Envelope {
@@ -854,7 +893,6 @@ impl<'a> Walk<'a> {
             let s: AgentStart = serde_json::from_value(body.clone())
                 .map_err(|e| fail(r, format!("unreadable Start: {e}")))?;
             if DrainModel::is_up(&self.state, node) {
-                self.ensure_registered(r, node)?;
                 self.act(r, Action::Crash(node))?;
                 self.out.hidden_crashes += 1;
             }
@@ -956,7 +994,6 @@ impl<'a> Walk<'a> {
             }
             AgentInput::LeaderChanged { term, leader } => {
                 // Only a registered node watches the election.
-                self.ensure_registered(r, node)?;
                 // Elections before it that no record of their winner shows.
                 self.catch_up(r, term + 1)?;
                 let h = &self.state.history;
@@ -973,11 +1010,14 @@ impl<'a> Walk<'a> {
                 }
             }
             // A second notice of one lost lease is the first's repeat.
-            AgentInput::LeaseLost if self.state.history.is_fenced(node) => None,
-            AgentInput::LeaseLost => {
-                self.ensure_registered(r, node)?;
-                Some(Action::LeaseLoss(node))
+            // (Or of a registration that is already gone: the agent fenced itself
+            // before, and the core's step changes nothing.)
+            AgentInput::LeaseLost
+                if self.state.history.is_fenced(node) || !self.state.history.is_member(node) =>
+            {
+                None
             }
+            AgentInput::LeaseLost => Some(Action::LeaseLoss(node)),
             AgentInput::Leave => {
                 // The model's graceful leave also resigns this node's coordinator; the
                 // runtime logs that as the coordinator's next step.
@@ -1031,7 +1071,6 @@ impl<'a> Walk<'a> {
         if next_start.get("leader") == Some(persisted) {
             return Ok(false);
         }
-        self.ensure_registered(r, node)?;
         // A winner that did not live to persist its new term: the model's failed
         // election (the term was issued: watches report it).
         if let Some(t) = r
@@ -1101,13 +1140,28 @@ impl<'a> Walk<'a> {
             ));
         }
         self.depose(r)?;
-        if self.model.cfg.late_membership {
-            self.registrations_for(r, &s.members)?;
-        }
-        let members: Vec<NodeIx> = (0..self.model.cfg.nodes)
+        // The winner's watch may lag: its members are then a view short of the
+        // registrations (or still showing expired ones), which its watch reports later.
+        let registry: Vec<NodeIx> = (0..self.model.cfg.nodes)
             .map(NodeIx)
             .filter(|n| self.state.history.is_member(*n))
             .collect();
+        // A registration the snapshot lacks whose process took its last step has
+        // expired (the process ended): the model's node goes down and leaves first.
+        if self.model.cfg.late_membership {
+            for n in registry.iter().copied().filter(|n| !s.members.contains(n)) {
+                let ended = self.current[n.ix()].is_none_or(|q| self.all_walked(q));
+                if ended {
+                    self.expire(r, n)?;
+                }
+            }
+        }
+        let registry: Vec<NodeIx> = (0..self.model.cfg.nodes)
+            .map(NodeIx)
+            .filter(|n| self.state.history.is_member(*n))
+            .collect();
+        let lagging = self.model.cfg.late_membership && s.members != registry;
+        let members: Vec<NodeIx> = if lagging { s.members.clone() } else { registry };
         if s.members != members {
             return Err(fail(
                 r,
@@ -1157,7 +1211,13 @@ impl<'a> Walk<'a> {
                 ),
             ));
         }
-        self.act(r, Action::Elect(node))?;
+        let action = if lagging {
+            let view = s.members.iter().fold(0u16, |v, n| v | 1 << n.0);
+            Action::ElectView { node, view }
+        } else {
+            Action::Elect(node)
+        };
+        self.act(r, action)?;
         if self.coord(node) != Some(&direct) {
             return Err(fail(
                 r,
@@ -1171,38 +1231,6 @@ impl<'a> Walk<'a> {
             ));
         }
         Ok(ser_all(&agent_out))
-    }
-
-    /// Late membership: the registrations a new coordinator's snapshot shows are the
-    /// model's at its election. Registrations the model has not taken yet (the trace
-    /// logs none) are taken now; registrations the snapshot lacks have expired.
-    fn registrations_for(&mut self, r: &Record, members: &[NodeIx]) -> Result<(), Box<Failure>> {
-        for n in (0..self.model.cfg.nodes).map(NodeIx) {
-            let member = self.state.history.is_member(n);
-            match (member, members.contains(&n)) {
-                (false, true) => self.register(r, n)?,
-                (true, false) => self.expire(r, n)?,
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Late membership: registers `node` if it is not (a process registers before its
-    /// agent starts; the walk takes the registration when a step needs it).
-    fn ensure_registered(&mut self, r: &Record, node: NodeIx) -> Result<(), Box<Failure>> {
-        let h = &self.state.history;
-        if self.model.cfg.late_membership && !h.is_member(node) && !h.is_fenced(node) {
-            self.register(r, node)?;
-        }
-        Ok(())
-    }
-
-    /// Late membership: the hidden registration of `node`'s running incarnation.
-    fn register(&mut self, r: &Record, node: NodeIx) -> Result<(), Box<Failure>> {
-        self.act(r, Action::Register(node))?;
-        self.out.hidden_membership += 1;
-        Ok(())
     }
 
     /// Late membership: `node`'s registration expires (hidden: the trace logs only the
@@ -1274,22 +1302,11 @@ impl<'a> Walk<'a> {
         epoch: u64,
     ) -> Result<Option<Action>, Box<Failure>> {
         let h = &self.state.history;
-        if h.is_member(node) && h.registered[node.ix()] as u64 != epoch {
-            // The watch reports a newer registration: the older one expired first.
-            self.expire(r, node)?;
-        }
-        let h = &self.state.history;
-        let reported_pending =
-            h.registered[node.ix()] as u64 == epoch && h.unseen_joins & (1 << node.0) != 0;
-        if !h.is_member(node) && !reported_pending {
-            self.register(r, node)?;
-        }
-        let h = &self.state.history;
         if h.registered[node.ix()] as u64 != epoch {
             return Err(fail(
                 r,
                 format!(
-                    "the watch reports {}'s registration of epoch {epoch}; the model's is epoch {}",
+                    "the watch reports {}'s registration of epoch {epoch}; the model's last is epoch {}",
                     self.names.nodes[node.ix()],
                     h.registered[node.ix()]
                 ),
@@ -1327,6 +1344,67 @@ impl<'a> Walk<'a> {
         Ok(Some(Action::NotifyLeave(node)))
     }
 
+    /// An election's snapshot names registrations made before it: their processes
+    /// start (register) first, whatever the timestamps say.
+    fn election_waits(&self, p: usize, i: usize) -> Result<(), String> {
+        let r = self.record((p, i));
+        let is_start = start_body(r).is_some();
+        let election = if is_start && r.role == Role::Coordinator {
+            Some((p, i))
+        } else {
+            r.input
+                .get("LeaderChanged")
+                .filter(|l| l["leader"].as_str() == Some(r.node.as_str()))
+                .and_then(|l| l["term"].as_u64())
+                .and_then(|t| self.names.term(t))
+                .and_then(|t| self.start_of_term(p, t).map(|j| (p, j)))
+        };
+        if let Some(at) = election.filter(|_| self.model.cfg.late_membership) {
+            let members = start_body(self.record(at)).map(|b| b["members"].clone());
+            let members: Vec<String> = members
+                .and_then(|m| serde_json::from_value(m).ok())
+                .unwrap_or_default();
+            for m in &members {
+                if let Some(n) = self.names.node(m) {
+                    if !self.state.history.is_member(n) && !DrainModel::is_up(&self.state, n) {
+                        return Err(format!(
+                            "its snapshot names {m}, whose process has not started (registered) yet"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next coordinator `Start` not walked yet (the lowest term): its members, and
+    /// whether that coordinator's watch later reports `node`'s registration of `epoch`
+    /// (which then came after its snapshot).
+    fn next_election(&self, node: &str, epoch: Option<u64>) -> Option<(Vec<String>, bool)> {
+        let (p, i) = self
+            .processes
+            .iter()
+            .enumerate()
+            .flat_map(|(p, proc_)| {
+                proc_.records.iter().enumerate().filter_map(move |(i, x)| {
+                    (x.role == Role::Coordinator && !self.walked[p][i] && start_body(x).is_some())
+                        .then_some((p, i))
+                })
+            })
+            .min_by_key(|&(p, i)| {
+                start_body(&self.processes[p].records[i]).and_then(|b| b["term"].as_u64())
+            })?;
+        let body = start_body(&self.processes[p].records[i])?;
+        let members: Vec<String> = serde_json::from_value(body["members"].clone()).ok()?;
+        let joined = self.processes[p].records[i..].iter().any(|x| {
+            x.role == Role::Coordinator
+                && x.input.get("MemberJoined").is_some_and(|j| {
+                    j["node"].as_str() == Some(node) && j["epoch"].as_u64() == epoch
+                })
+        });
+        Some((members, joined))
+    }
+
     /// Takes the elections before model term `upto` that no record of their winner
     /// shows ([`Names::declined`]): its winner resigned at once (it may no longer
     /// campaign, or its process is gone), or its process ended before it learnt its
@@ -1348,7 +1426,6 @@ impl<'a> Walk<'a> {
                     format!("no record names the winner of term {next} (model numbering)"),
                 ));
             };
-            self.ensure_registered(r, leader)?;
             self.depose(r)?;
             let a = self.agent(leader);
             let action = if DrainModel::is_up(&self.state, leader) && a.may_campaign() {

@@ -82,11 +82,14 @@ pub struct ModelConfig {
     /// (its process dies first). Off: `n0` starts as coordinator of term 1 in the
     /// initial state, which is smaller to check. For walking traces.
     pub elected_start: bool,
-    /// Membership as etcd's watch delivers it: a node registers in a step of its own
-    /// after its process starts (`Action::Register`), and the live coordinator learns
-    /// of a registration or of its expiry later still, in a step of its own
-    /// (`Action::NotifyJoin`, `Action::NotifyLeave`, in either order); a new
-    /// coordinator starts from the registrations of its election step. A node asked to
+    /// Membership as etcd's watch delivers it: a process registers before its agent
+    /// starts (a restart waits for the expiry of its last registration), and the live
+    /// coordinator learns of a registration or of its expiry later, in a step of its
+    /// own (`Action::NotifyJoin`, `Action::NotifyLeave`; a node's expiry before its next
+    /// registration, or folded into the report of that registration; other nodes' in
+    /// any order); a new
+    /// coordinator starts from the registrations of its election step. With
+    /// `elected_start`, no process runs at first: each starts in a step of its own. A node asked to
     /// leave resigns its coordinator in a later step too (`Action::Resign`, or deposed:
     /// `Action::CoordinatorCrash`). Off: a restart registers, and the coordinator is
     /// told, in the restart's step, and likewise a leave; a graceful leave resigns in

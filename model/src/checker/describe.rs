@@ -85,7 +85,6 @@ pub fn action(a: &Action) -> String {
             format!("{n} loses its membership lease: it fences itself to Stopping")
         }
         Action::Leave(n) => format!("{n}'s membership registration expires: it leaves"),
-        Action::Register(n) => format!("{n} registers its membership"),
         Action::WatchStale(n) => {
             format!("{n}'s election watch, lagging, reports the term before the latest")
         }
@@ -99,6 +98,16 @@ pub fn action(a: &Action) -> String {
         Action::NotifyLeave(n) => format!("the coordinator's membership watch reports {n} left"),
         Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes ({n} stays up)"),
         Action::Elect(n) => format!("{n} is elected coordinator"),
+        Action::ElectView { node, view } => {
+            let members: Vec<String> = (0..16u8)
+                .filter(|i| view & (1 << i) != 0)
+                .map(|i| super::NodeIx(i).to_string())
+                .collect();
+            format!(
+                "{node} is elected coordinator, its membership watch lagging (members [{}])",
+                members.join(" ")
+            )
+        }
         Action::Resign(n) => format!("an operator makes the coordinator on {n} resign"),
         Action::GracefulLeave(n) => format!(
             "{n} is asked to leave (SIGTERM): it stops campaigning, and resigns if it coordinates"

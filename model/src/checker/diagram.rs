@@ -645,7 +645,6 @@ fn events(d: &mut Drawing, state: &SysState, next: &SysState, action: &Action, r
             }
         }
         Action::Leave(n) => d.mark("mark leave", Lifeline::Agent(*n), row, "leaves", &said),
-        Action::Register(n) => d.mark("mark join", Lifeline::Agent(*n), row, "registers", &said),
         Action::WatchStale(n) => {
             let h = &state.history;
             let text = format!("watch (lagging): term {}, {}", h.prev_term, h.prev_leader);
@@ -694,7 +693,7 @@ fn events(d: &mut Drawing, state: &SysState, next: &SysState, action: &Action, r
                 );
             }
         }
-        Action::Elect(n) => {
+        Action::Elect(n) | Action::ElectView { node: n, .. } => {
             let text = format!("elected, term {}", state.history.term + 1);
             d.mark("mark elected", Lifeline::Coordinator(*n), row, &text, &said);
         }

@@ -128,10 +128,9 @@ fn still_enabled(model: &DrainModel, s: &SysState, a: &Action) -> bool {
         }
         Action::Restart(n) => !up(n),
         Action::Leave(n) => s.history.is_member(*n),
-        Action::Register(n) => up(n) && !s.history.is_member(*n),
         Action::NotifyJoin(n) => s.history.unseen_joins & (1 << n.0) != 0,
         Action::NotifyLeave(n) => s.history.unseen_leaves & (1 << n.0) != 0,
-        Action::Elect(_) => DrainModel::coordinator(s).is_none(),
+        Action::Elect(_) | Action::ElectView { .. } => DrainModel::coordinator(s).is_none(),
         Action::Watch(n) => model.watch_pending(s, *n),
         Action::Poll(_) => DrainModel::coordinator(s).is_some(),
         _ => false,

@@ -153,9 +153,6 @@ pub enum Action {
     /// A member's registration goes: a down node's lease expires, or a node that fenced
     /// itself is expired by the membership service.
     Leave(NodeIx),
-    /// `--late-membership`: an up node that is no member registers (its process, once
-    /// started, puts its membership key).
-    Register(NodeIx),
     /// `--late-membership`: the coordinator's membership watch reports a registration
     /// it has not been told of.
     NotifyJoin(NodeIx),
@@ -171,6 +168,11 @@ pub enum Action {
     GracefulLeave(NodeIx),
     /// The election oracle makes an Alive node coordinator of the next term.
     Elect(NodeIx),
+    /// With late membership: as `Elect`, but the winner's own membership watch lags:
+    /// its members are `view` (bit per node), some of the registrations and of the
+    /// expired registrations not yet reported; its watch reports the rest later
+    /// (`NotifyJoin`, `NotifyLeave`).
+    ElectView { node: NodeIx, view: u16 },
     /// `failed_elections`: the election oracle makes an Alive node coordinator of the
     /// next term, but the winner fails to persist it and its process exits before its
     /// coordinator starts (a fault; spends a node crash).
@@ -179,7 +181,8 @@ pub enum Action {
     /// campaign (its withdrawal came too late) coordinator of the next term; it
     /// resigns at once, starting no coordinator and telling its agent nothing. Or the
     /// winner's process is gone while its registration, and so its candidacy, lives
-    /// on until the lease expires: nobody acts on the win.
+    /// on until the lease expires: nobody acts on the win. Spends a resignation
+    /// (`--resigns`).
     ElectDeclined(NodeIx),
     /// A node's election watch reports the latest (term, leader) to its agent: each
     /// member learns of an election on its own, late, skipping the terms it missed.
@@ -218,10 +221,10 @@ impl Action {
             Action::Deliver { .. }
             | Action::Restart(_)
             | Action::Leave(_)
-            | Action::Register(_)
             | Action::NotifyJoin(_)
             | Action::NotifyLeave(_)
             | Action::Elect(_)
+            | Action::ElectView { .. }
             | Action::Watch(_)
             | Action::Poll(_) => true,
             Action::WatchStale(_) => false,
@@ -528,7 +531,8 @@ impl DrainModel {
     /// planned exit while the budget lasts (spending it): `--node-crashes` bounds every
     /// process restart of the run.
     fn may_restart(&self, state: &SysState, node: NodeIx) -> bool {
-        Self::crashed_last(state, node) || state.history.crashes < self.cfg.node_crashes
+        let first = state.actor_storages[node.ix()].is_none();
+        first || Self::crashed_last(state, node) || state.history.crashes < self.cfg.node_crashes
     }
 
     /// Whether `node`'s election watch has something to tell its agent: it is an up
@@ -606,7 +610,7 @@ impl Model for DrainModel {
                 },
                 unseen_joins: 0,
                 unseen_leaves: 0,
-                registered: [1; MAX_NODES],
+                registered: [0; MAX_NODES],
                 left: [0; MAX_NODES],
                 fenced: 0,
                 crash_ends: [0; MAX_NODES],
@@ -621,6 +625,15 @@ impl Model for DrainModel {
             actor_storages: vec![None; n],
         };
         for node in self.nodes() {
+            if self.cfg.late_membership && self.cfg.elected_start {
+                // No process runs yet: each registers, then starts, in a step of its
+                // own (`Action::Restart` of a node that never ran).
+                state
+                    .actor_states
+                    .push(Arc::new(NodeState::down(&self.cfg)));
+                state.crashed[node.ix()] = true;
+                continue;
+            }
             let mut out = Out::new();
             let s = self.actor.on_start(node.id(), &None, &mut out);
             state.actor_states.push(Arc::new(s));
@@ -707,9 +720,6 @@ impl Model for DrainModel {
                 if self.cfg.late_membership && self.stale_watch_pending(state, node) {
                     actions.push(Action::WatchStale(node));
                 }
-                if self.cfg.late_membership && !h.is_member(node) && !h.is_fenced(node) {
-                    actions.push(Action::Register(node));
-                }
                 if (node == self.cfg.target() || self.cfg.drains_any_order)
                     && h.leaves < self.cfg.leaves
                     && !Self::node(state, node).agent.leaving()
@@ -718,8 +728,11 @@ impl Model for DrainModel {
                 }
             } else {
                 // A node that lost its lease registers again only once its old
-                // registration expired (etcd refuses a second live one of its id).
-                if self.may_restart(state, node) && !h.is_fenced(node) {
+                // registration expired (etcd refuses a second live one of its id);
+                // with late membership, as in the runtime, every process registers
+                // before its agent starts, so a restart waits for the expiry.
+                let registered = self.cfg.late_membership && h.is_member(node);
+                if self.may_restart(state, node) && !h.is_fenced(node) && !registered {
                     actions.push(Action::Restart(node));
                 }
                 if h.is_member(node) {
@@ -736,6 +749,9 @@ impl Model for DrainModel {
         }
         if coordinator.is_some() {
             for node in self.nodes() {
+                // A node's expiry comes before its next registration (which waits
+                // for it), or not at all: a report of the new registration alone
+                // stands for both (the runtime's watch may show only the new value).
                 if h.unseen_joins & (1 << node.0) != 0 {
                     actions.push(Action::NotifyJoin(node));
                 }
@@ -788,7 +804,25 @@ impl Model for DrainModel {
                             actions.push(Action::ElectFails(node));
                         }
                         actions.push(Action::Elect(node));
-                    } else if self.cfg.failed_elections && h.is_member(node) {
+                        if self.cfg.late_membership {
+                            // Every view but the fresh one (`Elect`), with the winner in it.
+                            let all = h.members | h.unseen_leaves;
+                            let me = 1u16 << node.0;
+                            let mut view = all;
+                            loop {
+                                if view & me != 0 && view != h.members {
+                                    actions.push(Action::ElectView { node, view });
+                                }
+                                if view == 0 {
+                                    break;
+                                }
+                                view = (view - 1) & all;
+                            }
+                        }
+                    } else if self.cfg.failed_elections
+                        && h.is_member(node)
+                        && h.resigns < self.cfg.resigns
+                    {
                         // A member that may no longer campaign, or whose process is gone
                         // while its registration (and candidacy) lives on.
                         actions.push(Action::ElectDeclined(node));
@@ -890,7 +924,8 @@ impl DrainModel {
             Action::Restart(node) => {
                 let mut next = state.clone();
                 let i = node.ix();
-                if !Self::crashed_last(state, node) {
+                let first = state.actor_storages[i].is_none();
+                if !Self::crashed_last(state, node) && !first {
                     next.history.crashes += 1;
                 }
                 let mut out = Out::new();
@@ -903,10 +938,17 @@ impl DrainModel {
                 // A new process takes a new membership lease; it learns the leader from
                 // its election watch later, in a step of its own (`Action::Watch`).
                 next.history.fenced &= !(1 << node.0);
-                if !next.history.is_member(node) && !self.cfg.late_membership {
+                if !next.history.is_member(node) {
                     next.history.members |= 1 << node.0;
                     let epoch = Self::node(&next, node).agent.epoch();
-                    self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
+                    if self.cfg.late_membership {
+                        // Registered before its agent starts; the coordinator's watch
+                        // reports it later.
+                        next.history.registered[i] = epoch as u8;
+                        next.history.unseen_joins |= 1 << node.0;
+                    } else {
+                        self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
+                    }
                 }
                 Some(next)
             }
@@ -944,35 +986,22 @@ impl DrainModel {
                     // The coordinator's watch reports it later, if one is live now (a
                     // coordinator elected later starts without it).
                     let epoch = state.history.registered[node.ix()];
-                    if Self::coordinator(state).is_some() {
-                        next.history.unseen_leaves |= 1 << node.0;
-                        next.history.left[node.ix()] = epoch;
-                    }
+                    next.history.unseen_leaves |= 1 << node.0;
+                    next.history.left[node.ix()] = epoch;
                     return Some(next);
                 }
                 self.tell_coordinator(&mut next, CoordInput::MemberLeft { node, epoch });
                 Some(next)
             }
-            Action::Register(node) => {
-                let h = &state.history;
-                if !self.cfg.late_membership || h.is_member(node) || !Self::is_up(state, node) {
-                    return None;
-                }
-                let mut next = state.clone();
-                let epoch = Self::node(state, node).agent.epoch();
-                next.history.members |= 1 << node.0;
-                next.history.registered[node.ix()] = epoch as u8;
-                if Self::coordinator(state).is_some() {
-                    next.history.unseen_joins |= 1 << node.0;
-                }
-                Some(next)
-            }
             Action::NotifyJoin(node) => {
-                if state.history.unseen_joins & (1 << node.0) == 0 {
+                let h = &state.history;
+                if h.unseen_joins & (1 << node.0) == 0 {
                     return None;
                 }
                 let mut next = state.clone();
                 next.history.unseen_joins &= !(1 << node.0);
+                // A pending report of the last registration's expiry is folded into it.
+                next.history.unseen_leaves &= !(1 << node.0);
                 let epoch = state.history.registered[node.ix()] as u64;
                 self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
                 Some(next)
@@ -1022,20 +1051,44 @@ impl DrainModel {
                 next.history.leaves += 1;
                 Some(next)
             }
-            Action::Elect(node) => {
+            Action::Elect(node) | Action::ElectView { node, .. } => {
+                let h = &state.history;
+                let view = match action {
+                    Action::ElectView { view, .. } => {
+                        let all = h.members | h.unseen_leaves;
+                        if view & !all != 0 || view & (1 << node.0) == 0 {
+                            return None;
+                        }
+                        Some(view)
+                    }
+                    _ => None,
+                };
                 let term = state.history.term + 1;
-                let members: Vec<NodeIx> = self
-                    .nodes()
-                    .filter(|n| state.history.is_member(*n))
-                    .collect();
+                let seen = |n: NodeIx| match view {
+                    Some(v) => v & (1 << n.0) != 0,
+                    None => h.is_member(n),
+                };
+                let members: Vec<NodeIx> = self.nodes().filter(|n| seen(*n)).collect();
                 let mut next = self.run_node(state, node, None, None, |a, st, o| {
                     a.become_coordinator(node, st, term, members, self.stored(state), o)
                 })?;
                 self.issue_term(&mut next.history, node);
                 debug_assert_eq!(next.history.term, term);
                 // Its members are the registrations of this step: nothing is unseen.
-                next.history.unseen_joins = 0;
-                next.history.unseen_leaves = 0;
+                // With a lagging view, its watch will report the registrations the view
+                // lacks (and the expiries it still shows, which stay unseen).
+                match view {
+                    None => {
+                        next.history.unseen_joins = 0;
+                        next.history.unseen_leaves = 0;
+                    }
+                    Some(v) => {
+                        // Its watch starts from its view: it reports the registrations
+                        // the view lacks, and the expiries of those it still shows.
+                        next.history.unseen_joins = next.history.members & !v;
+                        next.history.unseen_leaves &= v;
+                    }
+                }
                 Some(next)
             }
             Action::ElectFails(node) => {
@@ -1051,7 +1104,9 @@ impl DrainModel {
                 Some(next)
             }
             Action::ElectDeclined(node) => {
+                // A resignation at once: it spends the resignation budget.
                 let mut next = state.clone();
+                next.history.resigns += 1;
                 self.issue_term(&mut next.history, node);
                 next.history.unseen_joins = 0;
                 next.history.unseen_leaves = 0;
