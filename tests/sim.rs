@@ -28,7 +28,10 @@
 //! Then the run's step traces go through `ebbtide trace check` (`trace_check`): each
 //! incarnation replays on a fresh core with exactly its logged outputs, and S5 and S3
 //! hold on the merged trace, and no incarnation starts below a term floor an earlier
-//! one reported, so a shell that hides state, skips a step or persists late fails too.
+//! one reported, so a shell that hides state, skips a step or persists late fails too;
+//! and the run, walked step by step through the stateright model, is a behaviour of it
+//! (`trace_check::refine`), so a shell whose environment the model does not have fails
+//! too (`bite_coordinator_before_term_is_caught_by_the_refinement`).
 //!
 //! `EBBTIDE_SEED=123 cargo test --test sim -- --nocapture` replays one seed; each
 //! run's step traces (one JSON-lines file per node) are under `target/sim-traces/`.
