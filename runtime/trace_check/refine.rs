@@ -48,10 +48,8 @@ use ebbtide_model::checker::system::{Action, DrainModel, SysState};
 use ebbtide_model::checker::{ModelConfig, NodeIx, UnitIx};
 use ebbtide_model::protocol::agent::Leader;
 use ebbtide_model::{
-    AgentInput, CoordInput, CoordOutput, CoordTimer, CoordinatorConfig, Guard, Guards,
-    ToCoordinator,
+    AgentInput, CoordInput, CoordOutput, CoordTimer, Guard, Guards, ToCoordinator,
 };
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stateright::actor::{Envelope, Network};
 use stateright::{Expectation, Model};
@@ -117,25 +115,7 @@ impl fmt::Display for Refined {
     }
 }
 
-/// An agent's `Start` record.
-#[derive(Deserialize)]
-struct AgentStart {
-    epoch: u64,
-    leader: Option<Leader<String>>,
-    fixed_coordinator: Option<String>,
-    guards_off: Vec<String>,
-}
-
-/// A coordinator's `Start` record.
-#[derive(Deserialize)]
-struct CoordStart {
-    host: String,
-    term: u64,
-    members: Vec<String>,
-    desired: Vec<String>,
-    config: CoordinatorConfig,
-    guards_off: Vec<String>,
-}
+use super::replay::{AgentStart, CoordStart};
 
 fn start_body(r: &Record) -> Option<&Value> {
     r.input.as_object().and_then(|o| o.get("Start"))

@@ -34,22 +34,22 @@ pub struct Replayed {
 
 /// An agent's `Start` record (see `runtime/node/trace.rs`).
 #[derive(Deserialize)]
-struct AgentStart {
-    epoch: u64,
-    leader: Option<Leader<String>>,
-    fixed_coordinator: Option<String>,
-    guards_off: Vec<String>,
+pub(super) struct AgentStart {
+    pub epoch: u64,
+    pub leader: Option<Leader<String>>,
+    pub fixed_coordinator: Option<String>,
+    pub guards_off: Vec<String>,
 }
 
 /// A coordinator's `Start` record.
 #[derive(Deserialize)]
-struct CoordStart {
-    host: String,
-    term: u64,
-    members: Vec<String>,
-    desired: Vec<String>,
-    config: CoordinatorConfig,
-    guards_off: Vec<String>,
+pub(super) struct CoordStart {
+    pub host: String,
+    pub term: u64,
+    pub members: Vec<String>,
+    pub desired: Vec<String>,
+    pub config: CoordinatorConfig,
+    pub guards_off: Vec<String>,
 }
 
 /// Why a replay stopped: a failed check, or a record the checker cannot read.
