@@ -219,6 +219,9 @@ struct Walk<'a> {
     /// Per model node: a graceful leave resigned its coordinator in the model; the
     /// runtime's `Resign` record is still to come.
     pending_resign: Vec<bool>,
+    /// `EBBTIDE_REFINE_DEBUG` is set: print each record walked and each model action
+    /// taken (read once, not per step).
+    debug: bool,
     out: Refined,
 }
 
@@ -259,6 +262,8 @@ impl<'a> Walk<'a> {
         let mut agent_starts: Vec<(&Record, AgentStart)> = Vec::new();
         let mut added: BTreeSet<String> = BTreeSet::new();
         let mut elected: BTreeSet<u64> = BTreeSet::new();
+        // Every (term, leader) a `LeaderChanged` reports.
+        let mut reports: Vec<(u64, String)> = Vec::new();
         let mut nodes: BTreeSet<String> = BTreeSet::new();
         for r in processes.iter().flat_map(|p| &p.records) {
             nodes.insert(r.node.clone());
@@ -277,10 +282,13 @@ impl<'a> Walk<'a> {
             } else if let Some(u) = r.input.get("AddUnit").and_then(Value::as_str) {
                 added.insert(u.to_owned());
             } else if let Some(l) = r.input.get("LeaderChanged") {
-                // A winner learning its own term: an election, whether or not its
-                // coordinator lived to start.
-                if l["leader"].as_str() == Some(r.node.as_str()) {
-                    elected.extend(l["term"].as_u64());
+                if let (Some(t), Some(leader)) = (l["term"].as_u64(), l["leader"].as_str()) {
+                    // A winner learning its own term: an election, whether or not its
+                    // coordinator lived to start.
+                    if leader == r.node {
+                        elected.insert(t);
+                    }
+                    reports.push((t, leader.to_owned()));
                 }
             }
         }
@@ -329,15 +337,7 @@ impl<'a> Walk<'a> {
         }
         elected.extend(starts.iter().map(|(_, s)| s.term));
         // Terms only watches report: elections whose winner resigned at once.
-        let watched: BTreeSet<u64> = processes
-            .iter()
-            .flat_map(|p| &p.records)
-            .filter_map(|r| {
-                r.input
-                    .get("LeaderChanged")
-                    .and_then(|l| l["term"].as_u64())
-            })
-            .collect();
+        let watched: BTreeSet<u64> = reports.iter().map(|(t, _)| *t).collect();
         let declined_raw: Vec<u64> = watched.difference(&elected).copied().collect();
         elected.extend(declined_raw.iter().copied());
         let terms: Vec<u64> = elected.into_iter().collect();
@@ -346,13 +346,9 @@ impl<'a> Walk<'a> {
             .map(|t| terms.binary_search(t).expect("a term") as u64 + 1)
             .collect();
         let mut leaders = std::collections::BTreeMap::new();
-        for r in processes.iter().flat_map(|p| &p.records) {
-            if let Some(l) = r.input.get("LeaderChanged") {
-                if let (Some(t), Some(n)) = (l["term"].as_u64(), l["leader"].as_str()) {
-                    if let Ok(i) = terms.binary_search(&t) {
-                        leaders.insert(i as u64 + 1, n.to_owned());
-                    }
-                }
+        for (t, n) in reports {
+            if let Ok(i) = terms.binary_search(&t) {
+                leaders.insert(i as u64 + 1, n);
             }
         }
         for (_, st) in &starts {
@@ -441,6 +437,7 @@ impl<'a> Walk<'a> {
             pending_leader: (0..cfg.nodes).map(|_| None).collect(),
             coordinators: vec![None; cfg.nodes as usize],
             pending_resign: vec![false; cfg.nodes as usize],
+            debug: std::env::var_os("EBBTIDE_REFINE_DEBUG").is_some(),
             out: Refined {
                 steps: 0,
                 stutters: 0,
@@ -587,7 +584,7 @@ impl<'a> Walk<'a> {
             });
             let next = heads.iter().copied().find(|&at| self.allowed(at).is_ok());
             let Some(at) = next else {
-                if std::env::var_os("EBBTIDE_REFINE_DEBUG").is_some() {
+                if self.debug {
                     for &h in &heads {
                         eprintln!("stuck {}: {:?}", self.record(h).place(), self.allowed(h));
                     }
@@ -599,7 +596,7 @@ impl<'a> Walk<'a> {
                     format!("no step of the trace is one the model allows next; the earliest waits because {why}"),
                 ));
             };
-            if std::env::var_os("EBBTIDE_REFINE_DEBUG").is_some() {
+            if self.debug {
                 let r = self.record(at);
                 eprintln!(
                     "walk {} {}",
@@ -627,16 +624,7 @@ impl<'a> Walk<'a> {
                 // (Unless the live coordinator is the one told of it.)
                 let told_now = DrainModel::coordinator(&self.state)
                     .and_then(|(host, _)| self.coordinators[host.ix()])
-                    .is_some_and(|q| {
-                        self.processes[q].records.iter().enumerate().any(|(k, x)| {
-                            !self.walked[q][k]
-                                && x.role == Role::Coordinator
-                                && x.input.get("MemberJoined").is_some_and(|j| {
-                                    j["node"].as_str() == Some(r.node.as_str())
-                                        && j["epoch"].as_u64() == epoch
-                                })
-                        })
-                    });
+                    .is_some_and(|q| self.will_report_join(q, &r.node, epoch));
                 if !members.contains(&r.node) && joined && !told_now {
                     return Err(format!(
                         "the next election's members lack {}: it registers after it",
@@ -663,14 +651,7 @@ impl<'a> Walk<'a> {
                 self.election_waits(p, i)?;
                 if let Some((host, _)) = DrainModel::coordinator(&self.state) {
                     // It must have taken its last step.
-                    let busy = self.coordinators[host.ix()].is_some_and(|q| {
-                        self.processes[q]
-                            .records
-                            .iter()
-                            .enumerate()
-                            .any(|(i, x)| x.role == Role::Coordinator && !self.walked[q][i])
-                    });
-                    if busy {
+                    if self.coordinator_busy(host) {
                         return Err(format!(
                             "the coordinator on {} still has steps to take",
                             self.names.nodes[host.ix()]
@@ -729,16 +710,6 @@ impl<'a> Walk<'a> {
                 }
                 if !own && !self.names.declined.contains(&term) && term > self.state.history.term {
                     return Err(format!("the election of its term ({l}) is not walked yet"));
-                }
-            }
-        }
-        if is_start && r.role == Role::Coordinator {
-            if let Some(term) = start_body(r)
-                .and_then(|b| b["term"].as_u64())
-                .and_then(|t| self.names.term(t))
-            {
-                if let Some(why) = self.catch_up_waits(term) {
-                    return Err(why);
                 }
             }
         }
@@ -827,7 +798,7 @@ impl<'a> Walk<'a> {
                 ));
             }
         }
-        if std::env::var_os("EBBTIDE_REFINE_DEBUG").is_some() {
+        if self.debug {
             eprintln!("  act {}", self.model.format_action(&action));
         }
         if let Some(next) = self.model.step(&self.state, action.clone()) {
@@ -880,8 +851,7 @@ impl<'a> Walk<'a> {
             let s: AgentStart = serde_json::from_value(body.clone())
                 .map_err(|e| fail(r, format!("unreadable Start: {e}")))?;
             if DrainModel::is_up(&self.state, node) {
-                self.act(r, Action::Crash(node))?;
-                self.out.hidden_crashes += 1;
+                self.end_process(r, node)?;
             }
             if self.model.cfg.late_membership && self.state.history.is_member(node) {
                 // A process registers before its agent starts, and etcd takes a new
@@ -1252,9 +1222,7 @@ impl<'a> Walk<'a> {
                     ),
                 ));
             }
-            self.act(r, Action::Crash(node))?;
-            self.out.hidden_crashes += 1;
-            self.current[node.ix()] = None;
+            self.end_process(r, node)?;
         }
         self.act(r, Action::Leave(node))?;
         self.out.hidden_membership += 1;
@@ -1384,12 +1352,7 @@ impl<'a> Walk<'a> {
             })?;
         let body = start_body(&self.processes[p].records[i])?;
         let members: Vec<String> = serde_json::from_value(body["members"].clone()).ok()?;
-        let joined = self.processes[p].records[i..].iter().any(|x| {
-            x.role == Role::Coordinator
-                && x.input.get("MemberJoined").is_some_and(|j| {
-                    j["node"].as_str() == Some(node) && j["epoch"].as_u64() == epoch
-                })
-        });
+        let joined = self.will_report_join(p, node, epoch);
         Some((members, joined))
     }
 
@@ -1456,6 +1419,37 @@ impl<'a> Walk<'a> {
         None
     }
 
+    /// The end of `node`'s process, which the trace does not log: the model's crash.
+    fn end_process(&mut self, r: &Record, node: NodeIx) -> Result<(), Box<Failure>> {
+        self.act(r, Action::Crash(node))?;
+        self.out.hidden_crashes += 1;
+        self.current[node.ix()] = None;
+        Ok(())
+    }
+
+    /// Whether the model's coordinator on `host` has steps of its process not walked yet.
+    fn coordinator_busy(&self, host: NodeIx) -> bool {
+        self.coordinators[host.ix()].is_some_and(|q| {
+            self.processes[q]
+                .records
+                .iter()
+                .enumerate()
+                .any(|(i, x)| x.role == Role::Coordinator && !self.walked[q][i])
+        })
+    }
+
+    /// Whether the coordinator of process `q` is still to be told (a record not walked
+    /// yet) of `node`'s registration of `epoch`.
+    fn will_report_join(&self, q: usize, node: &str, epoch: Option<u64>) -> bool {
+        self.processes[q].records.iter().enumerate().any(|(k, x)| {
+            !self.walked[q][k]
+                && x.role == Role::Coordinator
+                && x.input.get("MemberJoined").is_some_and(|j| {
+                    j["node"].as_str() == Some(node) && j["epoch"].as_u64() == epoch
+                })
+        })
+    }
+
     /// Before an election: the coordinator before it stopped (deposed, or its task ended
     /// with its leadership) without a record, which is the model's coordinator failure.
     /// It must have taken its last step.
@@ -1463,14 +1457,7 @@ impl<'a> Walk<'a> {
         let Some((host, _)) = DrainModel::coordinator(&self.state) else {
             return Ok(());
         };
-        let busy = self.coordinators[host.ix()].is_some_and(|q| {
-            self.processes[q]
-                .records
-                .iter()
-                .enumerate()
-                .any(|(i, x)| x.role == Role::Coordinator && !self.walked[q][i])
-        });
-        if busy {
+        if self.coordinator_busy(host) {
             return Err(fail(
                 r,
                 format!(
@@ -1571,9 +1558,7 @@ impl<'a> Walk<'a> {
                     // Its process ended (the trace logs no end): the model's node goes
                     // down first.
                     if DrainModel::is_up(&self.state, left) && !self.state.history.is_fenced(left) {
-                        self.act(r, Action::Crash(left))?;
-                        self.out.hidden_crashes += 1;
-                        self.current[left.ix()] = None;
+                        self.end_process(r, left)?;
                     }
                     Some(Action::Leave(left))
                 }
