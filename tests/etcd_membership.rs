@@ -316,6 +316,40 @@ async fn members_are_snapshotted_then_joined_and_left() {
     );
 }
 
+/// A win is followed by a fresh snapshot of the members, read after it, and no member
+/// event of the watch before it: the new coordinator starts from that snapshot
+/// (`Event::Elected`). A view that lags could lack a member that runs units.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_win_is_followed_by_a_fresh_member_snapshot() {
+    let etcd = etcd_or_skip!();
+    let mut a = join(&etcd, "c", "a", 1, TTL).await;
+    let b = join(&etcd, "c", "b", 2, TTL).await;
+    a.m.campaign();
+    // Every event of a, in order, until the first member event after `Elected`.
+    let deadline = Instant::now() + SOON;
+    let mut seen = Vec::new();
+    let after_win = loop {
+        let e = match tokio::time::timeout_at(deadline, a.rx.recv()).await {
+            Ok(Some(e)) => e,
+            other => panic!("waiting for a's events: {other:?}; received {seen:?}"),
+        };
+        let member_event = matches!(
+            e,
+            Event::Snapshot(_) | Event::Joined(_) | Event::Left { .. }
+        );
+        let won = seen.iter().any(|e| matches!(e, Event::Elected { .. }));
+        seen.push(e.clone());
+        if won && member_event {
+            break e;
+        }
+    };
+    let Event::Snapshot(mut members) = after_win else {
+        panic!("the first member event after the win is not a snapshot: {seen:?}");
+    };
+    members.sort_by(|x, y| x.node().cmp(y.node()));
+    assert_eq!(members, vec![a.me.clone(), b.me.clone()], "{seen:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_campaigner_leads_and_resign_hands_over_with_a_larger_term() {
     let etcd = etcd_or_skip!();

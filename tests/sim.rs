@@ -695,6 +695,26 @@ fn bite_coordinator_before_term_is_caught_by_the_refinement() {
     );
 }
 
+/// The new coordinator's first view must be read after its win: with
+/// `coordinator_from_watch_view` the membership task starts it from what its watch has
+/// shown so far, as the runtime did until the model, widened to the runtime's lagging
+/// watches, found that unsafe (a lagging view may lack a member that runs units). The
+/// refinement catches it: the model lets a new coordinator's view lack only changes
+/// made while no coordinator ran.
+#[test]
+fn bite_coordinator_from_watch_view_is_caught_by_the_refinement() {
+    let bugs = ShellBugs {
+        coordinator_from_watch_view: true,
+        ..ShellBugs::default()
+    };
+    caught_by_one_of(
+        bugs,
+        "elected-bite-coordinator-from-watch-view",
+        40,
+        &["trace check: check refinement", "S5:"],
+    );
+}
+
 #[test]
 fn bite_drop_liveness_epoch_is_caught() {
     let bugs = ShellBugs {

@@ -33,6 +33,11 @@
 //!   [`ElectedMembership::start`]: a [`Event::Snapshot`] first, then `Joined`, `Left`
 //!   (a leave or an expired lease) and `Leader` for every leader change. They may
 //!   arrive late, but never out of order and never lost while the lease lives.
+//! - **A fresh view after every win.** [`Event::Elected`] is followed by a `Snapshot`
+//!   of the registry read at or after the win, and by no member event older than it
+//!   (a watch that lags is started over from that snapshot). The new coordinator
+//!   starts from it: a lagging view could lack a member that runs units, which the
+//!   coordinator would then place again (S5).
 //! - **Desired units stored durably.** [`ElectedMembership::add_units`] answers only
 //!   once the units are stored where the next leader's [`ElectedMembership::units`]
 //!   reads them: the coordinator feeds `AddUnit` to its core only after it answered.

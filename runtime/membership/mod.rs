@@ -72,7 +72,13 @@ pub enum Event {
     /// The election service says `node` coordinates in `term` (seen by every process,
     /// the winner included, each in its own time).
     Leader { term: Term, node: String },
-    /// This process won the election for `term`: it should start a coordinator.
+    /// This process won the election for `term`: it should start a coordinator, from
+    /// the `Snapshot` that follows. An elected service sends a fresh one after every
+    /// win, read after it, and no member event older than that snapshot after
+    /// `Elected`: the coordinator's first view holds every registration change that
+    /// the coordinators before it could have seen (finding 2 of the refinement, in
+    /// `specs/protocol.md`, "the new coordinator's view"; a lagging watch's view may
+    /// lack a member that runs units).
     Elected { term: Term },
     /// This process no longer holds the leadership it won (it resigned, or its lease
     /// went): its coordinator must stop serving at once.

@@ -5,7 +5,9 @@
 //!   coordinator runs here, become `MemberJoined`/`MemberLeft`.
 //! - `Leader` becomes the agent's `LeaderChanged` (the agent decides whether to follow).
 //! - `Elected` starts a [`Coordinator`] with the registered members and the desired
-//!   units the service keeps; it bootstraps (C15). `Deposed` stops it at once.
+//!   units the service keeps; it bootstraps (C15). An elected service's members are
+//!   those of the fresh `Snapshot` that follows the win, never the watch's view before
+//!   it. `Deposed` stops it at once.
 //! - `LeaseLost` becomes the agent's `LeaseLost` (it fences itself), then the process
 //!   exits: one process is one incarnation, so a supervisor restarts it as a new one.
 //! - The agent says after every step whether it may campaign (`may_campaign`, a core
@@ -61,9 +63,10 @@ pub(crate) struct MembershipTask {
     /// Whether the member list is known: a service with a watch sends a `Snapshot`
     /// first; static membership knows its members from its flags.
     pub members_known: bool,
-    /// An election won before the member list was known: the coordinator starts once
-    /// it is, with every member in its bootstrap (a member left out would be taken for
-    /// a new process that runs nothing, while it may run units of the last term).
+    /// An election won before the member list was known (an elected service's win is
+    /// always followed by a fresh snapshot): the coordinator starts once it is, with
+    /// every member in its bootstrap (a member left out would be taken for a new
+    /// process that runs nothing, while it may run units of the last term).
     pub pending_term: Option<Term>,
 }
 
@@ -186,6 +189,13 @@ impl MembershipTask {
                 self.agent(AgentInput::LeaderChanged { term, leader: node });
             }
             Event::Elected { term } => {
+                if self.service.has_election() && !self.setup.bugs.coordinator_from_watch_view {
+                    // The coordinator starts from the fresh snapshot that follows the
+                    // win (`Event::Elected`): the view this task has so far may lag
+                    // behind what the coordinators before it saw.
+                    self.stop_coordinator(running, "elected again");
+                    self.members_known = false;
+                }
                 if self.members_known {
                     self.elected(term, running).await;
                 } else {

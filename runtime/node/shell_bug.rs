@@ -79,6 +79,13 @@ pub struct ShellBugs {
     /// and the node's next incarnation starts below that term. Replay and the safety
     /// checks pass; the model has no step for it (its election is one step).
     pub coordinator_before_term: bool,
+    /// `coordinator-from-watch-view`: the membership task starts the coordinator of a
+    /// term it won from the members its watch has shown so far ("the watch is nearly
+    /// live anyway"), not from the fresh snapshot that follows the win, as the runtime
+    /// did until the refinement's model check found it unsafe: a watch that lags can
+    /// lack a member the coordinator before it gave units to, and the new coordinator
+    /// places them again (S5).
+    pub coordinator_from_watch_view: bool,
 }
 
 impl ShellBugs {
@@ -87,7 +94,7 @@ impl ShellBugs {
 
     /// Every bug, by the name `EBBTIDE_SHELL_BUG` gives it. One table, so that a name
     /// cannot be parsed without being printed, nor the other way round.
-    fn named(&mut self) -> [(&'static str, &mut bool); 10] {
+    fn named(&mut self) -> [(&'static str, &mut bool); 11] {
         [
             ("skip-fsync", &mut self.skip_fsync),
             ("drop-liveness-epoch", &mut self.drop_liveness_epoch),
@@ -105,6 +112,10 @@ impl ShellBugs {
                 &mut self.coordinator_ignores_resign,
             ),
             ("coordinator-before-term", &mut self.coordinator_before_term),
+            (
+                "coordinator-from-watch-view",
+                &mut self.coordinator_from_watch_view,
+            ),
         ]
     }
 

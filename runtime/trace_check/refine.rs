@@ -70,10 +70,10 @@ pub struct Refined {
     /// Elections the walk inserted whose winner resigned at once (only watches report
     /// them).
     pub hidden_elections: usize,
-    /// Elections whose coordinator started from a membership view that lagged behind
-    /// the registrations (`Action::ElectView`). The model allows them because the
-    /// runtime does them, and the model is not safe with them (S5: see
-    /// `specs/properties.md`, "lagging membership view").
+    /// Elections whose coordinator started from a view that lacks registration changes
+    /// made after its snapshot was read (`Action::ElectView`): the model allows a view
+    /// to miss only changes made while no coordinator ran, and is checked safe with
+    /// them (`specs/protocol.md`, "the new coordinator's view").
     pub lagging_views: usize,
     /// Registrations and expiries the walk inserted (late membership: the trace logs
     /// only the coordinator's notice of them).
@@ -98,7 +98,8 @@ impl fmt::Display for Refined {
             f,
             "a behaviour of the model ({} membership, {} nodes, {} units; {} model steps, \
              {} further steps changed nothing; {} process ends inserted, {} of them inside \
-             a step whose persist was lost; {} elections from a lagging membership view)",
+             a step whose persist was lost; {} elections from a view read before a later \
+             registration change)",
             if self.static_membership {
                 "static"
             } else {
@@ -1104,11 +1105,12 @@ impl<'a> Walk<'a> {
             .filter(|n| self.state.history.is_member(*n))
             .collect();
         // A registration the snapshot lacks whose process took its last step has
-        // expired (the process ended): the model's node goes down and leaves first.
+        // expired (the process ended: the model's node goes down and leaves first), and
+        // so has one whose process fenced itself (it runs on until it exits).
         if self.model.cfg.late_membership {
             for n in registry.iter().copied().filter(|n| !s.members.contains(n)) {
                 let ended = self.current[n.ix()].is_none_or(|q| self.all_walked(q));
-                if ended {
+                if ended || self.state.history.is_fenced(n) {
                     self.expire(r, n)?;
                 }
             }
@@ -1553,7 +1555,16 @@ impl<'a> Walk<'a> {
                 CoordInput::MemberLeft { node: left, epoch } if self.model.cfg.late_membership => {
                     self.left(r, left, epoch)?
                 }
-                CoordInput::MemberJoined { .. } => None,
+                // Static membership: a node's start announcement, of its last
+                // incarnation (an older one's must change nothing: a stutter).
+                CoordInput::MemberJoined {
+                    node: joined,
+                    epoch,
+                } => {
+                    let last = self.state.actor_storages[joined.ix()].as_ref();
+                    last.is_some_and(|s| s.epoch == epoch)
+                        .then_some(Action::Announce(joined))
+                }
                 CoordInput::MemberLeft { node: left, .. } => {
                     // Its process ended (the trace logs no end): the model's node goes
                     // down first.

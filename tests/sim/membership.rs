@@ -188,6 +188,11 @@ impl World {
             let node = self.sessions[&lease].node.clone();
             self.leaders.push((term, node.clone()));
             self.deliver(lease, Event::Elected { term }, now);
+            // The winner's fresh view: the registry as of its win, read after it.
+            if self.sessions[&lease].watching {
+                let members = self.sessions.keys().map(|l| self.member(*l)).collect();
+                self.deliver(lease, Event::Snapshot(members), now);
+            }
             self.broadcast(Event::Leader { term, node }, now);
         }
     }

@@ -94,6 +94,7 @@ pub fn action(a: &Action) -> String {
         Action::ElectFails(n) => {
             format!("{n} wins the election but fails to persist its term: its process exits")
         }
+        Action::Announce(n) => format!("{n}'s start announcement reaches the coordinator"),
         Action::NotifyJoin(n) => format!("the coordinator's membership watch reports {n} joined"),
         Action::NotifyLeave(n) => format!("the coordinator's membership watch reports {n} left"),
         Action::CoordinatorCrash(n) => format!("the coordinator on {n} crashes ({n} stays up)"),

@@ -658,10 +658,11 @@ fn events(d: &mut Drawing, state: &SysState, next: &SysState, action: &Action, r
             let text = format!("won term {}, persist failed: exits", state.history.term + 1);
             d.mark("mark crash", Lifeline::Agent(*n), row, &text, &said);
         }
-        Action::NotifyJoin(n) | Action::NotifyLeave(n) => {
+        Action::NotifyJoin(n) | Action::NotifyLeave(n) | Action::Announce(n) => {
             if let Some((host, _)) = DrainModel::coordinator(state) {
                 let what = match action {
                     Action::NotifyJoin(_) => format!("watch: {n} joined"),
+                    Action::Announce(_) => format!("announce: {n} started"),
                     _ => format!("watch: {n} left"),
                 };
                 d.mark("mark watch", Lifeline::Coordinator(host), row, &what, &said);

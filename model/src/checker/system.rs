@@ -66,6 +66,13 @@ pub struct History {
     /// `--late-membership`: bit per node, an expired registration the live coordinator
     /// has not been told of yet (`Action::NotifyLeave`).
     pub unseen_leaves: u16,
+    /// `--late-membership`: bit per node, a registration made or expired while no
+    /// coordinator ran (since the last one stopped). A new coordinator's view may lack
+    /// exactly these changes (`Action::ElectView`): the runtime reads its view after it
+    /// won, so it holds every change the coordinators before it could have seen, and
+    /// may miss only those after its read (`specs/protocol.md`, "the new coordinator's
+    /// view").
+    pub uncoordinated: u16,
     /// `--late-membership`: per node, the epoch of its registration (the one a join
     /// names, and the one whose expiry a leave names).
     pub registered: [u8; MAX_NODES],
@@ -159,6 +166,11 @@ pub enum Action {
     /// `--late-membership`: the coordinator's membership watch reports an expired
     /// registration it has not been told of.
     NotifyLeave(NodeIx),
+    /// `--static-membership`: a node's start announcement reaches the coordinator
+    /// (`MemberJoined` of its last incarnation, which may have ended since), at any
+    /// time after it started. A member the coordinator has not heard from yet is then
+    /// known by that epoch (C17).
+    Announce(NodeIx),
     /// The coordinator process dies; its node lives on (a fault; bounded).
     CoordinatorCrash(NodeIx),
     /// An operator makes the coordinator on this node resign (bounded).
@@ -240,6 +252,7 @@ impl Action {
             | Action::GracefulLeave(_)
             | Action::Status(_)
             | Action::AddWork
+            | Action::Announce(_)
             | Action::CoordinatorCrash(_) => false,
         }
     }
@@ -547,6 +560,23 @@ impl DrainModel {
     }
 
     /// Whether a lagging watch of `node` may still report the term before the latest.
+    /// With late membership: the views a new coordinator may start from besides the
+    /// registry itself. Each differs from the registry only at nodes whose registration
+    /// changed while no coordinator ran ([`History::uncoordinated`]): it may lack a
+    /// registration made then, or still show one that expired then.
+    pub fn stale_views(h: &History) -> impl Iterator<Item = u16> + '_ {
+        let base = h.members & !h.uncoordinated;
+        let changed = h.uncoordinated;
+        // Every subset of `changed`, from `changed` itself down to the empty one.
+        let mut next = Some(changed);
+        std::iter::from_fn(move || {
+            let subset = next?;
+            next = (subset != 0).then(|| (subset - 1) & changed);
+            Some(base | subset)
+        })
+        .filter(move |v| *v != h.members)
+    }
+
     pub fn stale_watch_pending(&self, state: &SysState, node: NodeIx) -> bool {
         let h = &state.history;
         Self::is_up(state, node)
@@ -610,6 +640,7 @@ impl Model for DrainModel {
                 },
                 unseen_joins: 0,
                 unseen_leaves: 0,
+                uncoordinated: 0,
                 registered: [0; MAX_NODES],
                 left: [0; MAX_NODES],
                 fenced: 0,
@@ -789,6 +820,9 @@ impl Model for DrainModel {
                 }
                 for node in self.nodes() {
                     actions.push(Action::Status(node));
+                    if self.cfg.fixed_coordinator && state.actor_storages[node.ix()].is_some() {
+                        actions.push(Action::Announce(node));
+                    }
                 }
                 if h.promised < self.cfg.all_units() {
                     actions.push(Action::AddWork);
@@ -805,18 +839,14 @@ impl Model for DrainModel {
                         }
                         actions.push(Action::Elect(node));
                         if self.cfg.late_membership {
-                            // Every view but the fresh one (`Elect`), with the winner in it.
-                            let all = h.members | h.unseen_leaves;
+                            // Every view but the fresh one (`Elect`) that differs from
+                            // the registry only where it changed while no coordinator
+                            // ran, with the winner in it.
                             let me = 1u16 << node.0;
-                            let mut view = all;
-                            loop {
-                                if view & me != 0 && view != h.members {
+                            for view in Self::stale_views(h) {
+                                if view & me != 0 {
                                     actions.push(Action::ElectView { node, view });
                                 }
-                                if view == 0 {
-                                    break;
-                                }
-                                view = (view - 1) & all;
                             }
                         }
                     } else if self.cfg.failed_elections
@@ -946,6 +976,9 @@ impl DrainModel {
                         // reports it later.
                         next.history.registered[i] = epoch as u8;
                         next.history.unseen_joins |= 1 << node.0;
+                        if Self::coordinator(state).is_none() {
+                            next.history.uncoordinated |= 1 << node.0;
+                        }
                     } else {
                         self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
                     }
@@ -988,6 +1021,9 @@ impl DrainModel {
                     let epoch = state.history.registered[node.ix()];
                     next.history.unseen_leaves |= 1 << node.0;
                     next.history.left[node.ix()] = epoch;
+                    if Self::coordinator(state).is_none() {
+                        next.history.uncoordinated |= 1 << node.0;
+                    }
                     return Some(next);
                 }
                 self.tell_coordinator(&mut next, CoordInput::MemberLeft { node, epoch });
@@ -1000,9 +1036,21 @@ impl DrainModel {
                 }
                 let mut next = state.clone();
                 next.history.unseen_joins &= !(1 << node.0);
-                // A pending report of the last registration's expiry is folded into it.
-                next.history.unseen_leaves &= !(1 << node.0);
-                let epoch = state.history.registered[node.ix()] as u64;
+                // A pending report of an older registration's expiry is folded into it
+                // (a fresh snapshot lists only the new one). The expiry of this very
+                // registration is reported after it.
+                let i = node.ix();
+                if h.left[i] != h.registered[i] {
+                    next.history.unseen_leaves &= !(1 << node.0);
+                }
+                let epoch = state.history.registered[i] as u64;
+                self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
+                Some(next)
+            }
+            Action::Announce(node) => {
+                // Its last incarnation's (the process may have ended since it sent it).
+                let epoch = state.actor_storages[node.ix()].as_ref()?.epoch;
+                let mut next = state.clone();
                 self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
                 Some(next)
             }
@@ -1055,8 +1103,7 @@ impl DrainModel {
                 let h = &state.history;
                 let view = match action {
                     Action::ElectView { view, .. } => {
-                        let all = h.members | h.unseen_leaves;
-                        if view & !all != 0 || view & (1 << node.0) == 0 {
+                        if !Self::stale_views(h).any(|v| v == view) || view & (1 << node.0) == 0 {
                             return None;
                         }
                         Some(view)
@@ -1074,6 +1121,7 @@ impl DrainModel {
                 })?;
                 self.issue_term(&mut next.history, node);
                 debug_assert_eq!(next.history.term, term);
+                next.history.uncoordinated = 0;
                 // Its members are the registrations of this step: nothing is unseen.
                 // With a lagging view, its watch will report the registrations the view
                 // lacks (and the expiries it still shows, which stay unseen).
@@ -1084,9 +1132,12 @@ impl DrainModel {
                     }
                     Some(v) => {
                         // Its watch starts from its view: it reports the registrations
-                        // the view lacks, and the expiries of those it still shows.
-                        next.history.unseen_joins = next.history.members & !v;
-                        next.history.unseen_leaves &= v;
+                        // the view lacks, and the expiries of those it still shows. A
+                        // member in the view is its current registration (an expiry
+                        // before it is older than the view: never reported).
+                        let members = next.history.members;
+                        next.history.unseen_joins = members & !v;
+                        next.history.unseen_leaves &= v & !members;
                     }
                 }
                 Some(next)

@@ -72,7 +72,7 @@ async fn run_campaign(shared: Arc<Shared>, lease: i64, node: String) {
                         term,
                         watch: Some(watch),
                     };
-                    gate.push(Event::Elected { term });
+                    shared.push_elected(&mut gate, term);
                 }
                 return;
             }

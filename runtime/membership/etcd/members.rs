@@ -7,6 +7,12 @@
 //! start revision was compacted away, or any other reason), the task reads a fresh
 //! snapshot and sends it: members missing from it have left.
 //!
+//! **A fresh view after a win.** `Elected` makes the view stale (the view's generation,
+//! [`Shared::emit_member`]): the watch stops, reads a new snapshot and follows from it.
+//! A snapshot whose read began before the win is read again, and an event of the old
+//! watch is not sent: after `Elected`, the first member event is a snapshot read after
+//! the win, which the new coordinator starts from (`Event::Elected`).
+//!
 //! The same watch notices the end of our own registration: a delete of our key after
 //! the revision that created it means the lease is gone (or someone removed us), and
 //! the process fences itself.
@@ -31,6 +37,8 @@ struct Incarnation {
 
 /// Why following the watch stopped.
 enum End {
+    /// A win made the view stale: take a fresh snapshot.
+    FreshView,
     /// etcd cancelled the watch: take a fresh snapshot.
     Cancelled(String),
     /// The stream broke: resume at `next` with what we know.
@@ -45,10 +53,10 @@ enum End {
 
 /// Reports the members until aborted or fenced.
 pub(super) async fn watch_members(shared: Arc<Shared>) {
-    let mut resume: Option<(i64, Known)> = None;
+    let mut resume: Option<(i64, Known, u64)> = None;
     let mut failures = Failures::new("member watch");
     loop {
-        let (next, known) = match resume.take() {
+        let (next, known, generation) = match resume.take() {
             Some(r) => r,
             None => match snapshot(&shared).await {
                 Ok(Some(s)) => s,
@@ -60,23 +68,47 @@ pub(super) async fn watch_members(shared: Arc<Shared>) {
                 }
             },
         };
-        match follow(&shared, next, known, &mut failures).await {
+        match follow(&shared, next, known, generation, &mut failures).await {
             End::Fenced => return,
+            End::FreshView => {
+                tracing::debug!("won the election: reading a fresh member snapshot");
+            }
             End::Cancelled(why) => {
                 tracing::warn!(reason = %why, "etcd cancelled the member watch; taking a fresh snapshot");
             }
             End::Broken { next, known, error } => {
                 failures.failed(&error);
                 sleep(shared.retry_pause()).await;
-                resume = Some((next, known));
+                resume = Some((next, known, generation));
             }
         }
     }
 }
 
-/// Reads every member, sends `Snapshot`, and answers where the watch starts. `None`:
-/// our own registration is missing, and the process fenced itself.
-async fn snapshot(shared: &Shared) -> Result<Option<(i64, Known)>, super::super::MembershipError> {
+/// Reads every member, sends `Snapshot`, and answers where the watch starts and the
+/// view's generation. `None`: our own registration is missing, and the process fenced
+/// itself.
+async fn snapshot(
+    shared: &Shared,
+) -> Result<Option<(i64, Known, u64)>, super::super::MembershipError> {
+    loop {
+        let generation = *shared.view.borrow();
+        let Some((next, known, members)) = read_members(shared).await? else {
+            return Ok(None);
+        };
+        // A win during the read: the read may predate it; read again.
+        if shared.emit_member(generation, Event::Snapshot(members)) {
+            return Ok(Some((next, known, generation)));
+        }
+    }
+}
+
+/// One member snapshot: where the watch starts, the incarnations, the members.
+type Read = (i64, Known, Vec<Member>);
+
+/// Reads every member at one revision. `None`: our own registration is missing, and
+/// the process fenced itself.
+async fn read_members(shared: &Shared) -> Result<Option<Read>, super::super::MembershipError> {
     let prefix = shared.keys.members_prefix();
     let mut members = Vec::new();
     let mut known = Known::new();
@@ -104,12 +136,21 @@ async fn snapshot(shared: &Shared) -> Result<Option<(i64, Known)>, super::super:
         shared.fence("our registration is no longer in etcd");
         return Ok(None);
     }
-    shared.emit(Event::Snapshot(members));
-    Ok(Some((read.revision + 1, known)))
+    Ok(Some((read.revision + 1, known, members)))
 }
 
-/// Follows the watch from revision `next`.
-async fn follow(shared: &Shared, mut next: i64, mut known: Known, failures: &mut Failures) -> End {
+/// Follows the watch from revision `next`, for the view of `generation`.
+async fn follow(
+    shared: &Shared,
+    mut next: i64,
+    mut known: Known,
+    generation: u64,
+    failures: &mut Failures,
+) -> End {
+    let mut view = shared.view.subscribe();
+    if *view.borrow_and_update() != generation {
+        return End::FreshView;
+    }
     let prefix = shared.keys.members_prefix();
     let options = WatchOptions::new().with_prefix().with_start_revision(next);
     let mut client = shared.client.watch_client();
@@ -130,7 +171,12 @@ async fn follow(shared: &Shared, mut next: i64, mut known: Known, failures: &mut
         }
     };
     loop {
-        let response = match stream.message().await {
+        let message = tokio::select! {
+            biased;
+            _ = view.changed() => return End::FreshView,
+            m = stream.message() => m,
+        };
+        let response = match message {
             Ok(Some(r)) => {
                 failures.succeeded();
                 r
@@ -175,10 +221,13 @@ async fn follow(shared: &Shared, mut next: i64, mut known: Known, failures: &mut
                         continue; // the same incarnation written again
                     }
                     if let Some(old) = known.remove(key) {
-                        shared.emit(Event::Left {
+                        let left = Event::Left {
                             node: old.node,
                             epoch: old.epoch,
-                        });
+                        };
+                        if !shared.emit_member(generation, left) {
+                            return End::FreshView;
+                        }
                     }
                     if let Some((key, member)) = parsed {
                         known.insert(
@@ -188,15 +237,20 @@ async fn follow(shared: &Shared, mut next: i64, mut known: Known, failures: &mut
                                 epoch: member.epoch,
                             },
                         );
-                        shared.emit(Event::Joined(member));
+                        if !shared.emit_member(generation, Event::Joined(member)) {
+                            return End::FreshView;
+                        }
                     }
                 }
                 EventType::Delete => {
                     if let Some(old) = known.remove(key) {
-                        shared.emit(Event::Left {
+                        let left = Event::Left {
                             node: old.node,
                             epoch: old.epoch,
-                        });
+                        };
+                        if !shared.emit_member(generation, left) {
+                            return End::FreshView;
+                        }
                     }
                     if let Some(s) = shared.session.get() {
                         if key == s.member_key && kv.mod_revision() > s.created {

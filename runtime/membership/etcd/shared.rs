@@ -168,6 +168,11 @@ pub(super) struct Shared {
     pub(super) deadline: Mutex<Option<tokio::time::Instant>>,
     /// What the reads of the desired units cost so far (see [`UnitReads`]).
     pub(super) unit_reads: Mutex<UnitReads>,
+    /// The member view's generation: one more at every win, changed and compared only
+    /// under the gate's lock. The member watch emits only under the generation its
+    /// snapshot was read in, so that after `Elected` the next member event is a
+    /// snapshot read after the win (see [`Shared::emit_member`]).
+    pub(super) view: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -186,6 +191,7 @@ impl Shared {
             session: OnceLock::new(),
             deadline: Mutex::new(None),
             unit_reads: Mutex::new(UnitReads::default()),
+            view: tokio::sync::watch::Sender::new(0),
             gate: Mutex::new(Gate {
                 queue: Some(tx),
                 campaign: Campaign::Idle,
@@ -212,9 +218,22 @@ impl Shared {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `event` unless the gate is closed.
-    pub(super) fn emit(&self, event: Event) {
-        self.gate().push(event);
+    /// Queues a member event of the view read in `generation`, if that is still the
+    /// view's generation: false (and nothing queued) when a win made it stale since.
+    pub(super) fn emit_member(&self, generation: u64, event: Event) -> bool {
+        let mut gate = self.gate();
+        if *self.view.borrow() != generation {
+            return false;
+        }
+        gate.push(event);
+        true
+    }
+
+    /// Queues `Elected` for `term` and makes the member view stale: the member watch
+    /// reads a fresh snapshot after it (`Event::Elected`). Called with the gate held.
+    pub(super) fn push_elected(&self, gate: &mut Gate, term: Term) {
+        self.view.send_modify(|g| *g += 1);
+        gate.push(Event::Elected { term });
     }
 
     /// Spawns a background task that stops with the others.

@@ -262,7 +262,7 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             CoordInput::Timer(CoordTimer::LivenessTtl(node)) => {
                 self.view.expire(&node);
             }
-            CoordInput::MemberJoined { node, epoch } => self.on_member_joined(node, epoch),
+            CoordInput::MemberJoined { node, epoch } => self.on_member_joined(node, epoch, out),
             CoordInput::MemberLeft { node, epoch } => self.on_member_left(&node, epoch, out),
             CoordInput::AddUnit(w) => {
                 if self.desired.insert(w.clone()) && self.bootstrapped {
@@ -503,9 +503,17 @@ impl<N: Key, W: Key> Coordinator<N, W> {
         work: Vec<W>,
         out: &mut Vec<CoordOutput<N, W>>,
     ) {
-        if term != self.term || !self.awaiting.remove(&from) {
+        if term != self.term || !self.awaiting.contains(&from) {
             return;
         }
+        // C1: the answer of an incarnation older than one already known (by a report or
+        // a registration) comes from a process that is gone: its units run nowhere. The
+        // bootstrap waits for the current incarnation's answer (the resend asks again).
+        let stale = self.view.get(&from).is_some_and(|r| epoch < r.epoch);
+        if stale && self.guards.on(Guard::DropStaleReports) {
+            return;
+        }
+        self.awaiting.remove(&from);
         self.observe(&from, epoch, liveness, out);
         for w in work {
             if !self.desired.contains(&w) {
@@ -624,8 +632,20 @@ impl<N: Key, W: Key> Coordinator<N, W> {
 
     // ----- membership and incarnations -------------------------------------------
 
-    fn on_member_joined(&mut self, node: N, epoch: Epoch) {
+    fn on_member_joined(&mut self, node: N, epoch: Epoch, out: &mut Vec<CoordOutput<N, W>>) {
         if self.view.contains(&node) {
+            // C17: a newer incarnation registered, so every older one is gone: from now
+            // on only this one's reports count (a late bootstrap answer of an older one
+            // would count units that run nowhere), and if it replaces one the
+            // coordinator heard from, that one's units wait for a new destination, as
+            // when the new incarnation reports first. A fresh snapshot of the registry
+            // (a new coordinator's view, a watch started over) lists only the new one,
+            // with no leave before it (S8; the checker found both with late membership
+            // and a lease loss). The member stays in the bootstrap if it was: the new
+            // process answers the next resend.
+            if self.view.registered(&node, epoch) {
+                self.forget_incarnation(&node, out);
+            }
             return;
         }
         self.loads.track(&node);

@@ -1587,13 +1587,58 @@ fn member_joined_is_known_at_its_epoch_but_unknown_until_it_reports() {
         input(&mut c, CoordInput::AddUnit(14)),
         vec![add_w(4, 14, 7, 3)]
     );
-    // Joining again while a member changes nothing.
+    // Joining again at the same incarnation, or an older one's late join, changes
+    // nothing.
     let before = c.clone();
+    for epoch in [7, 6] {
+        let join = CoordInput::MemberJoined { node: 4, epoch };
+        assert_eq!(input(&mut c, join), vec![]);
+        assert_eq!(c, before);
+    }
+    check(&c);
+}
+
+#[test]
+fn c17_a_join_of_a_newer_incarnation_ends_the_one_the_coordinator_knows() {
+    let mut c = coord(&[(1, &[10]), (2, &[11]), (3, &[])]);
+    // A fresh snapshot lists node 2's next incarnation, with no leave of epoch 1 before
+    // it: epoch 1's unit runs nowhere now, and waits for a new destination.
+    let out = input(&mut c, CoordInput::MemberJoined { node: 2, epoch: 2 });
+    assert_eq!(out, vec![add_w(3, 11, 1, 1)]);
+    assert_eq!(record(&c, 2), (2, ALIVE, ViewLiveness::Unknown));
+    // Epoch 1's late report is stale.
+    assert_eq!(report(&mut c, 2, 1, ALIVE), vec![]);
+    check(&c);
+}
+
+#[test]
+fn c17_a_join_during_the_bootstrap_keeps_the_member_awaited_and_its_older_answer_stale() {
+    let (mut c, _) = new_coord(&[1, 2], &[10], CoordinatorConfig::default());
+    boot(&mut c, 1, 1, ALIVE, &[]);
+    // Node 2 restarted before it answered: its registration names epoch 3.
     assert_eq!(
-        input(&mut c, CoordInput::MemberJoined { node: 4, epoch: 9 }),
+        input(&mut c, CoordInput::MemberJoined { node: 2, epoch: 3 }),
         vec![]
     );
-    assert_eq!(c, before);
+    assert!(c.awaits(&2));
+    // Epoch 2's answer, sent before it died, counts nothing: unit 10 runs nowhere.
+    assert_eq!(boot(&mut c, 2, 2, ALIVE, &[10]), vec![]);
+    assert!(c.awaits(&2));
+    // The resend asks again; the new process answers, and the bootstrap completes with
+    // unit 10 unplaced (placed on node 1 or 2, not believed running on node 2).
+    assert_same_outputs(
+        resend(&mut c),
+        vec![bootstrap_req(2), CoordOutput::Arm(CoordTimer::Resend)],
+    );
+    let out = boot(&mut c, 2, 3, ALIVE, &[]);
+    assert!(!c.awaits(&2));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        CoordOutput::Send {
+            msg: ToNode::AddWork { work: 10, .. },
+            ..
+        }
+    )));
     check(&c);
 }
 

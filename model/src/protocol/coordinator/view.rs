@@ -85,6 +85,26 @@ impl<N: Key> LivenessView<N> {
         });
     }
 
+    /// A member registered as incarnation `epoch`: if that is newer than the record's,
+    /// the record is that new process's (Alive, Unknown until it reports), and reports
+    /// of older incarnations are stale from now on. Answers whether it replaced an
+    /// incarnation the coordinator had heard from.
+    pub fn registered(&mut self, node: &N, epoch: Epoch) -> bool {
+        let Some(rec) = self.nodes.get_mut(node).filter(|r| r.epoch < epoch) else {
+            return false;
+        };
+        let (known, drained) = (rec.epoch > 0, drains(rec));
+        *rec = NodeRecord {
+            epoch,
+            liveness: Liveness::Alive,
+            fresh: false,
+        };
+        if drained {
+            self.draining -= 1;
+        }
+        known
+    }
+
     /// Forgets a member that left.
     pub fn remove(&mut self, node: &N) -> Option<NodeRecord> {
         let rec = self.nodes.remove(node)?;
