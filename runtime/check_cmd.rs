@@ -137,6 +137,27 @@ fn flags(cfg: &ModelConfig) -> String {
     opt("resigns", cfg.resigns, d.resigns);
     opt("leaves", cfg.leaves, d.leaves);
     opt("fair-rounds", cfg.fair_rounds, d.fair_rounds);
+    let mut limit = |name: &str, v: Option<u8>, dv: Option<u8>| {
+        if v != dv {
+            f.push(match v {
+                Some(v) => format!("--{name} {v}"),
+                None => format!("--{name} unlimited"),
+            });
+        }
+    };
+    limit("losses", cfg.losses, d.losses);
+    limit("ttl-expiries", cfg.ttl_expiries, d.ttl_expiries);
+    for (on, flag) in [
+        (cfg.elected_start, "--elected-start"),
+        (cfg.late_membership, "--late-membership"),
+        (cfg.failed_elections, "--failed-elections"),
+        (cfg.drains_any_order, "--drains-any-order"),
+        (cfg.fixed_coordinator, "--static-membership"),
+    ] {
+        if on {
+            f.push(flag.to_string());
+        }
+    }
     f.join(" ")
 }
 

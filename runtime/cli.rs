@@ -842,11 +842,14 @@ pub struct CheckArgs {
     /// Print the guards that --without accepts, one a line, and exit.
     #[arg(long)]
     pub list_guards: bool,
-    /// Check CI's four configurations one after the other: the default one; a smaller
+    /// Check CI's five configurations one after the other: the default one; a smaller
     /// one with a lease loss (2 nodes, 2 units, drain batch 2, 1 lease loss); two
     /// drains with fair continuations (3 nodes, 1 unit, --drains 2 --fair-rounds 20);
-    /// a unit added while the cluster runs (2 nodes, 1 unit, --added-work 1). Takes no
-    /// model options. Exit status 1 if a property is violated in any.
+    /// a unit added while the cluster runs (2 nodes, 1 unit, --added-work 1); the
+    /// runtime's environment (2 nodes, 1 unit, --elected-start --late-membership
+    /// --failed-elections --drains-any-order, a crash, a failover, a lease loss and a
+    /// resignation). Takes no model options. Exit status 1 if a property is violated
+    /// in any.
     #[arg(long)]
     pub ci: bool,
     /// Walk the model at random instead of searching every state: for configurations

@@ -256,6 +256,18 @@ impl MembershipTask {
         } else if !self.agent_has_handled(learnt).await {
             tracing::warn!(node = %self.cluster.id, term, "the agent is gone: the coordinator does not start");
             return;
+        } else if !*self.campaign.borrow() {
+            // A leave (SIGTERM) queued to the agent before the win was applied first: the
+            // node may no longer campaign, so it does not coordinate either. It resigns
+            // without a coordinator; its agent follows the term it won, as a watch
+            // would have told it (the model's declined election, then its `Watch`). The
+            // simulation found this (elected seed 101): the coordinator used to start,
+            // on a node whose leave had already passed the point where it resigns one.
+            tracing::warn!(node = %self.cluster.id, term, "won the election, but a leave came first: resigning");
+            if let Err(e) = self.service.resign().await {
+                tracing::warn!(error = %e, "cannot resign the election");
+            }
+            return;
         }
         match self.start_coordinator(term).await {
             Ok(r) => *running = Some(r),

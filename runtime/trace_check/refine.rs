@@ -284,11 +284,10 @@ impl<'a> Walk<'a> {
                 added.insert(u.to_owned());
             } else if let Some(l) = r.input.get("LeaderChanged") {
                 if let (Some(t), Some(leader)) = (l["term"].as_u64(), l["leader"].as_str()) {
-                    // A winner learning its own term: an election, whether or not its
-                    // coordinator lived to start.
-                    if leader == r.node {
-                        elected.insert(t);
-                    }
+                    // A winner learning its own term with no coordinator start after
+                    // it: its process died with the step (`ElectFails`, taken where the
+                    // step was cut short), or it resigned, a leave having come first (a
+                    // declined election, then its watch's report).
                     reports.push((t, leader.to_owned()));
                 }
             }

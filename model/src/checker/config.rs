@@ -207,6 +207,30 @@ impl ModelConfig {
         }
     }
 
+    /// CI's fifth configuration: the runtime's environment, as the trace check's walk
+    /// has it (rule 2: what the runtime can do, the model can do). The cluster starts
+    /// with no coordinator; every process registers before its agent starts, and the
+    /// coordinator hears of registrations and expiries later, from its watch; a new
+    /// coordinator's view may lack what changed while none ran; elections may start
+    /// no coordinator; the client drains and leaves any node, in any order. With a node
+    /// crash, a coordinator failure, a lease loss and a resignation: 2 nodes, 1 unit.
+    pub fn runtime_environment() -> Self {
+        ModelConfig {
+            nodes: 2,
+            work: 1,
+            lease_losses: 1,
+            resigns: 1,
+            losses: Some(0),
+            ttl_expiries: Some(0),
+            stray_terms: 0,
+            elected_start: true,
+            late_membership: true,
+            failed_elections: true,
+            drains_any_order: true,
+            ..ModelConfig::default()
+        }
+    }
+
     /// The configurations `ebbtide check --ci` checks, in order.
     pub fn ci() -> Vec<ModelConfig> {
         vec![
@@ -214,6 +238,7 @@ impl ModelConfig {
             ModelConfig::lease_loss(),
             ModelConfig::clients(),
             ModelConfig::added_work(),
+            ModelConfig::runtime_environment(),
         ]
     }
 
