@@ -10,6 +10,7 @@ mod support;
 use ebbtide::membership::etcd::{EtcdConfig, EtcdMembership};
 use ebbtide::membership::{Event, Member, MembershipError, Registration};
 use ebbtide_model::{Epoch, Term};
+use etcd_client::{Txn, TxnOp};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::etcd::Etcd;
@@ -163,6 +164,43 @@ async fn assert_none(
     while let Ok(Some(e)) = tokio::time::timeout_at(deadline, rx.recv()).await {
         assert!(!unwanted(&e), "{what}: got {e:?}");
     }
+}
+
+/// Process a of cluster "c" (5 s lease), reaching etcd through a proxy that can cut
+/// it off, after its first snapshot (itself alone): the proxy, its handle, its member
+/// record and its events.
+async fn behind_a_proxy(etcd: &Etcd) -> (Proxy, EtcdMembership, Member, mpsc::Receiver<Event>) {
+    log_warnings();
+    let proxy = Proxy::start(etcd.endpoint().trim_start_matches("http://").to_string()).await;
+    let cfg = EtcdConfig {
+        endpoints: vec![proxy.endpoint()],
+        ..config(etcd, "c", Duration::from_secs(5))
+    };
+    let m = EtcdMembership::connect(cfg).await.unwrap();
+    let me = m.register(registration("a", 1), 0).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    m.start(tx);
+    let first = wait_for(&mut rx, "a's snapshot", SOON, |e| {
+        matches!(e, Event::Snapshot(_))
+    })
+    .await;
+    assert_eq!(first, Event::Snapshot(vec![me.clone()]));
+    (proxy, m, me, rx)
+}
+
+/// Compacts etcd's history up to now, so that a watch cut off before cannot resume,
+/// then lets the cut-off process through again.
+async fn compact_then_restore(raw: &mut etcd_client::Client, proxy: &Proxy) {
+    let rev = raw
+        .put("/elsewhere", "", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    raw.compact(rev, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.restore();
 }
 
 async fn raw_client(etcd: &Etcd) -> etcd_client::Client {
@@ -662,22 +700,7 @@ async fn a_revoked_lease_is_lost_and_events_from_before_start_wait_for_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_whose_revision_was_compacted_starts_over_with_a_snapshot() {
     let etcd = etcd_or_skip!();
-    log_warnings();
-    let proxy = Proxy::start(etcd.endpoint().trim_start_matches("http://").to_string()).await;
-    let ttl = Duration::from_secs(5);
-    let cfg = EtcdConfig {
-        endpoints: vec![proxy.endpoint()],
-        ..config(&etcd, "c", ttl)
-    };
-    let m = EtcdMembership::connect(cfg).await.unwrap();
-    let me = m.register(registration("a", 1), 0).await.unwrap();
-    let (tx, mut rx) = mpsc::channel(64);
-    m.start(tx);
-    let first = wait_for(&mut rx, "a's snapshot", SOON, |e| {
-        matches!(e, Event::Snapshot(_))
-    })
-    .await;
-    assert_eq!(first, Event::Snapshot(vec![me.clone()]));
+    let (proxy, _m, me, mut rx) = behind_a_proxy(&etcd).await;
 
     // Cut a off; meanwhile x joins and etcd compacts away the revisions a's watch needs.
     proxy.cut();
@@ -689,16 +712,7 @@ async fn a_watch_whose_revision_was_compacted_starts_over_with_a_snapshot() {
     raw.put("/c/members/x", serde_json::to_string(&x).unwrap(), None)
         .await
         .unwrap();
-    let rev = raw
-        .put("/elsewhere", "", None)
-        .await
-        .unwrap()
-        .header()
-        .unwrap()
-        .revision();
-    raw.compact(rev, None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    proxy.restore();
+    compact_then_restore(&mut raw, &proxy).await;
 
     // a cannot replay what it missed: it says so with a fresh snapshot, then goes on.
     let again = wait_for(&mut rx, "a fresh snapshot", SOON, |e| {
@@ -712,6 +726,58 @@ async fn a_watch_whose_revision_was_compacted_starts_over_with_a_snapshot() {
     assert_eq!(members, vec![me, x]);
     raw.delete("/c/members/x", None).await.unwrap();
     wait_for(&mut rx, "x left", SOON, left("x", 1)).await;
+}
+
+/// A node that left while the watch could not follow (compacted away) leaves before
+/// the fresh snapshot, by the newest epoch registered by then: here x's epoch 1 was
+/// reported, then epochs 2 registered and left unseen. A leave of epoch 1 would be
+/// ignored by a coordinator that had already heard from epoch 2 (C17).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_gone_during_a_compacted_gap_leaves_by_its_newest_epoch() {
+    let etcd = etcd_or_skip!();
+    let (proxy, _m, me, mut rx) = behind_a_proxy(&etcd).await;
+    let mut raw = raw_client(&etcd).await;
+    let x = |epoch| Member {
+        epoch,
+        registration: registration("x", 9),
+    };
+    // x's epoch 1 registers (counter and key in one transaction, as `register` does).
+    let register = |epoch: Epoch| {
+        Txn::new().and_then([
+            TxnOp::put("/c/epochs/x", epoch.to_string(), None),
+            TxnOp::put(
+                "/c/members/x",
+                serde_json::to_string(&x(epoch)).unwrap(),
+                None,
+            ),
+        ])
+    };
+    raw.txn(register(1)).await.unwrap();
+    wait_for(&mut rx, "x joined", SOON, |e| *e == Event::Joined(x(1))).await;
+
+    // Cut a off: x's epoch 1 goes, epoch 2 comes and goes, and etcd compacts.
+    proxy.cut();
+    raw.delete("/c/members/x", None).await.unwrap();
+    raw.txn(register(2)).await.unwrap();
+    raw.delete("/c/members/x", None).await.unwrap();
+    compact_then_restore(&mut raw, &proxy).await;
+
+    let next = wait_for(&mut rx, "x's leave or a snapshot", SOON, |e| {
+        matches!(e, Event::Snapshot(_) | Event::Left { .. })
+    })
+    .await;
+    assert_eq!(
+        next,
+        Event::Left {
+            node: "x".into(),
+            epoch: 2
+        }
+    );
+    let snap = wait_for(&mut rx, "the fresh snapshot", SOON, |e| {
+        matches!(e, Event::Snapshot(_))
+    })
+    .await;
+    assert_eq!(snap, Event::Snapshot(vec![me]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

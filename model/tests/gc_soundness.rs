@@ -227,3 +227,30 @@ fn an_added_unit() {
         ..small(0, 0, 0)
     });
 }
+
+/// The runtime's environment (CI's fifth configuration's walk settings: a cluster that
+/// starts with no coordinator, late membership, lagging views, elections that start no
+/// coordinator, drains of any node), with a resignation.
+#[test]
+fn the_runtime_environment() {
+    same_with_and_without_gc(ModelConfig {
+        resigns: 1,
+        elected_start: true,
+        late_membership: true,
+        failed_elections: true,
+        drains_any_order: true,
+        ..small(0, 0, 0)
+    });
+}
+
+/// As [`the_runtime_environment`], with a node crash instead of the resignation.
+#[test]
+fn the_runtime_environment_with_a_crash() {
+    same_with_and_without_gc(ModelConfig {
+        elected_start: true,
+        late_membership: true,
+        failed_elections: true,
+        drains_any_order: true,
+        ..small(1, 0, 0)
+    });
+}

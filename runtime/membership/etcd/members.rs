@@ -38,9 +38,9 @@ struct Incarnation {
 /// Why following the watch stopped.
 enum End {
     /// A win made the view stale: take a fresh snapshot.
-    FreshView,
+    FreshView(Known),
     /// etcd cancelled the watch: take a fresh snapshot.
-    Cancelled(String),
+    Cancelled(String, Known),
     /// The stream broke: resume at `next` with what we know.
     Broken {
         next: i64,
@@ -54,11 +54,13 @@ enum End {
 /// Reports the members until aborted or fenced.
 pub(super) async fn watch_members(shared: Arc<Shared>) {
     let mut resume: Option<(i64, Known, u64)> = None;
+    // What the last watch reported, for the next snapshot to say who left since.
+    let mut previous = Known::new();
     let mut failures = Failures::new("member watch");
     loop {
         let (next, known, generation) = match resume.take() {
             Some(r) => r,
-            None => match snapshot(&shared).await {
+            None => match snapshot(&shared, &previous).await {
                 Ok(Some(s)) => s,
                 Ok(None) => return, // fenced
                 Err(e) => {
@@ -70,11 +72,13 @@ pub(super) async fn watch_members(shared: Arc<Shared>) {
         };
         match follow(&shared, next, known, generation, &mut failures).await {
             End::Fenced => return,
-            End::FreshView => {
+            End::FreshView(known) => {
                 tracing::debug!("won the election: reading a fresh member snapshot");
+                previous = known;
             }
-            End::Cancelled(why) => {
+            End::Cancelled(why, known) => {
                 tracing::warn!(reason = %why, "etcd cancelled the member watch; taking a fresh snapshot");
+                previous = known;
             }
             End::Broken { next, known, error } => {
                 failures.failed(&error);
@@ -88,19 +92,64 @@ pub(super) async fn watch_members(shared: Arc<Shared>) {
 /// Reads every member, sends `Snapshot`, and answers where the watch starts and the
 /// view's generation. `None`: our own registration is missing, and the process fenced
 /// itself.
+///
+/// A node that `previous` (the last watch) reported and the snapshot lacks has left
+/// meanwhile, perhaps after incarnations the watch never reported: its `Left` goes
+/// first and names the newest epoch registered by the snapshot's revision (the epoch
+/// counter, written in one transaction with each registration). A leave naming the
+/// epoch the watch knew could be older than an incarnation that has already reported
+/// to the coordinator, which then ignores it (C17) and counts units on a process that
+/// is gone.
 async fn snapshot(
     shared: &Shared,
+    previous: &Known,
 ) -> Result<Option<(i64, Known, u64)>, super::super::MembershipError> {
     loop {
         let generation = *shared.view.borrow();
         let Some((next, known, members)) = read_members(shared).await? else {
             return Ok(None);
         };
+        let mut events = Vec::new();
+        for old in previous
+            .iter()
+            .filter(|(key, _)| !known.contains_key(*key))
+            .map(|(_, old)| old)
+        {
+            let epoch = newest_epoch(shared, &old.node, next - 1)
+                .await?
+                .unwrap_or(old.epoch)
+                .max(old.epoch);
+            events.push(Event::Left {
+                node: old.node.clone(),
+                epoch,
+            });
+        }
+        events.push(Event::Snapshot(members));
         // A win during the read: the read may predate it; read again.
-        if shared.emit_member(generation, Event::Snapshot(members)) {
+        if shared.emit_members(generation, events) {
             return Ok(Some((next, known, generation)));
         }
     }
+}
+
+/// The last epoch handed to `node` as of `revision`, if any.
+async fn newest_epoch(
+    shared: &Shared,
+    node: &str,
+    revision: i64,
+) -> Result<Option<Epoch>, super::super::MembershipError> {
+    let mut kv = shared.client.kv_client();
+    let options = etcd_client::GetOptions::new().with_revision(revision);
+    let got = shared
+        .rpc(
+            "read an epoch counter",
+            kv.get(shared.keys.epoch(node), Some(options)),
+        )
+        .await?;
+    Ok(got
+        .kvs()
+        .first()
+        .and_then(|kv| std::str::from_utf8(kv.value()).ok()?.parse().ok()))
 }
 
 /// One member snapshot: where the watch starts, the incarnations, the members.
@@ -149,7 +198,7 @@ async fn follow(
 ) -> End {
     let mut view = shared.view.subscribe();
     if *view.borrow_and_update() != generation {
-        return End::FreshView;
+        return End::FreshView(known);
     }
     let prefix = shared.keys.members_prefix();
     let options = WatchOptions::new().with_prefix().with_start_revision(next);
@@ -173,7 +222,7 @@ async fn follow(
     loop {
         let message = tokio::select! {
             biased;
-            _ = view.changed() => return End::FreshView,
+            _ = view.changed() => return End::FreshView(known),
             m = stream.message() => m,
         };
         let response = match message {
@@ -201,7 +250,7 @@ async fn follow(
                 0 => format!("cancelled: {}", response.cancel_reason()),
                 c => format!("revision {next} was compacted (oldest kept: {c})"),
             };
-            return End::Cancelled(why);
+            return End::Cancelled(why, known);
         }
         for event in response.events() {
             let Some(kv) = event.kv() else { continue };
@@ -226,7 +275,7 @@ async fn follow(
                             epoch: old.epoch,
                         };
                         if !shared.emit_member(generation, left) {
-                            return End::FreshView;
+                            return End::FreshView(known);
                         }
                     }
                     if let Some((key, member)) = parsed {
@@ -238,7 +287,7 @@ async fn follow(
                             },
                         );
                         if !shared.emit_member(generation, Event::Joined(member)) {
-                            return End::FreshView;
+                            return End::FreshView(known);
                         }
                     }
                 }
@@ -249,7 +298,7 @@ async fn follow(
                             epoch: old.epoch,
                         };
                         if !shared.emit_member(generation, left) {
-                            return End::FreshView;
+                            return End::FreshView(known);
                         }
                     }
                     if let Some(s) = shared.session.get() {

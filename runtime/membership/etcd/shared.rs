@@ -221,11 +221,18 @@ impl Shared {
     /// Queues a member event of the view read in `generation`, if that is still the
     /// view's generation: false (and nothing queued) when a win made it stale since.
     pub(super) fn emit_member(&self, generation: u64, event: Event) -> bool {
+        self.emit_members(generation, vec![event])
+    }
+
+    /// [`Shared::emit_member`] of several events, all or none.
+    pub(super) fn emit_members(&self, generation: u64, events: Vec<Event>) -> bool {
         let mut gate = self.gate();
         if *self.view.borrow() != generation {
             return false;
         }
-        gate.push(event);
+        for event in events {
+            gate.push(event);
+        }
         true
     }
 
