@@ -182,18 +182,28 @@ fn report_inert(
     if report >= real {
         return false;
     }
+    // A coordinator that has no record of `src` yet may take one from a bootstrap
+    // answer (as new as `src` is today), or, with late membership, from a join of
+    // `src`'s last registration, which may outlive its process: that record names only
+    // the epoch (Alive, Unknown), so a report of that epoch could still count (it makes
+    // the record fresh). Only an older incarnation's is dropped for sure (C1).
+    // (`tests/gc_soundness.rs`, the runtime's environment with a crash, found this.)
+    let no_record_yet = !m.cfg.late_membership || report.0 < last_epoch(s, src);
     let Some(c) = coordinator_on(s, dst) else {
-        return true;
+        return no_record_yet;
     };
     if c.awaits(&src) {
         // Its record of `src` will come from a bootstrap answer already in flight, or
-        // from a newer one.
-        return bootstrap_answers_in_flight(s, src, dst, c.term()).all(|answer| answer > report);
+        // from a newer one (or, with late membership, from a join).
+        return no_record_yet
+            && bootstrap_answers_in_flight(s, src, dst, c.term()).all(|answer| answer > report);
     }
+    // (With late membership, a later coordinator on `dst` may also record `src` from
+    // its join: so `no_record_yet` in every case.)
     match c.record(&src) {
-        Some(rec) => (rec.epoch, rec.liveness) > report,
-        // Not a member: if it joins again, it is as a newer incarnation.
-        None => true,
+        Some(rec) => no_record_yet && (rec.epoch, rec.liveness) > report,
+        // Not a member: it is told of `src` later (by a join or a bootstrap answer).
+        None => no_record_yet,
     }
 }
 
