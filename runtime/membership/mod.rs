@@ -76,9 +76,8 @@ pub enum Event {
     /// the `Snapshot` that follows. An elected service sends a fresh one after every
     /// win, read after it, and no member event older than that snapshot after
     /// `Elected`: the coordinator's first view holds every registration change that
-    /// the coordinators before it could have seen (finding 2 of the refinement, in
-    /// `specs/protocol.md`, "the new coordinator's view"; a lagging watch's view may
-    /// lack a member that runs units).
+    /// the coordinators before it could have seen (`specs/protocol.md`, "the new
+    /// coordinator's view": a lagging watch's view may lack a member that runs units).
     Elected { term: Term },
     /// This process no longer holds the leadership it won (it resigned, or its lease
     /// went): its coordinator must stop serving at once.

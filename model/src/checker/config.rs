@@ -208,7 +208,7 @@ impl ModelConfig {
     }
 
     /// CI's fifth configuration: the runtime's environment, as the trace check's walk
-    /// has it (rule 2: what the runtime can do, the model can do). The cluster starts
+    /// has it (what the runtime can do, the model can do). The cluster starts
     /// with no coordinator; every process registers before its agent starts, and the
     /// coordinator hears of registrations and expiries later, from its watch; a new
     /// coordinator's view may lack what changed while none ran; elections may start
