@@ -1559,11 +1559,8 @@ impl<'a> Walk<'a> {
                 CoordInput::MemberJoined {
                     node: joined,
                     epoch,
-                } => {
-                    let last = self.state.actor_storages[joined.ix()].as_ref();
-                    last.is_some_and(|s| s.epoch == epoch)
-                        .then_some(Action::Announce(joined))
-                }
+                } => (epoch > 0 && DrainModel::last_epoch(&self.state, joined) == epoch)
+                    .then_some(Action::Announce(joined)),
                 CoordInput::MemberLeft { node: left, .. } => {
                     // Its process ended (the trace logs no end): the model's node goes
                     // down first.

@@ -53,13 +53,6 @@ fn term_floor(s: &SysState, node: NodeIx) -> Term {
     }
 }
 
-/// The last epoch `node` had (its current one while up).
-fn last_epoch(s: &SysState, node: NodeIx) -> Epoch {
-    s.actor_storages[node.ix()]
-        .as_ref()
-        .map_or(0, |st| st.epoch)
-}
-
 /// The live coordinator on `node`, if any.
 fn coordinator_on(s: &SysState, node: NodeIx) -> Option<&super::actor::Coord> {
     if DrainModel::is_up(s, node) {
@@ -124,7 +117,7 @@ pub fn inert(m: &DrainModel, s: &SysState, e: &Envelope<Msg>) -> bool {
                             || (*epoch == agent.epoch()
                                 && agent.fence(work).is_some_and(|f| f > (*term, *op)))
                     } else {
-                        *epoch <= last_epoch(s, dst)
+                        *epoch <= DrainModel::last_epoch(s, dst)
                     }
                 }
             }
@@ -177,7 +170,7 @@ fn report_inert(
         let a = &DrainModel::node(s, src).agent;
         (a.epoch(), a.liveness())
     } else {
-        (last_epoch(s, src) + 1, Liveness::Alive)
+        (DrainModel::last_epoch(s, src) + 1, Liveness::Alive)
     };
     if report >= real {
         return false;
@@ -188,7 +181,7 @@ fn report_inert(
     // the epoch (Alive, Unknown), so a report of that epoch could still count (it makes
     // the record fresh). Only an older incarnation's is dropped for sure (C1).
     // (`tests/gc_soundness.rs`, the runtime's environment with a crash, found this.)
-    let no_record_yet = !m.cfg.late_membership || report.0 < last_epoch(s, src);
+    let no_record_yet = !m.cfg.late_membership || report.0 < DrainModel::last_epoch(s, src);
     let Some(c) = coordinator_on(s, dst) else {
         return no_record_yet;
     };

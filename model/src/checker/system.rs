@@ -13,7 +13,7 @@ use super::actor::{Msg, NodeActor, NodeState, NodeTimer};
 use super::config::ModelConfig;
 use super::ids::{NodeIx, UnitIx};
 use super::properties::{self, Violation};
-use crate::protocol::{CoordInput, Liveness, Term, ToNode};
+use crate::protocol::{CoordInput, Epoch, Liveness, Term, ToNode};
 use stateright::actor::{
     Actor, ActorModelState, Command, Envelope, Network, Out, RandomChoices, Timers,
 };
@@ -534,10 +534,16 @@ impl DrainModel {
 
     /// Whether the last incarnation of `node` ended in a crash (rather than an exit).
     fn crashed_last(state: &SysState, node: NodeIx) -> bool {
-        let last = state.actor_storages[node.ix()]
-            .as_ref()
-            .map_or(0, |s| s.epoch);
+        let last = Self::last_epoch(state, node);
         state.history.crash_ends[node.ix()] & (1 << last) != 0
+    }
+
+    /// The epoch of `node`'s last incarnation (its current one while up; 0 before it
+    /// first started).
+    pub fn last_epoch(state: &SysState, node: NodeIx) -> Epoch {
+        state.actor_storages[node.ix()]
+            .as_ref()
+            .map_or(0, |s| s.epoch)
     }
 
     /// A down node restarts after a crash (the crash spent the budget), or after a
@@ -559,7 +565,6 @@ impl DrainModel {
             && Self::node(state, node).agent.term_floor() < state.history.term
     }
 
-    /// Whether a lagging watch of `node` may still report the term before the latest.
     /// With late membership: the views a new coordinator may start from besides the
     /// registry itself. Each differs from the registry only at nodes whose registration
     /// changed while no coordinator ran ([`History::uncoordinated`]): it may lack a
@@ -577,6 +582,7 @@ impl DrainModel {
         .filter(move |v| *v != h.members)
     }
 
+    /// Whether a lagging watch of `node` may still report the term before the latest.
     pub fn stale_watch_pending(&self, state: &SysState, node: NodeIx) -> bool {
         let h = &state.history;
         Self::is_up(state, node)
@@ -1012,9 +1018,7 @@ impl DrainModel {
                 next.history.members &= !(1 << node.0);
                 next.history.fenced &= !(1 << node.0);
                 // The registration that goes is the node's last incarnation's.
-                let epoch = state.actor_storages[node.ix()]
-                    .as_ref()
-                    .map_or(0, |s| s.epoch);
+                let epoch = Self::last_epoch(state, node);
                 if self.cfg.late_membership {
                     // The coordinator's watch reports it later, if one is live now (a
                     // coordinator elected later starts without it).
@@ -1049,7 +1053,10 @@ impl DrainModel {
             }
             Action::Announce(node) => {
                 // Its last incarnation's (the process may have ended since it sent it).
-                let epoch = state.actor_storages[node.ix()].as_ref()?.epoch;
+                let epoch = Self::last_epoch(state, node);
+                if epoch == 0 {
+                    return None;
+                }
                 let mut next = state.clone();
                 self.tell_coordinator(&mut next, CoordInput::MemberJoined { node, epoch });
                 Some(next)
