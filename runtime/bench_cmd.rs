@@ -50,7 +50,7 @@ pub(crate) fn peak_rss() -> u64 {
 }
 
 /// The header of the row each run prints last (`tools/bench-table` prints it once).
-pub const TABLE_HEADER: &str = "| nodes | units | placement s | us/unit | drain units | drain ms | RSS grew B/unit | peak RSS B/unit | dropped | h2 resets | threads |";
+pub const TABLE_HEADER: &str = "| nodes | units | placement s | us/unit | core us/unit | drain units | drain ms | RSS grew B/unit | peak RSS B/unit | dropped, queue full | h2 resets | threads |";
 
 /// Resident set size of this process, in bytes (Linux; 0 elsewhere).
 pub(crate) fn rss() -> u64 {
@@ -78,11 +78,13 @@ fn sent_total(nodes: &[Node]) -> BTreeMap<String, u64> {
     counter_total(nodes, "ebbtide_messages_sent_total")
 }
 
-/// Messages lost on the way out (a full queue, a failed call), summed over the nodes.
-fn dropped_total(nodes: &[Node]) -> u64 {
+/// Messages lost on the way out, by `kind/reason` (`add_work/queue_full`, ...),
+/// summed over the nodes.
+fn dropped_total(nodes: &[Node]) -> BTreeMap<String, u64> {
     counter_total(nodes, "ebbtide_messages_dropped_total")
-        .values()
-        .sum()
+        .into_iter()
+        .map(|(labels, v)| (labels.replace("\",reason=\"", "/"), v))
+        .collect()
 }
 
 /// Calls that failed with an HTTP/2 error code (a stream reset, a GOAWAY with a
@@ -287,7 +289,15 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
     let total_sent: u64 = sent.values().sum();
     let busy = after.busy - busy1;
     let steps = after.steps - steps0;
-    let dropped = dropped_total(&nodes);
+    let dropped_kinds = dropped_total(&nodes);
+    let dropped: u64 = dropped_kinds.values().sum();
+    // The table's column: messages lost to backpressure. The others (a heartbeat sent
+    // before its coordinator started, a call to a node that stopped) are in `lost:`.
+    let queue_full: u64 = dropped_kinds
+        .iter()
+        .filter(|(k, _)| k.ends_with("/queue_full"))
+        .map(|(_, v)| v)
+        .sum();
     let resets = h2_resets_total(&nodes);
 
     let rounds = on_target.div_ceil(args.drain_batch.max(1)) as u32;
@@ -363,16 +373,29 @@ async fn run(args: &BenchDrainArgs, dir: &std::path::Path) -> Result<(), String>
         fmt(args.poll_interval)
     );
     println!(
-        "lost:        {dropped} messages dropped in the whole run (a full queue or a failed call), {resets} calls ended by an HTTP/2 reset; {} OS threads",
+        "lost:        {dropped} messages dropped in the whole run{}, {resets} calls ended by an HTTP/2 reset; {} OS threads",
+        if dropped_kinds.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (by type/reason: {})",
+                dropped_kinds
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        },
         threads()
     );
     println!("{TABLE_HEADER}");
     println!(
-        "| {} | {} | {:.2} | {:.2} | {on_target} | {:.0} | {} | {} | {dropped} | {resets} | {} |",
+        "| {} | {} | {:.2} | {:.2} | {:.2} | {on_target} | {:.0} | {} | {} | {queue_full} | {resets} | {} |",
         args.nodes,
         args.work,
         place_time.as_secs_f64(),
         place_time.as_secs_f64() * 1e6 / args.work.max(1) as f64,
+        (busy1 - busy0).as_secs_f64() * 1e6 / args.work.max(1) as f64,
         drain_time.as_secs_f64() * 1e3,
         rss1.saturating_sub(rss0) / args.work.max(1) as u64,
         peak_rss() / args.work.max(1) as u64,

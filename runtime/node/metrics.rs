@@ -25,6 +25,52 @@ pub struct TypeLabel {
     pub r#type: String,
 }
 
+/// A message `type` and why it was lost (`reason`, a [`DropReason`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    pub r#type: String,
+    pub reason: String,
+}
+
+/// Why a message was lost on the way out. The protocol tolerates every one of them
+/// (the coordinator resends, heartbeats repeat), but they mean different things to an
+/// operator: `queue_full` is backpressure (a peer or a task falls behind), the others
+/// are a peer or a task that is not there to take the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The queue towards a peer, or into a local task, was full.
+    QueueFull,
+    /// No way to the receiver yet or any more: no address for the node (membership
+    /// is still reaching this process), no coordinator running in this process (it
+    /// starts after its node's agent: a heartbeat sent first is lost), or the queue's
+    /// receiver is gone.
+    NoRoute,
+    /// The gRPC call carrying the message failed.
+    CallFailed,
+    /// The test-only fault layer lost it on purpose.
+    Injected,
+}
+
+impl DropReason {
+    /// The label's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::NoRoute => "no_route",
+            DropReason::CallFailed => "call_failed",
+            DropReason::Injected => "injected",
+        }
+    }
+
+    /// Why a `try_send` into a bounded queue failed.
+    pub fn of_try_send<T>(e: &tokio::sync::mpsc::error::TrySendError<T>) -> Self {
+        match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => DropReason::QueueFull,
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => DropReason::NoRoute,
+        }
+    }
+}
+
 /// An HTTP/2 error code (`reason`) label, as h2 names it (`REFUSED_STREAM`, ...).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -43,8 +89,8 @@ pub struct Metrics {
     registry: Registry,
     /// Protocol messages handed to the transport, by type.
     pub sent: Family<TypeLabel, Counter>,
-    /// Protocol messages lost on the way out (unreachable peer, full queue), by type.
-    pub dropped: Family<TypeLabel, Counter>,
+    /// Protocol messages lost on the way out, by type and [`DropReason`].
+    pub dropped: Family<DropLabels, Counter>,
     /// Calls to peers that failed with an HTTP/2 error code: a stream reset
     /// (`RST_STREAM`) or a connection closed with one (`GOAWAY`), by code. A peer's h2
     /// server resets streams it refuses (`REFUSED_STREAM` over its concurrency limit)
@@ -99,7 +145,7 @@ impl Metrics {
         );
         m.registry.register(
             "messages_dropped",
-            "Protocol messages lost on the way out, by type",
+            "Protocol messages lost on the way out, by type and reason (queue_full, no_route, call_failed, injected)",
             m.dropped.clone(),
         );
         m.registry.register(
@@ -164,11 +210,12 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a message dropped.
-    pub fn dropped(&self, kind: &str) {
+    /// Counts a message lost, and why.
+    pub fn dropped(&self, kind: &str, reason: DropReason) {
         self.dropped
-            .get_or_create(&TypeLabel {
+            .get_or_create(&DropLabels {
                 r#type: kind.to_owned(),
+                reason: reason.as_str().to_owned(),
             })
             .inc();
     }

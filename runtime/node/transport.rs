@@ -6,7 +6,7 @@
 //! it would be refused whole). A slow peer holds up only its own queue: the roles only
 //! ever `try_send`, and each peer has its own pump. A message that finds its queue full,
 //! or whose call fails, is lost, which the protocol tolerates; it is counted
-//! (`ebbtide_messages_dropped_total`) and logged. To keep queues from filling in the
+//! (`ebbtide_messages_dropped_total`, by type and [`DropReason`]) and logged. To keep queues from filling in the
 //! first place, a role that has work of its own to feed (the coordinator's queue of
 //! client-added units) asks [`Transport::congested`] first and waits while it is.
 
@@ -14,7 +14,7 @@ use super::agent_task::AgentMsg;
 use super::cluster::Cluster;
 use super::coordinator_task::CoordMsg;
 use super::env::{Fate, Net, WireFaults};
-use super::metrics::Metrics;
+use super::metrics::{DropReason, Metrics};
 use super::shell_bug::ShellBugs;
 use crate::tls::NodeTls;
 use crate::wire::pb;
@@ -211,8 +211,15 @@ async fn pump<M, F, Fut>(
             }
             // INVALID_ARGUMENT: the peer skipped only the messages it names.
             if status.code() != tonic::Code::InvalidArgument {
+                // RESOURCE_EXHAUSTED: the peer's queue into its agent or coordinator was
+                // full (it kept the messages that fit; all are counted here).
+                let reason = if status.code() == tonic::Code::ResourceExhausted {
+                    DropReason::QueueFull
+                } else {
+                    DropReason::CallFailed
+                };
                 for k in &kinds {
-                    metrics.dropped(k);
+                    metrics.dropped(k, reason);
                 }
             }
             tracing::debug!(
@@ -270,7 +277,7 @@ where
                 now_kinds.push(k);
             }
             Fate::Drop => {
-                metrics.dropped(k);
+                metrics.dropped(k, DropReason::Injected);
                 faults.done(from, to, &[k]);
             }
             Fate::Delay(after) => {
@@ -409,7 +416,9 @@ impl Transport {
                 from: self.id.clone(),
                 msg,
             };
-            self.agent.try_send(AgentMsg::Input(input)).is_ok()
+            self.agent
+                .try_send(AgentMsg::Input(input))
+                .map_err(|e| DropReason::of_try_send(&e))
         } else if let Some(peer) = self.peer(to) {
             let msg = match msg {
                 ToNode::SetLiveness { target, term, .. } if self.bugs.drop_liveness_epoch => {
@@ -422,15 +431,17 @@ impl Transport {
                 msg => msg,
             };
             let m = pb::NodeMessage::from_core(self.id.clone(), msg);
-            peer.to_node.try_send((m, kind)).is_ok()
+            peer.to_node
+                .try_send((m, kind))
+                .map_err(|e| DropReason::of_try_send(&e))
         } else {
             // Membership is still reaching this process (a peer's registration comes
             // through the watch): lost, like any message; the coordinator resends.
             tracing::debug!(to, kind, "no address for node yet: message dropped");
-            false
+            Err(DropReason::NoRoute)
         };
-        if !queued {
-            self.metrics.dropped(kind);
+        if let Err(reason) = queued {
+            self.metrics.dropped(kind, reason);
         }
     }
 
@@ -439,24 +450,33 @@ impl Transport {
         let kind = coord_msg_kind(&msg);
         self.metrics.sent(kind);
         let queued = if to == self.id {
-            self.cluster.local_coordinator().is_some_and(|c| {
-                let input = CoordInput::Message {
-                    from: self.id.clone(),
-                    msg,
-                };
-                c.tx.try_send(CoordMsg::Input(input)).is_ok()
-            })
+            // No coordinator here (yet, or any more): under static membership the
+            // coordinator starts only after its node's agent has followed its term, so
+            // the agent's first heartbeat may find none.
+            match self.cluster.local_coordinator() {
+                Some(c) => {
+                    let input = CoordInput::Message {
+                        from: self.id.clone(),
+                        msg,
+                    };
+                    c.tx.try_send(CoordMsg::Input(input))
+                        .map_err(|e| DropReason::of_try_send(&e))
+                }
+                None => Err(DropReason::NoRoute),
+            }
         } else if let Some(peer) = self.peer(to) {
             let m = pb::CoordinatorMessage::from_core(self.id.clone(), msg);
-            peer.to_coordinator.try_send((m, kind)).is_ok()
+            peer.to_coordinator
+                .try_send((m, kind))
+                .map_err(|e| DropReason::of_try_send(&e))
         } else {
             // Membership is still reaching this process (a peer's registration comes
             // through the watch): lost, like any message; the coordinator resends.
             tracing::debug!(to, kind, "no address for node yet: message dropped");
-            false
+            Err(DropReason::NoRoute)
         };
-        if !queued {
-            self.metrics.dropped(kind);
+        if let Err(reason) = queued {
+            self.metrics.dropped(kind, reason);
         }
     }
 }
@@ -548,5 +568,57 @@ mod tests {
             vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]
         );
         assert!(!metrics.encode().contains("ebbtide_messages_dropped_total{"));
+    }
+
+    /// A drop names its reason: a full queue is backpressure, a missing receiver is not
+    /// (`bench drain`'s table counts only the first).
+    #[test]
+    fn a_dropped_message_is_counted_with_its_reason() {
+        let own = super::super::cluster::Address {
+            epoch: 1,
+            grpc: "127.0.0.1:1".to_owned(),
+            http: None,
+        };
+        let cluster = Arc::new(Cluster::new("n1", own));
+        let (agent, _agent_rx) = mpsc::channel(1);
+        let metrics = Arc::new(Metrics::new());
+        let t = Transport::new(cluster, agent, Duration::from_secs(1), metrics.clone());
+        let add = |op| ToNode::AddWork {
+            work: "w1".to_owned(),
+            epoch: 1,
+            term: 1,
+            op,
+        };
+        // The agent's queue holds one message: the second is lost to backpressure.
+        t.to_node("n1", add(1));
+        t.to_node("n1", add(2));
+        // No coordinator runs in this process, and n9's address is unknown.
+        let heartbeat = ToCoordinator::Heartbeat {
+            epoch: 1,
+            liveness: ebbtide_model::Liveness::Alive,
+        };
+        t.to_coordinator("n1", heartbeat);
+        t.to_node("n9", add(3));
+        let text = metrics.encode();
+        let count = |labels: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("ebbtide_messages_dropped_total{{{labels}}} ")))
+                .map(|l| l.rsplit_once(' ').expect("a value").1.to_owned())
+        };
+        assert_eq!(
+            count("type=\"add_work\",reason=\"queue_full\"").as_deref(),
+            Some("1"),
+            "{text}"
+        );
+        assert_eq!(
+            count("type=\"heartbeat\",reason=\"no_route\"").as_deref(),
+            Some("1"),
+            "{text}"
+        );
+        assert_eq!(
+            count("type=\"add_work\",reason=\"no_route\"").as_deref(),
+            Some("1"),
+            "{text}"
+        );
     }
 }
