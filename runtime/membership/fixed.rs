@@ -48,7 +48,7 @@ impl StaticMembership {
 
     /// Tells the coordinator's node that incarnation `epoch` of this node joined
     /// (`joined`) or leaves. A join is retried until acknowledged (it runs in the
-    /// background); a leave for at most [`LEAVE_PATIENCE`].
+    /// background); a leave for at most `LEAVE_PATIENCE` (5 s).
     pub async fn announce(&self, cluster: &Cluster, epoch: Epoch, joined: bool) {
         let deadline = tokio::time::Instant::now() + LEAVE_PATIENCE;
         let own = cluster.addresses().get(&cluster.id).cloned();

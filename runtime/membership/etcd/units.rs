@@ -140,7 +140,7 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0] // all keys
 }
 
-/// What this handle's reads of the desired units cost, summed over every [`units`]
+/// What this handle's reads of the desired units cost, summed over every `units`
 /// call that completed. Each call reads etcd afresh (nothing is cached between calls),
 /// so a coordinator that starts shows one more load here, and as many more pages as
 /// the prefix holds: the proof that a new coordinator really re-read the units.
