@@ -9,6 +9,10 @@
 //! The allocator keeps what an earlier run freed and a later run reuses it, so a run's
 //! growth is only shown while the process is at its highest resident set yet ("-"
 //! otherwise: run it alone, `--paxos-clients 0`, for ebbtide's).
+//!
+//! `--by-action` instead prints where the configuration's state space comes from
+//! ([`ebbtide_model::checker::census`]): per kind of action, how often it is offered,
+//! pruned, generates a state and generates a new one, and its share of the step time.
 
 use crate::cli::{self, BenchCheckArgs};
 use crate::paxos_bench;
@@ -55,6 +59,9 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
         Ok(cfg) => cfg,
         Err(msg) => return cli::bad_usage(&msg),
     };
+    if args.by_action {
+        return by_action(cfg);
+    }
     let threads = args.threads.max(1);
     let mut samples = Vec::new();
     for _ in 0..args.repeat.max(1) {
@@ -92,6 +99,30 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
             );
         }
     }
+    ExitCode::SUCCESS
+}
+
+/// `ebbtide bench check --by-action`.
+fn by_action(cfg: ebbtide_model::checker::ModelConfig) -> ExitCode {
+    eprintln!(
+        "census of {} nodes, {} work units ({} added), {} drain(s): a depth-first search, one thread",
+        cfg.nodes, cfg.work, cfg.added_work, cfg.drains
+    );
+    let model = ebbtide_model::checker::DrainModel::new(cfg);
+    let t = Instant::now();
+    let c = ebbtide_model::checker::census::census(&model, |unique| {
+        eprintln!(
+            "  {:>7.1}s  {unique} unique states",
+            t.elapsed().as_secs_f64()
+        );
+    });
+    println!(
+        "{} unique states in {:.1} s ({:.0} unique/s with the census's own bookkeeping)",
+        c.unique,
+        c.elapsed.as_secs_f64(),
+        c.unique as f64 / c.elapsed.as_secs_f64().max(1e-9)
+    );
+    print!("{}", c.table());
     ExitCode::SUCCESS
 }
 

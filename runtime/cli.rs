@@ -536,6 +536,12 @@ pub struct BenchCheckArgs {
     /// Run the pair this many times, one after the other.
     #[arg(long, default_value_t = 1, value_name = "R")]
     pub repeat: usize,
+    /// Instead of timing the check: where the state space comes from. For each kind of
+    /// action, how often it is offered, pruned (it would change nothing), generates a
+    /// state, and generates a new one, and its share of the step time. One thread, a
+    /// 64-bit hash per state (CI's first configuration: 27.6 M states, about 2 GB).
+    #[arg(long)]
+    pub by_action: bool,
 }
 
 #[derive(Args, Debug)]

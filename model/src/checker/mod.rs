@@ -7,6 +7,7 @@
 
 pub mod actor;
 pub mod canon;
+pub mod census;
 pub mod config;
 pub mod describe;
 pub mod diagram;

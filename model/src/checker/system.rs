@@ -224,6 +224,36 @@ pub enum Action {
 }
 
 impl Action {
+    /// The variant's name, for counting actions by kind ([`super::census`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Deliver { .. } => "Deliver",
+            Action::Drop { .. } => "Drop",
+            Action::Timer { .. } => "Timer",
+            Action::Crash(_) => "Crash",
+            Action::Restart(_) => "Restart",
+            Action::Exit(_) => "Exit",
+            Action::LeaseLoss(_) => "LeaseLoss",
+            Action::Leave(_) => "Leave",
+            Action::NotifyJoin(_) => "NotifyJoin",
+            Action::NotifyLeave(_) => "NotifyLeave",
+            Action::Announce(_) => "Announce",
+            Action::CoordinatorCrash(_) => "CoordinatorCrash",
+            Action::Resign(_) => "Resign",
+            Action::GracefulLeave(_) => "GracefulLeave",
+            Action::Elect(_) => "Elect",
+            Action::ElectView { .. } => "ElectView",
+            Action::ElectFails(_) => "ElectFails",
+            Action::ElectDeclined(_) => "ElectDeclined",
+            Action::Watch(_) => "Watch",
+            Action::WatchStale(_) => "WatchStale",
+            Action::Stray { .. } => "Stray",
+            Action::Poll(_) => "Poll",
+            Action::Status(_) => "Status",
+            Action::AddWork => "AddWork",
+        }
+    }
+
     /// Whether fairness guarantees this action eventually happens when it stays
     /// enabled. Faults (losses, crashes, TTL expiry, failovers) and optional moves
     /// (a Stopping process exiting) are not; deliveries, timers, restarts or lease
