@@ -14,6 +14,9 @@
 //! bounds are the budgets in the state), so the census visits exactly the states
 //! `ebbtide check` does (`census_visits_what_the_checker_visits`).
 //! Its visited set keeps a 64-bit hash per state: 8 bytes a state, plus the stack.
+//! Each offer's time includes two clock reads (tens of nanoseconds), which inflates the
+//! share of kinds offered often and pruned at once: measure a change by `ebbtide bench
+//! check`, not by the census's times.
 
 use super::system::{DrainModel, SysState};
 use stateright::Model;

@@ -809,10 +809,10 @@ impl Model for DrainModel {
         }
         // With collection and `elected-terms-only`, a stray request is inert from the
         // start (`gc::inert`: no node follows a term the election never issues), so
-        // `next_state` would answer none for every one: not offered at all. In CI's
-        // first configuration that was 166 M offers, 4 % of the step time
-        // (`ebbtide bench check --by-action`). `gc_soundness` shows the collection
-        // sound with stray terms (`two_stray_terms`).
+        // `next_state` would answer none for every one: not offered at all (in CI's
+        // first configuration, 166 M offers that came to nothing, `ebbtide bench check
+        // --by-action`). `gc_soundness` shows the collection sound with stray terms
+        // (`two_stray_terms`).
         let strays_inert = self.cfg.gc && self.cfg.guards.on(Guard::ElectedTermsOnly);
         for term in self.cfg.stray_term_values().filter(|_| !strays_inert) {
             for src in self.nodes() {
