@@ -78,7 +78,7 @@ fn sent_total(nodes: &[Node]) -> BTreeMap<String, u64> {
     counter_total(nodes, "ebbtide_messages_sent_total")
 }
 
-/// Messages lost on the way out, by `kind/reason` (`add_work/queue_full`, ...),
+/// Messages lost on the way out, by `type/reason` (`add_work/queue_full`, ...),
 /// summed over the nodes.
 fn dropped_total(nodes: &[Node]) -> BTreeMap<String, u64> {
     counter_total(nodes, "ebbtide_messages_dropped_total")
