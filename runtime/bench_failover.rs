@@ -13,13 +13,12 @@
 
 use crate::bench_cmd::{fmt, listener, now_ms, peak_rss, rss, threads};
 use crate::cli::{BenchFailoverArgs, FailoverKind};
+use ebbtide::etcd_server::{find_etcd, EtcdOptions, EtcdServer};
 use ebbtide::membership::etcd::{EtcdConfig, EtcdMembership, UnitReads};
 use ebbtide::membership::Service;
 use ebbtide::node::{self, CoordHandle, Listeners, Node, NodeConfig, Workload};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,188 +109,22 @@ impl Workload for Tracked {
     }
 }
 
-/// An etcd this benchmark started: its process and its temporary directory, both gone
-/// when this is dropped.
-struct OwnEtcd {
-    child: Option<Child>,
-    dir: PathBuf,
-    endpoint: String,
-}
-
-/// The etcd binary: `EBBTIDE_ETCD`, else `etcd` on `PATH`.
-fn find_etcd() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("EBBTIDE_ETCD").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("EBBTIDE_ETCD={} is not a file", p.display()))
-        };
-    }
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join("etcd"))
-                .find(|p| p.is_file())
-        })
-        .ok_or_else(|| {
-            "no etcd binary on PATH (and EBBTIDE_ETCD unset): install etcd-server, \
-             set EBBTIDE_ETCD=/path/to/etcd, or give --etcd URL of a running one"
-                .to_string()
-        })
-}
-
-impl OwnEtcd {
-    /// Starts etcd on free loopback ports with an empty data dir under the system's
-    /// temporary directory, and waits until it serves.
-    fn start(quota: usize) -> Result<OwnEtcd, String> {
-        let bin = find_etcd()?;
-        let dir = std::env::temp_dir().join(format!(
-            "ebbtide-bench-etcd-{}-{}",
-            std::process::id(),
-            now_ms()
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut last = String::new();
-        // A port chosen here can be taken by another process before etcd binds it:
-        // then etcd exits at once and another pair is tried.
-        for _ in 0..5 {
-            let (client, peer) = {
-                let (a, a_addr) = listener()?;
-                let (b, b_addr) = listener()?;
-                drop((a, b));
-                (a_addr.port(), b_addr.port())
-            };
-            let _ = std::fs::remove_dir_all(dir.join("data"));
-            let client_url = format!("http://127.0.0.1:{client}");
-            let peer_url = format!("http://127.0.0.1:{peer}");
-            let log = std::fs::File::create(dir.join("etcd.log"))
-                .map_err(|e| format!("{}: {e}", dir.join("etcd.log").display()))?;
-            let child = Command::new(&bin)
-                .arg("--name=bench")
-                .arg(format!("--data-dir={}", dir.join("data").display()))
-                .arg(format!("--listen-client-urls={client_url}"))
-                .arg(format!("--advertise-client-urls={client_url}"))
-                .arg(format!("--listen-peer-urls={peer_url}"))
-                .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-                .arg(format!("--initial-cluster=bench={peer_url}"))
-                .arg("--initial-cluster-state=new")
-                .arg(format!("--quota-backend-bytes={quota}"))
-                .arg("--heartbeat-interval=25")
-                .arg("--election-timeout=250")
-                .arg("--logger=zap")
-                .arg("--log-level=warn")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().map_err(|e| e.to_string())?)
-                .stderr(log)
-                .spawn()
-                .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-            let mut etcd = OwnEtcd {
-                child: Some(child),
-                dir: dir.clone(),
-                endpoint: client_url,
-            };
-            let addr: SocketAddr = ([127, 0, 0, 1], client).into();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if let Some(status) = etcd
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten())
-                {
-                    etcd.child = None;
-                    last = format!("etcd exited with {status}: {}", etcd.log_tail());
-                    break;
-                }
-                if healthy(addr) {
-                    return Ok(etcd);
-                }
-                if Instant::now() > deadline {
-                    last = format!("etcd did not serve within 20s: {}", etcd.log_tail());
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            if !last.contains("address already in use") {
-                break;
-            }
-        }
-        Err(last)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
-    }
-
-    /// The size of its data directory (the backend and the WAL), in bytes.
-    fn disk_bytes(&self) -> u64 {
-        fn walk(p: &Path) -> u64 {
-            let Ok(entries) = std::fs::read_dir(p) else {
-                return 0;
-            };
-            entries
-                .flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => walk(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        }
-        walk(&self.dir.join("data"))
-    }
-
-    /// Stops etcd by its process id: SIGTERM, then SIGKILL after 5 s.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = child.id().to_string();
-        let termed = Command::new("/bin/sh")
-            .args(["-c", "kill -TERM \"$0\"", &pid])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        let deadline = Instant::now()
-            + if termed {
-                Duration::from_secs(5)
-            } else {
-                Duration::ZERO
-            };
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill(); // SIGKILL, by the same pid
-        let _ = child.wait();
-    }
-}
-
-impl Drop for OwnEtcd {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Whether etcd at `addr` answers `GET /health` with `"health":"true"`.
-fn healthy(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    if s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer.contains("\"health\":\"true\"")
+/// The etcd this benchmark starts when no `--etcd` is given: `EBBTIDE_ETCD`, else
+/// `etcd` on `PATH`, on free loopback ports in a temporary directory, with the backend
+/// quota `quota`; killed and removed when dropped.
+fn own_etcd(quota: usize) -> Result<EtcdServer, String> {
+    let bin = find_etcd()?.ok_or(
+        "no etcd binary on PATH (and EBBTIDE_ETCD unset): install etcd-server, \
+         set EBBTIDE_ETCD=/path/to/etcd, or give --etcd URL of a running one",
+    )?;
+    EtcdServer::start(
+        bin,
+        EtcdOptions {
+            quota_backend_bytes: Some(quota),
+            dir_prefix: "ebbtide-bench-etcd".into(),
+            ..EtcdOptions::default()
+        },
+    )
 }
 
 /// Writes the W desired units, `concurrency` transactions in flight (etcd commits
@@ -682,7 +515,7 @@ pub fn failover(args: BenchFailoverArgs) -> ExitCode {
         ));
     }
     let own = if args.etcd.is_empty() {
-        match OwnEtcd::start(args.etcd_quota) {
+        match own_etcd(args.etcd_quota) {
             Ok(e) => Some(e),
             Err(e) => {
                 eprintln!("error: cannot start etcd: {e}");
@@ -693,7 +526,7 @@ pub fn failover(args: BenchFailoverArgs) -> ExitCode {
         None
     };
     let endpoints = match &own {
-        Some(e) => vec![e.endpoint.clone()],
+        Some(e) => vec![e.endpoint()],
         None => args.etcd.clone(),
     };
     let dir = std::env::temp_dir().join(format!("ebbtide-bench-failover-{}", std::process::id()));

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod etcd_server;
 pub mod http;
 pub mod membership;
 pub mod node;
