@@ -90,9 +90,7 @@ impl MembershipTask {
                     self.cluster.set_local_coordinator(None);
                     tracing::info!(node = %self.cluster.id, term = r.term, ?exit, "coordinator stopped");
                     if let Ok(CoordExit::Resigned) = exit {
-                        if let Err(e) = self.service.resign().await {
-                            tracing::warn!(error = %e, "cannot resign the election");
-                        }
+                        self.resign_election().await;
                         // Campaign again if the core still allows it: another
                         // candidate queued before us wins first.
                         self.campaign.mark_changed();
@@ -225,6 +223,14 @@ impl MembershipTask {
         true
     }
 
+    /// Gives up the leadership this process holds (its coordinator resigned, or it won
+    /// but may not coordinate); a failure is only logged.
+    async fn resign_election(&self) {
+        if let Err(e) = self.service.resign().await {
+            tracing::warn!(error = %e, "cannot resign the election");
+        }
+    }
+
     /// This process won the election for `term`: it serves, unless the core no longer
     /// lets it campaign (it became Draining, or was asked to leave, while its campaign
     /// was pending), in which case it resigns at once instead of serving.
@@ -232,9 +238,7 @@ impl MembershipTask {
         self.stop_coordinator(running, "elected again");
         if !*self.campaign.borrow() {
             tracing::warn!(node = %self.cluster.id, term, "won the election but may no longer campaign: resigning at once");
-            if let Err(e) = self.service.resign().await {
-                tracing::warn!(error = %e, "cannot resign the election");
-            }
+            self.resign_election().await;
             return;
         }
         // This very process won: its own agent follows the new term, and has made it
@@ -264,9 +268,7 @@ impl MembershipTask {
             // simulation found this (elected seed 101): the coordinator used to start,
             // on a node whose leave had already passed the point where it resigns one.
             tracing::warn!(node = %self.cluster.id, term, "won the election, but a leave came first: resigning");
-            if let Err(e) = self.service.resign().await {
-                tracing::warn!(error = %e, "cannot resign the election");
-            }
+            self.resign_election().await;
             return;
         }
         match self.start_coordinator(term).await {

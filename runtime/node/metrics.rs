@@ -63,7 +63,7 @@ impl DropReason {
     }
 
     /// Why a `try_send` into a bounded queue failed.
-    pub fn of_try_send<T>(e: &tokio::sync::mpsc::error::TrySendError<T>) -> Self {
+    pub fn of_try_send<T>(e: tokio::sync::mpsc::error::TrySendError<T>) -> Self {
         match e {
             tokio::sync::mpsc::error::TrySendError::Full(_) => DropReason::QueueFull,
             tokio::sync::mpsc::error::TrySendError::Closed(_) => DropReason::NoRoute,

@@ -418,7 +418,7 @@ impl Transport {
             };
             self.agent
                 .try_send(AgentMsg::Input(input))
-                .map_err(|e| DropReason::of_try_send(&e))
+                .map_err(DropReason::of_try_send)
         } else if let Some(peer) = self.peer(to) {
             let msg = match msg {
                 ToNode::SetLiveness { target, term, .. } if self.bugs.drop_liveness_epoch => {
@@ -433,7 +433,7 @@ impl Transport {
             let m = pb::NodeMessage::from_core(self.id.clone(), msg);
             peer.to_node
                 .try_send((m, kind))
-                .map_err(|e| DropReason::of_try_send(&e))
+                .map_err(DropReason::of_try_send)
         } else {
             // Membership is still reaching this process (a peer's registration comes
             // through the watch): lost, like any message; the coordinator resends.
@@ -460,7 +460,7 @@ impl Transport {
                         msg,
                     };
                     c.tx.try_send(CoordMsg::Input(input))
-                        .map_err(|e| DropReason::of_try_send(&e))
+                        .map_err(DropReason::of_try_send)
                 }
                 None => Err(DropReason::NoRoute),
             }
@@ -468,7 +468,7 @@ impl Transport {
             let m = pb::CoordinatorMessage::from_core(self.id.clone(), msg);
             peer.to_coordinator
                 .try_send((m, kind))
-                .map_err(|e| DropReason::of_try_send(&e))
+                .map_err(DropReason::of_try_send)
         } else {
             // Membership is still reaching this process (a peer's registration comes
             // through the watch): lost, like any message; the coordinator resends.
