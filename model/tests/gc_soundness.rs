@@ -4,7 +4,7 @@
 //! exhaustive search of small configurations, with every guard on and with the guards
 //! that the collection rules depend on switched off.
 
-use ebbtide_model::checker::actor::{Coord, NodeState, NodeTimer, SharedCoord};
+use ebbtide_model::checker::actor::{Coord, NodeState, SharedCoord};
 use ebbtide_model::checker::{DrainModel, ModelConfig, SysState};
 use ebbtide_model::{Guard, Guards};
 use stateright::Model;
@@ -50,17 +50,15 @@ fn projection(s: &SysState) -> u64 {
             n
         })
         .collect();
-    let timers: Vec<Vec<NodeTimer>> = s
-        .timers_set
-        .iter()
-        .map(|t| {
-            let mut v: Vec<NodeTimer> = t.iter().cloned().collect();
-            v.sort();
-            v
-        })
-        .collect();
     let mut h = DefaultHasher::new();
-    (&actors, &timers, &s.crashed, &s.actor_storages, &history).hash(&mut h);
+    (
+        &actors,
+        &s.timers_set,
+        &s.crashed,
+        &s.actor_storages,
+        &history,
+    )
+        .hash(&mut h);
     h.finish()
 }
 

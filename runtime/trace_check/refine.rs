@@ -51,7 +51,7 @@ use ebbtide_model::{
     AgentInput, CoordInput, CoordOutput, CoordTimer, Guard, Guards, ToCoordinator,
 };
 use serde_json::{json, Map, Value};
-use stateright::actor::{Envelope, Network};
+use stateright::actor::Envelope;
 use stateright::{Expectation, Model};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -721,11 +721,7 @@ impl<'a> Walk<'a> {
                 dst: node.id(),
                 msg,
             };
-            let sent = match &self.state.network {
-                Network::UnorderedDuplicating(set, _) => set.contains(&env),
-                _ => false,
-            };
-            if !sent {
+            if !self.state.network.contains(&env) {
                 return Err(format!(
                     "its message ({m}) is not in the model's network yet"
                 ));
@@ -938,10 +934,7 @@ impl<'a> Walk<'a> {
                 msg: Msg::ToNode(msg),
             }),
             AgentInput::HeartbeatTimer => {
-                if !self.state.timers_set[node.ix()]
-                    .iter()
-                    .any(|t| *t == NodeTimer::Heartbeat)
-                {
+                if !self.state.timers_set[node.ix()].contains(&NodeTimer::Heartbeat) {
                     return Err(fail(r, "the heartbeat fired, but the model has no heartbeat timer armed on this node".into()));
                 }
                 Some(Action::Timer {
@@ -1539,7 +1532,7 @@ impl<'a> Walk<'a> {
                         CoordTimer::Resend => NodeTimer::Resend,
                         CoordTimer::LivenessTtl(n) => NodeTimer::Ttl(n),
                     };
-                    if !self.state.timers_set[node.ix()].iter().any(|x| *x == timer) {
+                    if !self.state.timers_set[node.ix()].contains(&timer) {
                         return Err(fail(
                             r,
                             format!("timer {timer:?} fired, but the model has it unarmed"),

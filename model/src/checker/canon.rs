@@ -10,7 +10,6 @@
 use super::actor::{Coord, Msg, NodeState, NodeTimer, SharedCoord};
 use super::system::{DrainModel, SysState};
 use crate::protocol::{OpId, Term, ToCoordinator, ToNode};
-use stateright::actor::{Envelope, Network};
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -23,18 +22,7 @@ pub fn canonicalize(m: &DrainModel, s: &mut SysState) {
         .is_some_and(|limit| s.history.expiries >= limit)
     {
         for timers in s.timers_set.iter_mut() {
-            // (Most states have none left: look before collecting, which allocates.)
-            if !timers.iter().any(|t| matches!(t, NodeTimer::Ttl(_))) {
-                continue;
-            }
-            let dead: Vec<NodeTimer> = timers
-                .iter()
-                .filter(|t| matches!(t, NodeTimer::Ttl(_)))
-                .cloned()
-                .collect();
-            for t in dead {
-                timers.cancel(&t);
-            }
+            timers.retain(|t| !matches!(t, NodeTimer::Ttl(_)));
         }
     }
 }
@@ -77,17 +65,11 @@ fn canonicalize_ops_with(s: &mut SysState, seen: &mut Vec<(Term, OpId)>) {
             *node = Arc::new(n);
         }
     }
-    if let Network::UnorderedDuplicating(set, _) = &mut s.network {
-        let changed: Vec<Envelope<Msg>> = set
-            .iter()
-            .filter(|e| op_of(&e.msg).is_some_and(|(t, op)| rename(t, op) != op))
-            .cloned()
-            .collect();
-        for e in changed {
-            set.remove(&e);
-            let msg = rename_msg(&e.msg, &rename);
-            set.insert(Envelope { msg, ..e });
-        }
+    if s.network
+        .iter()
+        .any(|e| op_of(&e.msg).is_some_and(|(t, op)| rename(t, op) != op))
+    {
+        s.network.rewrite(|e| e.msg = rename_msg(&e.msg, &rename));
     }
 }
 
@@ -104,8 +86,8 @@ fn collect_op_ids(s: &SysState, seen: &mut Vec<(Term, OpId)>) {
             seen.extend(c.op_ids().map(|op| (c.term(), op)));
         }
     }
-    for e in s.network.iter_all() {
-        if let Some(k) = op_of(e.msg) {
+    for e in s.network.iter() {
+        if let Some(k) = op_of(&e.msg) {
             seen.push(k);
         }
     }

@@ -199,10 +199,8 @@ pub fn state_view(model: &DrainModel, s: &SysState) -> String {
         .map(NodeIx)
         .filter(|n| DrainModel::is_up(s, *n))
         .map(|n| {
-            let mut t: Vec<&NodeTimer> = s.timers_set[n.ix()].iter().collect();
-            t.sort();
-            let t: Vec<String> = t
-                .into_iter()
+            let t: Vec<String> = s.timers_set[n.ix()]
+                .iter()
                 .map(|t| match t {
                     NodeTimer::Heartbeat => "heartbeat".to_string(),
                     NodeTimer::Resend => "resend".to_string(),
@@ -219,13 +217,13 @@ pub fn state_view(model: &DrainModel, s: &SysState) -> String {
     }
     let mut flight: Vec<String> = s
         .network
-        .iter_all()
+        .iter()
         .map(|e| {
             format!(
                 "{} → {}: {}",
                 NodeIx::from(e.src),
                 NodeIx::from(e.dst),
-                message(e.msg)
+                message(&e.msg)
             )
         })
         .collect();

@@ -224,13 +224,11 @@ fn esc(s: &str) -> String {
 
 /// The envelopes of a state's network.
 fn envelopes(s: &SysState) -> Vec<(NodeIx, NodeIx, Msg)> {
-    let mut v: Vec<_> = s
-        .network
-        .iter_all()
+    // (In flight is sorted by source, destination and message.)
+    s.network
+        .iter()
         .map(|e| (NodeIx::from(e.src), NodeIx::from(e.dst), e.msg.clone()))
-        .collect();
-    v.sort();
-    v
+        .collect()
 }
 
 /// What `node`'s agent is, in a few words: `e1 alive [w0]`, or `down`.

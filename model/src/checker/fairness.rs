@@ -117,15 +117,13 @@ fn still_enabled(model: &DrainModel, s: &SysState, a: &Action) -> bool {
     match a {
         Action::Deliver { src, dst, msg } => {
             up(dst)
-                && s.network.iter_deliverable().any(|e| {
-                    super::NodeIx::from(e.src) == *src
-                        && super::NodeIx::from(e.dst) == *dst
-                        && e.msg == msg
+                && s.network.contains(&stateright::actor::Envelope {
+                    src: src.id(),
+                    dst: dst.id(),
+                    msg: msg.clone(),
                 })
         }
-        Action::Timer { node, timer } => {
-            up(node) && s.timers_set[node.ix()].iter().any(|t| t == timer)
-        }
+        Action::Timer { node, timer } => up(node) && s.timers_set[node.ix()].contains(timer),
         Action::Restart(n) => !up(n),
         Action::Leave(n) => s.history.is_member(*n),
         Action::NotifyJoin(n) => s.history.unseen_joins & (1 << n.0) != 0,

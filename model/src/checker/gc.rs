@@ -22,22 +22,23 @@ use super::actor::Msg;
 use super::ids::NodeIx;
 use super::system::{DrainModel, SysState};
 use crate::protocol::{Epoch, Guard, Liveness, Term, ToCoordinator, ToNode};
-use stateright::actor::{Envelope, Network};
+use stateright::actor::Envelope;
 
 /// Removes every permanently inert message from the network of `s`.
 pub fn collect(m: &DrainModel, s: &mut SysState) {
-    let Network::UnorderedDuplicating(set, _) = &s.network else {
+    // Judge every message against the whole state before removing any (`inert` looks
+    // at other messages in flight), and allocate only when some message is inert.
+    let Some(first) = s.network.iter().position(|e| inert(m, s, e)) else {
         return;
     };
-    let dead: Vec<Envelope<Msg>> = set.iter().filter(|e| inert(m, s, e)).cloned().collect();
-    if dead.is_empty() {
-        return;
-    }
-    if let Network::UnorderedDuplicating(set, _) = &mut s.network {
-        for e in &dead {
-            set.remove(e);
-        }
-    }
+    let dead: Vec<bool> = (s.network.iter().enumerate())
+        .map(|(i, e)| i == first || (i > first && inert(m, s, e)))
+        .collect();
+    let mut i = 0;
+    s.network.retain(|_| {
+        i += 1;
+        !dead[i - 1]
+    });
 }
 
 /// The term floor of `node`: what its live agent follows, or what the down node
@@ -206,7 +207,7 @@ fn bootstrap_answers_in_flight(
     dst: NodeIx,
     term: Term,
 ) -> impl Iterator<Item = (Epoch, Liveness)> + '_ {
-    s.network.iter_all().filter_map(move |e| match e.msg {
+    s.network.iter().filter_map(move |e| match &e.msg {
         Msg::ToCoord(ToCoordinator::BootstrapResponse {
             term: t,
             epoch,

@@ -17,8 +17,10 @@ pub mod ids;
 pub mod properties;
 pub mod run;
 pub mod simulate;
+pub mod state;
 pub mod system;
 
 pub use config::ModelConfig;
 pub use ids::{NodeIx, UnitIx};
-pub use system::{Action, DrainModel, History, SysState};
+pub use state::SysState;
+pub use system::{Action, DrainModel, History};

@@ -277,17 +277,16 @@ fn sends(model: &DrainModel, state: &SysState, action: &Action) -> Vec<String> {
     let Some(next) = model.next_state(state, action.clone()) else {
         return Vec::new();
     };
-    let before: Vec<_> = state.network.iter_all().collect();
     let mut sent: Vec<String> = next
         .network
-        .iter_all()
-        .filter(|e| !before.contains(e))
+        .iter()
+        .filter(|e| !state.network.contains(e))
         .map(|e| {
             format!(
                 "{} → {}: {}",
                 NodeIx::from(e.src),
                 NodeIx::from(e.dst),
-                describe::message(e.msg)
+                describe::message(&e.msg)
             )
         })
         .collect();

@@ -1,22 +1,23 @@
-//! The system model: node actors over stateright's unordered, duplicating (and
-//! optionally lossy) network, plus the environment: crashes and restarts, coordinator
+//! The system model: node actors over an unordered, duplicating (and optionally lossy)
+//! network, plus the environment: crashes and restarts, coordinator
 //! failover through an election oracle (each member learns its result from its own
 //! watch, late), membership, operators, and a client that drains a node.
 //!
-//! It implements [`stateright::Model`] directly over [`ActorModelState`] (rather than
-//! through `ActorModel`) so that the environment's actions can sit beside the actors'
-//! ones, so that every step can be judged against the properties while its outputs are
-//! in hand, and so that delivered messages are not remembered in the state (stateright's
-//! `ActorModel` records the last one, which multiplies the state space).
+//! It implements [`stateright::Model`] directly over a state of its own ([`SysState`],
+//! rather than through `ActorModel` and its `ActorModelState`) so that the environment's
+//! actions can sit beside the actors' ones, so that every step can be judged against the
+//! properties while its outputs are in hand, so that delivered messages are not
+//! remembered in the state (stateright's `ActorModel` records the last one, which
+//! multiplies the state space), and so that the state is cheap to clone and hash
+//! (`state.rs` says how).
 
 use super::actor::{Msg, NodeActor, NodeState, NodeTimer};
 use super::config::ModelConfig;
 use super::ids::{NodeIx, UnitIx};
 use super::properties::{self, Violation};
+pub use super::state::SysState;
 use crate::protocol::{CoordInput, Epoch, Guard, Liveness, Term, ToNode};
-use stateright::actor::{
-    Actor, ActorModelState, Command, Envelope, Network, Out, RandomChoices, Timers,
-};
+use stateright::actor::{Actor, Command, Envelope, Out};
 use stateright::{Model, Property};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -28,9 +29,6 @@ pub const MAX_EXITS: u8 = 1;
 
 /// The largest cluster the model checks (`ModelConfig::nodes`).
 pub const MAX_NODES: usize = 8;
-
-/// A state of the whole system.
-pub type SysState = ActorModelState<NodeActor, History>;
 
 /// The environment's memory, and what the properties need to judge a state: oracle
 /// counters, the client's progress, and the safety violations that steps committed.
@@ -425,14 +423,10 @@ impl DrainModel {
                     dst: *dst,
                     msg: msg.clone(),
                 };
-                let present = match &state.network {
-                    Network::UnorderedDuplicating(set, _) => set.contains(&env),
-                    _ => false,
-                };
-                present || (self.cfg.gc && super::gc::inert(self, state, &env))
+                state.network.contains(&env) || (self.cfg.gc && super::gc::inert(self, state, &env))
             }
-            Command::SetTimer(t, _) => Some(t) == fired || timers.iter().any(|x| x == t),
-            Command::CancelTimer(t) => Some(t) != fired && !timers.iter().any(|x| x == t),
+            Command::SetTimer(t, _) => Some(t) == fired || timers.contains(t),
+            Command::CancelTimer(t) => Some(t) != fired && !timers.contains(t),
             Command::Save(x) => state.actor_storages[i].as_ref() == Some(x),
             Command::ChooseRandom(..) => false,
         })
@@ -443,13 +437,11 @@ impl DrainModel {
         for c in out {
             match c {
                 Command::Send(dst, msg) => {
-                    if let Network::UnorderedDuplicating(set, _) = &mut next.network {
-                        set.insert(Envelope {
-                            src: node.id(),
-                            dst,
-                            msg,
-                        });
-                    }
+                    next.network.insert(Envelope {
+                        src: node.id(),
+                        dst,
+                        msg,
+                    });
                 }
                 Command::SetTimer(t, _) => {
                     next.timers_set[i].set(t);
@@ -652,10 +644,9 @@ impl Model for DrainModel {
         let n = self.cfg.nodes as usize;
         let mut state = SysState {
             actor_states: Vec::with_capacity(n),
-            network: Network::new_unordered_duplicating([]),
-            timers_set: vec![Timers::new(); n],
-            random_choices: vec![RandomChoices::default(); n],
-            crashed: vec![false; n],
+            network: Default::default(),
+            timers_set: Default::default(),
+            crashed: Default::default(),
             history: History {
                 term: if self.cfg.elected_start { 0 } else { 1 },
                 leader: NodeIx(0),
@@ -711,12 +702,11 @@ impl Model for DrainModel {
 
     fn actions(&self, state: &SysState, actions: &mut Vec<Action>) {
         let up = |n: NodeIx| Self::is_up(state, n);
-        let mut envelopes: Vec<_> = state
+        // (In flight is sorted by source, destination and message.)
+        let envelopes = state
             .network
-            .iter_deliverable()
-            .map(|e| (NodeIx::from(e.src), NodeIx::from(e.dst), e.msg))
-            .collect();
-        envelopes.sort_unstable();
+            .iter()
+            .map(|e| (NodeIx::from(e.src), NodeIx::from(e.dst), &e.msg));
         let may_lose = self
             .cfg
             .losses
@@ -742,15 +732,11 @@ impl Model for DrainModel {
             .ttl_expiries
             .is_none_or(|limit| state.history.expiries < limit);
         for node in self.nodes().filter(|n| up(*n)) {
-            let mut timers: Vec<_> = state.timers_set[node.ix()]
-                .iter()
-                .filter(|t| may_expire || !matches!(t, NodeTimer::Ttl(_)))
-                .cloned()
-                .collect();
-            timers.sort_unstable();
+            // (In `NodeTimer`'s order.)
             actions.extend(
-                timers
-                    .into_iter()
+                state.timers_set[node.ix()]
+                    .iter()
+                    .filter(|t| may_expire || !matches!(t, NodeTimer::Ttl(_)))
                     .map(|timer| Action::Timer { node, timer }),
             );
         }
@@ -954,13 +940,11 @@ impl DrainModel {
                 if self.cfg.losses.is_some() {
                     next.history.losses += 1;
                 }
-                if let Network::UnorderedDuplicating(set, _) = &mut next.network {
-                    set.remove(&Envelope {
-                        src: src.id(),
-                        dst: dst.id(),
-                        msg,
-                    });
-                }
+                next.network.remove(&Envelope {
+                    src: src.id(),
+                    dst: dst.id(),
+                    msg,
+                });
                 Some(next)
             }
             Action::Timer { node, timer } => {
@@ -1237,17 +1221,14 @@ impl DrainModel {
                     dst: dst.id(),
                     msg: Msg::ToNode(ToNode::Bootstrap { term }),
                 };
-                let Network::UnorderedDuplicating(set, _) = &state.network else {
-                    return None;
-                };
-                if set.contains(&env) || (self.cfg.gc && super::gc::inert(self, state, &env)) {
+                if state.network.contains(&env)
+                    || (self.cfg.gc && super::gc::inert(self, state, &env))
+                {
                     // Already there, or collected at once: no new state.
                     return None;
                 }
                 let mut next = state.clone();
-                if let Network::UnorderedDuplicating(set, _) = &mut next.network {
-                    set.insert(env);
-                }
+                next.network.insert(env);
                 Some(next)
             }
             Action::Poll(node) => {
