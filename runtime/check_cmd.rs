@@ -153,6 +153,7 @@ fn flags(cfg: &ModelConfig) -> String {
         (cfg.failed_elections, "--failed-elections"),
         (cfg.drains_any_order, "--drains-any-order"),
         (cfg.fixed_coordinator, "--static-membership"),
+        (cfg.every_loss, "--every-loss"),
     ] {
         if on {
             f.push(flag.to_string());
@@ -163,7 +164,7 @@ fn flags(cfg: &ModelConfig) -> String {
 
 fn check_one(cfg: ModelConfig, opts: &RunOptions, threads: usize, tty: bool) -> CheckReport {
     eprintln!(
-        "checking {} nodes, {} drain(s), {} work units, {} node crash(es), {} failover(s), {} lease loss(es), {} message loss(es), {} stray term(s), {:?}; {} search on {} thread(s)",
+        "checking {} nodes, {} drain(s), {} work units, {} node crash(es), {} failover(s), {} lease loss(es), {} message loss(es){}, {} stray term(s), {:?}; {} search on {} thread(s)",
         cfg.nodes,
         cfg.drains,
         cfg.work,
@@ -171,6 +172,11 @@ fn check_one(cfg: ModelConfig, opts: &RunOptions, threads: usize, tty: bool) -> 
         cfg.failovers,
         cfg.lease_losses,
         cfg.losses.map_or("unlimited".to_string(), |l| l.to_string()),
+        if ebbtide_model::checker::losses::reduced(&cfg) {
+            " (taken where they matter)"
+        } else {
+            ""
+        },
         cfg.stray_terms,
         cfg.guards,
         if opts.search == Search::Dfs { "depth-first" } else { "breadth-first" },

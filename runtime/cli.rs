@@ -681,6 +681,12 @@ pub struct ModelArgs {
     /// same: this exists to show that).
     #[arg(long)]
     pub no_gc: bool,
+    /// Offer every message loss at every step (much slower; the verdicts are the same:
+    /// this exists to show that). By default a loss is taken only where it leaves the
+    /// cluster quiescent with a drain short of 0, the only place a loss can matter
+    /// (specs/decisions.md, "Losses are taken where they matter")
+    #[arg(long)]
+    pub every_loss: bool,
     /// Static membership, as `ebbtide node --coordinator` runs it: every agent follows
     /// n0, the one configured coordinator, whose process restarts start new terms; no
     /// other node is ever elected.
@@ -807,6 +813,7 @@ impl ModelArgs {
             },
             stray_terms: self.stray_terms,
             gc: !self.no_gc,
+            every_loss: self.every_loss,
             canon: true,
             fixed_coordinator: self.static_membership,
             drains_any_order: self.drains_any_order,

@@ -64,6 +64,12 @@ pub struct ModelConfig {
     /// to check that collection changes no verdict, and to walk a trace (`ebbtide trace
     /// check`), whose messages must stay where the runtime sent them.
     pub gc: bool,
+    /// Offer every loss at every step. Off (the default): a loss is offered only where
+    /// it leaves a quiescent state with a drain stuck short of 0, an L1 violation (see
+    /// `checker::losses` for why this changes no verdict). On only to show that, and
+    /// always when `fair_rounds` is on (whose check judges every lossy state's
+    /// continuation).
+    pub every_loss: bool,
     /// Put every state in canonical form (see `checker::canon`: operation ids renumbered
     /// densely). Off only to walk a trace, whose operation ids are the runtime's.
     pub canon: bool,
@@ -149,6 +155,7 @@ impl Default for ModelConfig {
             inherited_drain: InheritedDrain::Continue,
             stray_terms: 1,
             gc: true,
+            every_loss: false,
             canon: true,
             fixed_coordinator: false,
             drains_any_order: false,

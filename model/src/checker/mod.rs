@@ -14,6 +14,7 @@ pub mod diagram;
 pub mod fairness;
 pub mod gc;
 pub mod ids;
+pub mod losses;
 pub mod properties;
 pub mod run;
 pub mod simulate;

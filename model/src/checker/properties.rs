@@ -216,10 +216,15 @@ fn no_lost_work(model: &DrainModel, s: &SysState) -> bool {
 /// the node is gone, it runs the coordinator (C10 refuses), or no other node is
 /// Alive to take its work.
 fn drain_not_stuck(model: &DrainModel, s: &SysState) -> bool {
+    !drain_short_of_zero(model, s) || !model.is_quiescent(s)
+}
+
+/// Whether some requested drain has not answered 0 and still can: a quiescent state
+/// with one violates L1. (It reads only the actors and the history, not the network.)
+pub fn drain_short_of_zero(model: &DrainModel, s: &SysState) -> bool {
     let h = &s.history;
-    let stuck = |t: NodeIx| h.is_requested(t) && !h.is_zero(t) && may_complete(model, s, t);
-    let any_stuck = (0..model.cfg.nodes).map(NodeIx).any(stuck);
-    !any_stuck || !model.is_quiescent(s)
+    let short = |t: NodeIx| h.is_requested(t) && !h.is_zero(t) && may_complete(model, s, t);
+    (0..model.cfg.nodes).map(NodeIx).any(short)
 }
 
 /// Whether the requested drain of `t` can still complete, so that a quiescent state

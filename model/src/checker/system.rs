@@ -359,7 +359,7 @@ impl DrainModel {
             return false;
         }
         let mut actions = Vec::new();
-        self.actions(state, &mut actions);
+        self.offer(state, &mut actions, false);
         actions
             .into_iter()
             .filter(Action::is_progress)
@@ -367,6 +367,204 @@ impl DrainModel {
                 None => true,
                 Some(next) => next == *state,
             })
+    }
+
+    /// The actions enabled in `state`, into `actions`: with `losses`, the losses the
+    /// checker takes (every one with `ModelConfig::every_loss`, else those that
+    /// `super::losses` offers); without, none (quiescence asks only about progress).
+    pub fn offer(&self, state: &SysState, actions: &mut Vec<Action>, losses: bool) {
+        let up = |n: NodeIx| Self::is_up(state, n);
+        let budget = match self.cfg.losses {
+            _ if !losses => 0,
+            None => u8::MAX,
+            Some(limit) => limit.saturating_sub(state.history.losses),
+        };
+        let lose = if budget > 0 && super::losses::reduced(&self.cfg) {
+            super::losses::offered(self, state, budget)
+        } else {
+            vec![budget > 0; state.network.len()]
+        };
+        // (In flight is sorted by source, destination and message.)
+        for (e, lose) in state.network.iter().zip(lose) {
+            let (src, dst, msg) = (NodeIx::from(e.src), NodeIx::from(e.dst), &e.msg);
+            if up(dst) {
+                actions.push(Action::Deliver {
+                    src,
+                    dst,
+                    msg: msg.clone(),
+                });
+            }
+            if lose {
+                actions.push(Action::Drop {
+                    src,
+                    dst,
+                    msg: msg.clone(),
+                });
+            }
+        }
+        let may_expire = self
+            .cfg
+            .ttl_expiries
+            .is_none_or(|limit| state.history.expiries < limit);
+        for node in self.nodes().filter(|n| up(*n)) {
+            // (In `NodeTimer`'s order.)
+            actions.extend(
+                state.timers_set[node.ix()]
+                    .iter()
+                    .filter(|t| may_expire || !matches!(t, NodeTimer::Ttl(_)))
+                    .map(|timer| Action::Timer { node, timer }),
+            );
+        }
+        let h = &state.history;
+        let coordinator = Self::coordinator(state).map(|(n, _)| n);
+        for node in self.nodes() {
+            if up(node) {
+                if h.crashes < self.cfg.node_crashes {
+                    actions.push(Action::Crash(node));
+                }
+                if h.lease_losses < self.cfg.lease_losses && h.is_member(node) && !h.is_fenced(node)
+                {
+                    actions.push(Action::LeaseLoss(node));
+                }
+                let agent = &Self::node(state, node).agent;
+                let leaves_drained = self.cfg.late_membership
+                    && h.is_member(node)
+                    && agent.leaving()
+                    && agent.drained();
+                if h.is_fenced(node) || leaves_drained {
+                    // etcd expires the registration of a node that fenced itself, while
+                    // that process still runs (it is about to exit 3); and a node asked
+                    // to leave withdraws its registration once drained, before it exits.
+                    actions.push(Action::Leave(node));
+                }
+                if h.exits < MAX_EXITS
+                    && Self::node(state, node).agent.liveness() == Liveness::Stopping
+                {
+                    actions.push(Action::Exit(node));
+                }
+                if self.watch_pending(state, node) {
+                    actions.push(Action::Watch(node));
+                }
+                if self.cfg.late_membership && self.stale_watch_pending(state, node) {
+                    actions.push(Action::WatchStale(node));
+                }
+                if (node == self.cfg.target() || self.cfg.drains_any_order)
+                    && h.leaves < self.cfg.leaves
+                    && !Self::node(state, node).agent.leaving()
+                {
+                    actions.push(Action::GracefulLeave(node));
+                }
+            } else {
+                // A node that lost its lease registers again only once its old
+                // registration expired (etcd refuses a second live one of its id);
+                // with late membership, as in the runtime, every process registers
+                // before its agent starts, so a restart waits for the expiry.
+                let registered = self.cfg.late_membership && h.is_member(node);
+                if self.may_restart(state, node) && !h.is_fenced(node) && !registered {
+                    actions.push(Action::Restart(node));
+                }
+                if h.is_member(node) {
+                    actions.push(Action::Leave(node));
+                }
+            }
+        }
+        // With collection and `elected-terms-only`, a stray request is inert from the
+        // start (`gc::inert`: no node follows a term the election never issues), so
+        // `next_state` would answer none for every one: not offered at all (in CI's
+        // first configuration, 166 M offers that came to nothing, `ebbtide bench check
+        // --by-action`). `gc_soundness` shows the collection sound with stray terms
+        // (`two_stray_terms`).
+        let strays_inert = self.cfg.gc && self.cfg.guards.on(Guard::ElectedTermsOnly);
+        for term in self.cfg.stray_term_values().filter(|_| !strays_inert) {
+            for src in self.nodes() {
+                for dst in self.nodes().filter(|d| *d != src) {
+                    actions.push(Action::Stray { src, dst, term });
+                }
+            }
+        }
+        if coordinator.is_some() {
+            for node in self.nodes() {
+                // A node's expiry comes before its next registration (which waits
+                // for it), or not at all: a report of the new registration alone
+                // stands for both (the runtime's watch may show only the new value).
+                if h.unseen_joins & (1 << node.0) != 0 {
+                    actions.push(Action::NotifyJoin(node));
+                }
+                if h.unseen_leaves & (1 << node.0) != 0 {
+                    actions.push(Action::NotifyLeave(node));
+                }
+            }
+        }
+        match coordinator {
+            Some(host) => {
+                if h.failovers < self.cfg.failovers {
+                    actions.push(Action::CoordinatorCrash(host));
+                }
+                if h.resigns < self.cfg.resigns {
+                    actions.push(Action::Resign(host));
+                }
+                let gave_up = self.cfg.client_gives_up && h.term > 1;
+                if !gave_up {
+                    // Each drain in order once the one before it answered 0; every
+                    // drain already asked for, again and again, even after its 0.
+                    let mut previous_done = true;
+                    if self.cfg.drains_any_order {
+                        actions.extend(self.nodes().map(Action::Poll));
+                    }
+                    for node in self
+                        .cfg
+                        .drain_order()
+                        .filter(|_| !self.cfg.drains_any_order)
+                    {
+                        if previous_done || h.is_requested(node) {
+                            actions.push(Action::Poll(node));
+                        }
+                        previous_done = h.is_zero(node);
+                    }
+                }
+                for node in self.nodes() {
+                    actions.push(Action::Status(node));
+                    if self.cfg.fixed_coordinator && state.actor_storages[node.ix()].is_some() {
+                        actions.push(Action::Announce(node));
+                    }
+                }
+                if h.promised < self.cfg.all_units() {
+                    actions.push(Action::AddWork);
+                }
+            }
+            None if h.term < self.cfg.max_term() => {
+                // Static membership has one coordinator, n0: its restarts start new terms.
+                let fixed = self.cfg.fixed_coordinator;
+                for node in self.nodes().filter(|n| !fixed || n.0 == 0) {
+                    if up(node) && h.is_member(node) && Self::node(state, node).agent.may_campaign()
+                    {
+                        if self.cfg.failed_elections && h.crashes < self.cfg.node_crashes {
+                            actions.push(Action::ElectFails(node));
+                        }
+                        actions.push(Action::Elect(node));
+                        if self.cfg.late_membership {
+                            // Every view but the fresh one (`Elect`) that differs from
+                            // the registry only where it changed while no coordinator
+                            // ran, with the winner in it.
+                            let me = 1u16 << node.0;
+                            for view in Self::stale_views(h) {
+                                if view & me != 0 {
+                                    actions.push(Action::ElectView { node, view });
+                                }
+                            }
+                        }
+                    } else if self.cfg.failed_elections
+                        && h.is_member(node)
+                        && h.resigns < self.cfg.resigns
+                    {
+                        // A member that may no longer campaign, or whose process is gone
+                        // while its registration (and candidacy) lives on.
+                        actions.push(Action::ElectDeclined(node));
+                    }
+                }
+            }
+            None => {}
+        }
     }
 
     // ----- applying a step ---------------------------------------------------------
@@ -387,7 +585,19 @@ impl DrainModel {
         let mut out = Out::new();
         f(&self.actor, &mut st, &mut out);
         if matches!(st, Cow::Borrowed(_)) && self.no_effect(state, node, fired, &out) {
-            return None;
+            // Nothing changes, but what it sends is judged all the same: a run that lost
+            // one of these messages takes this step (`super::losses` relies on it).
+            let sends = out
+                .iter()
+                .any(|c| matches!(c, Command::Send(_, Msg::ToNode(_))));
+            let unjudged = || {
+                let mut h = state.history.clone();
+                self.judge_step(&mut h, node, before, before, &out, delivered);
+                h == state.history
+            };
+            if !sends || unjudged() {
+                return None;
+            }
         }
         let mut next = state.clone();
         if let Some(t) = fired {
@@ -701,205 +911,12 @@ impl Model for DrainModel {
     }
 
     fn actions(&self, state: &SysState, actions: &mut Vec<Action>) {
-        let up = |n: NodeIx| Self::is_up(state, n);
-        // (In flight is sorted by source, destination and message.)
-        let envelopes = state
-            .network
-            .iter()
-            .map(|e| (NodeIx::from(e.src), NodeIx::from(e.dst), &e.msg));
-        let may_lose = self
-            .cfg
-            .losses
-            .is_none_or(|limit| state.history.losses < limit);
-        for (src, dst, msg) in envelopes {
-            if up(dst) {
-                actions.push(Action::Deliver {
-                    src,
-                    dst,
-                    msg: msg.clone(),
-                });
-            }
-            if may_lose {
-                actions.push(Action::Drop {
-                    src,
-                    dst,
-                    msg: msg.clone(),
-                });
-            }
-        }
-        let may_expire = self
-            .cfg
-            .ttl_expiries
-            .is_none_or(|limit| state.history.expiries < limit);
-        for node in self.nodes().filter(|n| up(*n)) {
-            // (In `NodeTimer`'s order.)
-            actions.extend(
-                state.timers_set[node.ix()]
-                    .iter()
-                    .filter(|t| may_expire || !matches!(t, NodeTimer::Ttl(_)))
-                    .map(|timer| Action::Timer { node, timer }),
-            );
-        }
-        let h = &state.history;
-        let coordinator = Self::coordinator(state).map(|(n, _)| n);
-        for node in self.nodes() {
-            if up(node) {
-                if h.crashes < self.cfg.node_crashes {
-                    actions.push(Action::Crash(node));
-                }
-                if h.lease_losses < self.cfg.lease_losses && h.is_member(node) && !h.is_fenced(node)
-                {
-                    actions.push(Action::LeaseLoss(node));
-                }
-                let agent = &Self::node(state, node).agent;
-                let leaves_drained = self.cfg.late_membership
-                    && h.is_member(node)
-                    && agent.leaving()
-                    && agent.drained();
-                if h.is_fenced(node) || leaves_drained {
-                    // etcd expires the registration of a node that fenced itself, while
-                    // that process still runs (it is about to exit 3); and a node asked
-                    // to leave withdraws its registration once drained, before it exits.
-                    actions.push(Action::Leave(node));
-                }
-                if h.exits < MAX_EXITS
-                    && Self::node(state, node).agent.liveness() == Liveness::Stopping
-                {
-                    actions.push(Action::Exit(node));
-                }
-                if self.watch_pending(state, node) {
-                    actions.push(Action::Watch(node));
-                }
-                if self.cfg.late_membership && self.stale_watch_pending(state, node) {
-                    actions.push(Action::WatchStale(node));
-                }
-                if (node == self.cfg.target() || self.cfg.drains_any_order)
-                    && h.leaves < self.cfg.leaves
-                    && !Self::node(state, node).agent.leaving()
-                {
-                    actions.push(Action::GracefulLeave(node));
-                }
-            } else {
-                // A node that lost its lease registers again only once its old
-                // registration expired (etcd refuses a second live one of its id);
-                // with late membership, as in the runtime, every process registers
-                // before its agent starts, so a restart waits for the expiry.
-                let registered = self.cfg.late_membership && h.is_member(node);
-                if self.may_restart(state, node) && !h.is_fenced(node) && !registered {
-                    actions.push(Action::Restart(node));
-                }
-                if h.is_member(node) {
-                    actions.push(Action::Leave(node));
-                }
-            }
-        }
-        // With collection and `elected-terms-only`, a stray request is inert from the
-        // start (`gc::inert`: no node follows a term the election never issues), so
-        // `next_state` would answer none for every one: not offered at all (in CI's
-        // first configuration, 166 M offers that came to nothing, `ebbtide bench check
-        // --by-action`). `gc_soundness` shows the collection sound with stray terms
-        // (`two_stray_terms`).
-        let strays_inert = self.cfg.gc && self.cfg.guards.on(Guard::ElectedTermsOnly);
-        for term in self.cfg.stray_term_values().filter(|_| !strays_inert) {
-            for src in self.nodes() {
-                for dst in self.nodes().filter(|d| *d != src) {
-                    actions.push(Action::Stray { src, dst, term });
-                }
-            }
-        }
-        if coordinator.is_some() {
-            for node in self.nodes() {
-                // A node's expiry comes before its next registration (which waits
-                // for it), or not at all: a report of the new registration alone
-                // stands for both (the runtime's watch may show only the new value).
-                if h.unseen_joins & (1 << node.0) != 0 {
-                    actions.push(Action::NotifyJoin(node));
-                }
-                if h.unseen_leaves & (1 << node.0) != 0 {
-                    actions.push(Action::NotifyLeave(node));
-                }
-            }
-        }
-        match coordinator {
-            Some(host) => {
-                if h.failovers < self.cfg.failovers {
-                    actions.push(Action::CoordinatorCrash(host));
-                }
-                if h.resigns < self.cfg.resigns {
-                    actions.push(Action::Resign(host));
-                }
-                let gave_up = self.cfg.client_gives_up && h.term > 1;
-                if !gave_up {
-                    // Each drain in order once the one before it answered 0; every
-                    // drain already asked for, again and again, even after its 0.
-                    let mut previous_done = true;
-                    if self.cfg.drains_any_order {
-                        actions.extend(self.nodes().map(Action::Poll));
-                    }
-                    for node in self
-                        .cfg
-                        .drain_order()
-                        .filter(|_| !self.cfg.drains_any_order)
-                    {
-                        if previous_done || h.is_requested(node) {
-                            actions.push(Action::Poll(node));
-                        }
-                        previous_done = h.is_zero(node);
-                    }
-                }
-                for node in self.nodes() {
-                    actions.push(Action::Status(node));
-                    if self.cfg.fixed_coordinator && state.actor_storages[node.ix()].is_some() {
-                        actions.push(Action::Announce(node));
-                    }
-                }
-                if h.promised < self.cfg.all_units() {
-                    actions.push(Action::AddWork);
-                }
-            }
-            None if h.term < self.cfg.max_term() => {
-                // Static membership has one coordinator, n0: its restarts start new terms.
-                let fixed = self.cfg.fixed_coordinator;
-                for node in self.nodes().filter(|n| !fixed || n.0 == 0) {
-                    if up(node) && h.is_member(node) && Self::node(state, node).agent.may_campaign()
-                    {
-                        if self.cfg.failed_elections && h.crashes < self.cfg.node_crashes {
-                            actions.push(Action::ElectFails(node));
-                        }
-                        actions.push(Action::Elect(node));
-                        if self.cfg.late_membership {
-                            // Every view but the fresh one (`Elect`) that differs from
-                            // the registry only where it changed while no coordinator
-                            // ran, with the winner in it.
-                            let me = 1u16 << node.0;
-                            for view in Self::stale_views(h) {
-                                if view & me != 0 {
-                                    actions.push(Action::ElectView { node, view });
-                                }
-                            }
-                        }
-                    } else if self.cfg.failed_elections
-                        && h.is_member(node)
-                        && h.resigns < self.cfg.resigns
-                    {
-                        // A member that may no longer campaign, or whose process is gone
-                        // while its registration (and candidacy) lives on.
-                        actions.push(Action::ElectDeclined(node));
-                    }
-                }
-            }
-            None => {}
-        }
+        self.offer(state, actions, true);
     }
 
     fn next_state(&self, state: &SysState, action: Action) -> Option<SysState> {
         let mut next = self.step(state, action)?;
-        if self.cfg.gc {
-            super::gc::collect(self, &mut next);
-        }
-        if self.cfg.canon {
-            super::canon::canonicalize(self, &mut next);
-        }
+        self.normalize(&mut next);
         Some(next)
     }
 
@@ -925,6 +942,16 @@ impl Model for DrainModel {
 }
 
 impl DrainModel {
+    /// What follows every step: inert messages collected, operation ids renumbered.
+    pub fn normalize(&self, next: &mut SysState) {
+        if self.cfg.gc {
+            super::gc::collect(self, next);
+        }
+        if self.cfg.canon {
+            super::canon::canonicalize(self, next);
+        }
+    }
+
     /// One step, before garbage collection and canonical renaming (the sequence diagram
     /// replays steps with it to see what each one sent, and `ebbtide trace check` walks
     /// a run's steps with it).

@@ -1,0 +1,235 @@
+//! Taking losses only where they lead to an L1 violation (`checker/losses.rs`) changes
+//! no verdict. Checked by exhaustive search of small configurations:
+//!
+//! - the states that offering every loss reaches (`every_loss`) are exactly the states
+//!   the reduced search reaches, each with at most `--losses` of its messages taken out
+//!   (all at once, then collected and renumbered), the loss counter aside;
+//! - every property gets the same verdict either way, with every guard on and with
+//!   guards off, `resend` among them (the one guard that only a loss shows).
+
+use ebbtide_model::checker::run::{self, RunOptions, Search};
+use ebbtide_model::checker::{DrainModel, ModelConfig, SysState};
+use ebbtide_model::{Guard, Guards};
+use stateright::Model;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// The state but its loss counter.
+fn projection(s: &SysState) -> u64 {
+    let mut s = s.clone();
+    s.history.losses = 0;
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Every state `m` reaches.
+fn reachable(m: &DrainModel) -> Vec<SysState> {
+    let mut seen = HashSet::new();
+    let mut states = Vec::new();
+    let mut queue: VecDeque<SysState> = m.init_states().into();
+    let mut actions = Vec::new();
+    while let Some(s) = queue.pop_front() {
+        let mut h = DefaultHasher::new();
+        s.hash(&mut h);
+        if !seen.insert(h.finish()) {
+            continue;
+        }
+        m.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            if let Some(next) = m.next_state(&s, a) {
+                queue.push_back(next);
+            }
+        }
+        states.push(s);
+    }
+    states
+}
+
+/// Calls `f` with every set of at most `max` indices below `n` (the empty one too).
+fn subsets(n: usize, max: usize, f: &mut impl FnMut(&[usize])) {
+    fn from(
+        n: usize,
+        max: usize,
+        i0: usize,
+        chosen: &mut Vec<usize>,
+        f: &mut impl FnMut(&[usize]),
+    ) {
+        f(chosen);
+        if chosen.len() == max {
+            return;
+        }
+        for i in i0..n {
+            chosen.push(i);
+            from(n, max, i + 1, chosen, f);
+            chosen.pop();
+        }
+    }
+    from(n, max, 0, &mut Vec::new(), f)
+}
+
+/// `s` with the messages at `set` lost at once, collected and renumbered.
+fn without(m: &DrainModel, s: &SysState, set: &[usize]) -> SysState {
+    let mut after = s.clone();
+    let mut i = 0;
+    after.network.retain(|_| {
+        i += 1;
+        !set.contains(&(i - 1))
+    });
+    after.history.losses += set.len() as u8;
+    m.normalize(&mut after);
+    after
+}
+
+fn same_states(cfg: ModelConfig) {
+    let losses = cfg.losses.expect("a loss budget") as usize;
+    let every = DrainModel::new(ModelConfig {
+        every_loss: true,
+        ..cfg.clone()
+    });
+    let reduced = DrainModel::new(ModelConfig {
+        every_loss: false,
+        ..cfg.clone()
+    });
+    let full: HashSet<u64> = reachable(&every).iter().map(projection).collect();
+    let explored = reachable(&reduced);
+    let mut stood_for = HashSet::new();
+    for s in &explored {
+        let budget = losses - s.history.losses as usize;
+        subsets(s.network.len(), budget, &mut |set| {
+            stood_for.insert(projection(&without(&reduced, s, set)));
+        });
+    }
+    // The comparison has teeth: the lossless states alone do not stand for the
+    // states with losses (a loss does reach states of its own).
+    let lossless: HashSet<u64> = explored.iter().map(projection).collect();
+    assert!(
+        full.difference(&lossless).count() > 0,
+        "{cfg:?}: no state needs a loss"
+    );
+    let missing = full.difference(&stood_for).count();
+    let extra = stood_for.difference(&full).count();
+    assert!(
+        missing == 0 && extra == 0,
+        "{cfg:?}: {missing} states with losses are not stood for, {extra} stood for are not reachable \
+         (reachable with every loss: {}, explored: {})",
+        full.len(),
+        explored.len()
+    );
+    assert!(
+        explored.len() < full.len(),
+        "the reduction should shrink the state space ({} / {})",
+        explored.len(),
+        full.len()
+    );
+}
+
+/// Every property's verdict, offering every loss and not.
+fn same_verdicts(cfg: ModelConfig) {
+    let verdicts = |every_loss| {
+        let cfg = ModelConfig {
+            every_loss,
+            ..cfg.clone()
+        };
+        let opts = RunOptions {
+            search: Search::Dfs,
+            shorten_for: None,
+            ..RunOptions::default()
+        };
+        let report = run::run(cfg, &opts, |_| {});
+        assert!(report.exhaustive);
+        report
+            .properties
+            .iter()
+            .map(|p| (p.name, p.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(verdicts(true), verdicts(false), "{cfg:?}");
+}
+
+fn small(node_crashes: u8, failovers: u8, losses: u8) -> ModelConfig {
+    ModelConfig {
+        nodes: 2,
+        work: 1,
+        node_crashes,
+        failovers,
+        losses: Some(losses),
+        ..ModelConfig::default()
+    }
+}
+
+#[test]
+fn one_loss() {
+    same_states(small(0, 0, 1));
+}
+
+#[test]
+fn one_loss_a_crash_and_a_failover() {
+    same_states(small(1, 1, 1));
+}
+
+#[test]
+fn two_losses() {
+    same_states(small(0, 0, 2));
+}
+
+#[test]
+fn one_loss_and_a_lease_loss() {
+    same_states(ModelConfig {
+        lease_losses: 1,
+        ..small(0, 0, 1)
+    });
+}
+
+#[test]
+fn one_loss_and_an_added_unit() {
+    same_states(ModelConfig {
+        added_work: 1,
+        ..small(0, 0, 1)
+    });
+}
+
+#[test]
+fn one_loss_in_the_runtime_environment() {
+    same_states(ModelConfig {
+        resigns: 1,
+        elected_start: true,
+        late_membership: true,
+        failed_elections: true,
+        drains_any_order: true,
+        ..small(0, 0, 1)
+    });
+}
+
+#[test]
+fn one_loss_without_collection() {
+    same_states(ModelConfig {
+        gc: false,
+        ..small(0, 0, 1)
+    });
+}
+
+/// The guard only a loss shows: without the resend timer a lost command strands the
+/// drain, and the reduced search must still find it.
+#[test]
+fn without_resend_both_find_l1() {
+    let cfg = ModelConfig {
+        guards: Guards::default().without(Guard::Resend),
+        ..small(1, 1, 1)
+    };
+    same_verdicts(cfg);
+}
+
+/// Each guard off in turn, but two whose state spaces take minutes either way
+/// (`drop-stale-reports`, `bootstrap-before-serving`: collection loses its rules
+/// with them).
+#[test]
+fn verdicts_with_each_guard_off_in_turn() {
+    let slow = [Guard::DropStaleReports, Guard::BootstrapBeforeServing];
+    for g in Guard::ALL.into_iter().filter(|g| !slow.contains(g)) {
+        same_verdicts(ModelConfig {
+            guards: Guards::default().without(g),
+            ..small(1, 1, 1)
+        });
+    }
+}
