@@ -8,7 +8,7 @@
 //!   guards off, `resend` among them (the one guard that only a loss shows).
 
 use ebbtide_model::checker::run::{self, RunOptions, Search};
-use ebbtide_model::checker::{DrainModel, ModelConfig, SysState};
+use ebbtide_model::checker::{properties, Action, DrainModel, ModelConfig, SysState};
 use ebbtide_model::{Guard, Guards};
 use stateright::Model;
 use std::collections::{HashSet, VecDeque};
@@ -232,4 +232,56 @@ fn verdicts_with_each_guard_off_in_turn() {
             ..small(1, 1, 1)
         });
     }
+}
+
+/// The losses the reduced model offers in each state it reaches are exactly those that,
+/// with at most `budget - 1` more, leave a quiescent state with a drain short of 0,
+/// found here by trying every set of losses (the model first rules most states out
+/// with a cheaper test, `losses::must_lose`, which this checks).
+fn offers_exactly_the_losses_that_strand_a_drain(cfg: ModelConfig) {
+    let losses = cfg.losses.expect("a loss budget") as usize;
+    let m = DrainModel::new(cfg.clone());
+    let mut offering = 0;
+    for s in reachable(&m) {
+        let budget = losses - s.history.losses as usize;
+        let mut exact = vec![false; s.network.len()];
+        if budget > 0 && properties::drain_short_of_zero(&m, &s) {
+            subsets(s.network.len(), budget, &mut |set| {
+                let after = without(&m, &s, set);
+                if !set.is_empty()
+                    && m.is_quiescent(&after)
+                    && properties::drain_short_of_zero(&m, &after)
+                {
+                    for &i in set {
+                        exact[i] = true;
+                    }
+                }
+            });
+        }
+        let mut actions = Vec::new();
+        m.actions(&s, &mut actions);
+        let offered: Vec<bool> = s
+            .network
+            .iter()
+            .map(|e| {
+                actions.iter().any(|a| {
+                    matches!(a, Action::Drop { src, dst, msg }
+                        if src.id() == e.src && dst.id() == e.dst && *msg == e.msg)
+                })
+            })
+            .collect();
+        assert_eq!(offered, exact, "{cfg:?}");
+        offering += usize::from(offered.contains(&true));
+    }
+    assert!(offering > 0, "{cfg:?}: no state offers a loss");
+}
+
+#[test]
+fn offers_exactly_the_losses_that_strand_a_drain_without_resend() {
+    let without_resend = |cfg: ModelConfig| ModelConfig {
+        guards: Guards::default().without(Guard::Resend),
+        ..cfg
+    };
+    offers_exactly_the_losses_that_strand_a_drain(without_resend(small(1, 1, 1)));
+    offers_exactly_the_losses_that_strand_a_drain(without_resend(small(0, 0, 2)));
 }

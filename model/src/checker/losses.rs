@@ -38,7 +38,8 @@
 use super::config::ModelConfig;
 use super::properties;
 use super::state::SysState;
-use super::system::DrainModel;
+use super::system::{Action, DrainModel};
+use stateright::Model;
 
 /// Whether a check of `cfg` offers only the losses that lead to an L1 violation.
 pub fn reduced(cfg: &ModelConfig) -> bool {
@@ -51,13 +52,17 @@ pub fn reduced(cfg: &ModelConfig) -> bool {
 pub fn offered(m: &DrainModel, s: &SysState, budget: u8) -> Vec<bool> {
     let n = s.network.len();
     let mut offer = vec![false; n];
-    if budget == 0 || !properties::drain_short_of_zero(m, s) {
+    if budget == 0 || !properties::drain_short_of_zero(m, s) || m.surely_moves(s) {
         return offer;
     }
-    // Every set of at most `budget` envelopes, as sorted indices.
+    let Some(needed) = must_lose(m, s, budget as usize) else {
+        return offer;
+    };
+    // Every set of at most `budget` envelopes that holds the needed ones, as sorted
+    // indices.
     let mut chosen = Vec::with_capacity(budget as usize);
     subsets(n, budget as usize, 0, &mut chosen, &mut |set| {
-        if set.iter().all(|&i| offer[i]) {
+        if set.iter().all(|&i| offer[i]) || !needed.iter().all(|i| set.contains(i)) {
             return;
         }
         let after = without(m, s, set);
@@ -68,6 +73,48 @@ pub fn offered(m: &DrainModel, s: &SysState, budget: u8) -> Vec<bool> {
         }
     });
     offer
+}
+
+/// The envelopes (as indices) that every loss leading to a quiescent state must take,
+/// or None if no `budget` losses can: a progress action that changes more than the
+/// network of `s` (once collected and renumbered) changes the state without those
+/// messages too (actors, timers, storages and history step the same whatever is in
+/// flight, and a step pruned there would be pruned here), unless it is the delivery of
+/// a lost message. So each such
+/// delivery's message must be lost, and any other such action rules every loss out.
+/// A cheap filter before the exact check, which most states never reach.
+fn must_lose(m: &DrainModel, s: &SysState, budget: usize) -> Option<Vec<usize>> {
+    let mut actions = Vec::new();
+    m.offer(s, &mut actions, false);
+    let mut needed: Vec<usize> = Vec::new();
+    for a in actions.into_iter().filter(Action::is_progress) {
+        let Some(next) = m.next_state(s, a.clone()) else {
+            continue;
+        };
+        let beyond_network = next.actor_states != s.actor_states
+            || next.timers_set != s.timers_set
+            || next.crashed != s.crashed
+            || next.actor_storages != s.actor_storages
+            || next.history != s.history;
+        if !beyond_network {
+            continue;
+        }
+        let Action::Deliver { src, dst, msg } = a else {
+            return None;
+        };
+        let i = s
+            .network
+            .iter()
+            .position(|e| e.src == src.id() && e.dst == dst.id() && e.msg == msg)
+            .expect("a delivery of a message in flight");
+        if !needed.contains(&i) {
+            needed.push(i);
+            if needed.len() > budget {
+                return None;
+            }
+        }
+    }
+    Some(needed)
 }
 
 /// `s` after losing the envelopes at the indices `set` at once, collected and

@@ -341,21 +341,22 @@ impl DrainModel {
             .find_map(|(i, s)| s.coordinator.as_deref().map(|c| (NodeIx(i as u8), &**c)))
     }
 
-    /// Whether no progress action changes `state`: under fairness, nothing more happens.
-    pub fn is_quiescent(&self, state: &SysState) -> bool {
-        // A down node that may restart or leave will; without a coordinator, an Alive
-        // member is elected: these change the state, so no need to try them.
-        if self.nodes().any(|n| {
+    /// Whether the environment surely changes `state` (so it is not quiescent), judged
+    /// from the actors and the history alone: a down node that may restart or leave
+    /// will; without a coordinator, an Alive member is elected.
+    pub fn surely_moves(&self, state: &SysState) -> bool {
+        self.nodes().any(|n| {
             !Self::is_up(state, n) && (state.history.is_member(n) || self.may_restart(state, n))
-        }) {
-            return false;
-        }
-        if Self::coordinator(state).is_none()
+        }) || (Self::coordinator(state).is_none()
             && state.history.term < self.cfg.max_term()
             && self
                 .nodes()
-                .any(|n| state.history.is_member(n) && Self::node(state, n).agent.may_campaign())
-        {
+                .any(|n| state.history.is_member(n) && Self::node(state, n).agent.may_campaign()))
+    }
+
+    /// Whether no progress action changes `state`: under fairness, nothing more happens.
+    pub fn is_quiescent(&self, state: &SysState) -> bool {
+        if self.surely_moves(state) {
             return false;
         }
         let mut actions = Vec::new();
