@@ -80,9 +80,9 @@ pub fn offered(m: &DrainModel, s: &SysState, budget: u8) -> Vec<bool> {
 /// network of `s` (once collected and renumbered) changes the state without those
 /// messages too (actors, timers, storages and history step the same whatever is in
 /// flight, and a step pruned there would be pruned here), unless it is the delivery of
-/// a lost message. So each such
-/// delivery's message must be lost, and any other such action rules every loss out.
-/// A cheap filter before the exact check, which most states never reach.
+/// a lost message. So each such delivery's message must be lost, and any other such
+/// action rules every loss out. A cheap filter before the exact check, which most
+/// states never reach (`tests/loss_soundness.rs` compares the two).
 fn must_lose(m: &DrainModel, s: &SysState, budget: usize) -> Option<Vec<usize>> {
     let mut actions = Vec::new();
     m.offer(s, &mut actions, false);
