@@ -7,6 +7,7 @@
 //! - every property gets the same verdict either way, with every guard on and with
 //!   guards off, `resend` among them (the one guard that only a loss shows).
 
+use ebbtide_model::checker::losses::without;
 use ebbtide_model::checker::run::{self, RunOptions, Search};
 use ebbtide_model::checker::{properties, Action, DrainModel, ModelConfig, SysState};
 use ebbtide_model::{Guard, Guards};
@@ -66,19 +67,6 @@ fn subsets(n: usize, max: usize, f: &mut impl FnMut(&[usize])) {
         }
     }
     from(n, max, 0, &mut Vec::new(), f)
-}
-
-/// `s` with the messages at `set` lost at once, collected and renumbered.
-fn without(m: &DrainModel, s: &SysState, set: &[usize]) -> SysState {
-    let mut after = s.clone();
-    let mut i = 0;
-    after.network.retain(|_| {
-        i += 1;
-        !set.contains(&(i - 1))
-    });
-    after.history.losses += set.len() as u8;
-    m.normalize(&mut after);
-    after
 }
 
 fn same_states(cfg: ModelConfig) {

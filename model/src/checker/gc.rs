@@ -34,11 +34,7 @@ pub fn collect(m: &DrainModel, s: &mut SysState) {
     let dead: Vec<bool> = (s.network.iter().enumerate())
         .map(|(i, e)| i == first || (i > first && inert(m, s, e)))
         .collect();
-    let mut i = 0;
-    s.network.retain(|_| {
-        i += 1;
-        !dead[i - 1]
-    });
+    s.network.retain_at(|i| !dead[i]);
 }
 
 /// The term floor of `node`: what its live agent follows, or what the down node

@@ -119,13 +119,9 @@ fn must_lose(m: &DrainModel, s: &SysState, budget: usize) -> Option<Vec<usize>> 
 
 /// `s` after losing the envelopes at the indices `set` at once, collected and
 /// renumbered as the checker does after a step.
-fn without(m: &DrainModel, s: &SysState, set: &[usize]) -> SysState {
+pub fn without(m: &DrainModel, s: &SysState, set: &[usize]) -> SysState {
     let mut after = s.clone();
-    let mut i = 0;
-    after.network.retain(|_| {
-        i += 1;
-        !set.contains(&(i - 1))
-    });
+    after.network.retain_at(|i| !set.contains(&i));
     after.history.losses += set.len() as u8;
     m.normalize(&mut after);
     after

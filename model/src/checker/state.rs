@@ -87,9 +87,14 @@ impl Flight {
         }
     }
 
-    /// Keeps only the envelopes for which `keep` says true (the order stays sorted).
-    pub fn retain(&mut self, keep: impl FnMut(&Envelope<Msg>) -> bool) {
-        self.0.retain(keep);
+    /// Keeps only the envelopes whose index (in order, before any is removed) `keep`
+    /// says true for; the order stays sorted.
+    pub fn retain_at(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let mut i = 0;
+        self.0.retain(|_| {
+            i += 1;
+            keep(i - 1)
+        });
     }
 
     /// Replaces each envelope by `f` of it, then sorts again (`f` may change the

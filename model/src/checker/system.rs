@@ -380,13 +380,12 @@ impl DrainModel {
             None => u8::MAX,
             Some(limit) => limit.saturating_sub(state.history.losses),
         };
-        let lose = if budget > 0 && super::losses::reduced(&self.cfg) {
-            super::losses::offered(self, state, budget)
-        } else {
-            vec![budget > 0; state.network.len()]
-        };
+        // Which losses the reduction offers; without it, every one the budget allows.
+        let gated = (budget > 0 && super::losses::reduced(&self.cfg))
+            .then(|| super::losses::offered(self, state, budget));
         // (In flight is sorted by source, destination and message.)
-        for (e, lose) in state.network.iter().zip(lose) {
+        for (i, e) in state.network.iter().enumerate() {
+            let lose = gated.as_ref().map_or(budget > 0, |offered| offered[i]);
             let (src, dst, msg) = (NodeIx::from(e.src), NodeIx::from(e.dst), &e.msg);
             if up(dst) {
                 actions.push(Action::Deliver {
