@@ -103,7 +103,9 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
 }
 
 /// `ebbtide bench check --by-action`.
-fn by_action(cfg: ebbtide_model::checker::ModelConfig) -> ExitCode {
+fn by_action(mut cfg: ebbtide_model::checker::ModelConfig) -> ExitCode {
+    // The states the exhaustive search visits: without scenario records (`run::run`).
+    cfg.record_scenarios = false;
     eprintln!(
         "census of {} nodes, {} work units ({} added), {} drain(s): a depth-first search, one thread",
         cfg.nodes, cfg.work, cfg.added_work, cfg.drains

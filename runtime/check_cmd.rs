@@ -56,6 +56,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
             SearchArg::Bfs => Search::Bfs,
         },
         stop_at_first_failure: args.stop_at_first_failure,
+        scenarios_apart: !args.single_search,
         ..RunOptions::default()
     };
     let mut reports = Vec::new();
@@ -226,6 +227,19 @@ fn print_text(r: &CheckReport) {
             ", stopped early"
         }
     );
+    if let Some(w) = &r.scenario_search {
+        println!(
+            "L2's scenarios searched apart: {} states, {} unique, {:.1}s{}",
+            w.states,
+            w.unique_states,
+            w.seconds,
+            if w.exhaustive {
+                ", exhaustive"
+            } else {
+                ", stopped at their witnesses"
+            }
+        );
+    }
     println!();
     println!("{:<24} {:<10} result", "property", "kind");
     for p in &r.properties {

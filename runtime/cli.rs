@@ -814,6 +814,7 @@ impl ModelArgs {
             stray_terms: self.stray_terms,
             gc: !self.no_gc,
             every_loss: self.every_loss,
+            record_scenarios: true,
             canon: true,
             fixed_coordinator: self.static_membership,
             drains_any_order: self.drains_any_order,
@@ -844,6 +845,13 @@ pub struct CheckArgs {
     /// Stop at the first violated property (other properties are reported unknown).
     #[arg(long)]
     pub stop_at_first_failure: bool,
+    /// One search, with every state recording whether the coordinator failed or the
+    /// target crashed mid-drain (slower; the verdicts are the same: this exists to
+    /// show that). By default the exhaustive search leaves those records out, and a
+    /// second search finds L2's two scenarios, stopping at their witnesses
+    /// (specs/decisions.md, "Scenarios are witnessed by a search of their own")
+    #[arg(long)]
+    pub single_search: bool,
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -870,7 +878,7 @@ pub struct CheckArgs {
     /// of each kind). It proves nothing about the states it does not visit. Each
     /// violation is printed with its walk's seed; `--seed <it> --walks 1` walks the
     /// same path again.
-    #[arg(long, conflicts_with_all = ["ci", "search", "stop_at_first_failure"])]
+    #[arg(long, conflicts_with_all = ["ci", "search", "stop_at_first_failure", "single_search"])]
     pub simulate: bool,
     /// With --simulate: walk for this many seconds.
     #[arg(long, value_name = "N", default_value_t = 60, requires = "simulate")]

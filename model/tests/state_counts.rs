@@ -11,7 +11,11 @@ use ebbtide_model::checker::run::{self, RunOptions, Status};
 use ebbtide_model::checker::ModelConfig;
 
 fn unique_states(cfg: ModelConfig) -> usize {
-    let report = run::run(cfg, &RunOptions::default(), |_| {});
+    unique_states_with(cfg, &RunOptions::default())
+}
+
+fn unique_states_with(cfg: ModelConfig, opts: &RunOptions) -> usize {
+    let report = run::run(cfg, opts, |_| {});
     assert!(report.exhaustive);
     for p in &report.properties {
         if p.kind == "always" {
@@ -23,7 +27,8 @@ fn unique_states(cfg: ModelConfig) -> usize {
 
 /// `ebbtide check --nodes 2 --work 1 --drains 1`: one of every fault but lease losses.
 /// A loss is taken only where it leads to an L1 violation (`checker/losses.rs`), so
-/// with the protocol as it is, none is: the lossless states alone.
+/// with the protocol as it is, none is: the lossless states alone. The exhaustive
+/// search leaves L2's scenario records out (`ModelConfig::record_scenarios`).
 #[test]
 fn two_nodes_one_unit_one_drain() {
     let cfg = ModelConfig {
@@ -32,7 +37,24 @@ fn two_nodes_one_unit_one_drain() {
         drains: 1,
         ..ModelConfig::default()
     };
-    assert_eq!(unique_states(cfg), 37_627);
+    assert_eq!(unique_states(cfg), 25_952);
+}
+
+/// The same in one search, every state with its scenario records
+/// (`--single-search`).
+#[test]
+fn two_nodes_one_unit_one_drain_single_search() {
+    let cfg = ModelConfig {
+        nodes: 2,
+        work: 1,
+        drains: 1,
+        ..ModelConfig::default()
+    };
+    let opts = RunOptions {
+        scenarios_apart: false,
+        ..RunOptions::default()
+    };
+    assert_eq!(unique_states_with(cfg, &opts), 37_627);
 }
 
 /// The same, offering every loss at every step (`--every-loss`).
@@ -45,7 +67,7 @@ fn two_nodes_one_unit_one_drain_every_loss() {
         every_loss: true,
         ..ModelConfig::default()
     };
-    assert_eq!(unique_states(cfg), 229_600);
+    assert_eq!(unique_states(cfg), 158_398);
 }
 
 /// `ebbtide check --nodes 3 --work 1 --drains 2 --node-crashes 0 --failovers 0

@@ -70,6 +70,16 @@ pub struct ModelConfig {
     /// always when `fair_rounds` is on (whose check judges every lossy state's
     /// continuation).
     pub every_loss: bool,
+    /// Record in the history whether the coordinator failed, or the target crashed,
+    /// while the target was Draining short of 0 (`History::failover_mid_drain`,
+    /// `History::target_crashed_mid_drain`): what L2's two scenario properties ask, and
+    /// nothing else reads. A record splits states the protocol never tells apart (a
+    /// third more states in CI's first configuration), so an exhaustive check
+    /// (`checker::run`) searches without it, then searches again with it, only until
+    /// it finds both scenarios (`specs/decisions.md`, "Scenarios are witnessed by a
+    /// search of their own"). On everywhere else: the Explorer, `--simulate`, the
+    /// trace check.
+    pub record_scenarios: bool,
     /// Put every state in canonical form (see `checker::canon`: operation ids renumbered
     /// densely). Off only to walk a trace, whose operation ids are the runtime's.
     pub canon: bool,
@@ -156,6 +166,7 @@ impl Default for ModelConfig {
             stray_terms: 1,
             gc: true,
             every_loss: false,
+            record_scenarios: true,
             canon: true,
             fixed_coordinator: false,
             drains_any_order: false,

@@ -132,6 +132,24 @@ pub fn catalogue() -> Vec<PropertyInfo> {
     ]
 }
 
+/// L2's scenario properties: the only readers of the history's scenario records
+/// (`ModelConfig::record_scenarios`), witnessed by a search of their own
+/// (`checker::run`).
+pub const SCENARIOS: [&str; 2] = ["L2 failover mid-drain", "L2 restart mid-drain"];
+
+/// Whether `cfg` has the fault a scenario needs at all: the coordinator fails by a
+/// crash of its node, a failover or a lease loss (`failover_mid_drain`); the target
+/// fails by a crash (`target_crashed_mid_drain`). Where it has none, no state records
+/// the scenario and the search for it is skipped (`scenario_soundness` shows the full
+/// search agrees).
+pub fn scenario_possible(cfg: &super::config::ModelConfig, name: &str) -> bool {
+    match name {
+        "L2 failover mid-drain" => cfg.node_crashes + cfg.failovers + cfg.lease_losses > 0,
+        "L2 restart mid-drain" => cfg.node_crashes > 0,
+        _ => false,
+    }
+}
+
 /// The properties as stateright wants them.
 pub fn all() -> Vec<Property<DrainModel>> {
     catalogue()

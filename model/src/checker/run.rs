@@ -5,7 +5,7 @@ use super::actor::NodeState;
 use super::config::ModelConfig;
 use super::describe;
 use super::ids::NodeIx;
-use super::properties::catalogue;
+use super::properties::{self, catalogue};
 use super::system::{Action, DrainModel, SysState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::time::{Duration, Instant};
@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub shorten_for: Option<Duration>,
     /// How often the progress callback runs.
     pub progress_every: Duration,
+    /// Search for L2's scenarios apart (see [`run`]); off: one search, with the
+    /// scenario records in every state (`ebbtide check --single-search`).
+    pub scenarios_apart: bool,
 }
 
 impl Default for RunOptions {
@@ -46,6 +49,7 @@ impl Default for RunOptions {
             stop_when_found: None,
             shorten_for: Some(Duration::from_secs(120)),
             progress_every: Duration::from_secs(1),
+            scenarios_apart: true,
         }
     }
 }
@@ -103,8 +107,11 @@ pub struct CheckReport {
     pub states: usize,
     pub unique_states: usize,
     pub max_depth: usize,
+    /// Seconds of the exhaustive search (the scenario search's are its own).
     pub seconds: f64,
     pub properties: Vec<PropertyResult>,
+    /// The second search, for L2's scenarios, when there was one.
+    pub scenario_search: Option<ScenarioSearch>,
 }
 
 impl CheckReport {
@@ -124,37 +131,49 @@ impl CheckReport {
     }
 }
 
+/// What the search for L2's scenarios found ([`ModelConfig::record_scenarios`]): the
+/// exhaustive search runs without scenario records, and this second one, with them,
+/// runs only until it has a witness of each scenario the configuration can reach.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ScenarioSearch {
+    /// Whether it visited every state (it found some scenario nowhere).
+    pub exhaustive: bool,
+    pub states: usize,
+    pub unique_states: usize,
+    pub seconds: f64,
+}
+
 /// Runs the check of `cfg`, calling `progress` now and then.
+///
+/// Two searches when `cfg` records scenarios: the first, exhaustive, without the
+/// records, judges every property but L2's scenarios; the second, with them, stops as
+/// soon as it has witnessed each scenario (`specs/decisions.md`, "Scenarios are
+/// witnessed by a search of their own"). One search when it is asked to stop at a
+/// scenario.
 pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progress)) -> CheckReport {
-    let model = DrainModel::new(cfg.clone());
-    let started = Instant::now();
-    let builder = model.clone().checker().threads(opts.threads.max(1));
-    let builder = match (opts.stop_when_found, opts.stop_at_first_failure) {
-        (Some(name), _) => builder.finish_when(HasDiscoveries::AnyOf([name].into())),
-        (None, true) => builder.finish_when(HasDiscoveries::AnyFailures),
-        (None, false) => builder,
+    let split = opts.scenarios_apart
+        && cfg.record_scenarios
+        && !opts
+            .stop_when_found
+            .is_some_and(|n| properties::SCENARIOS.contains(&n));
+    let model = DrainModel::new(ModelConfig {
+        record_scenarios: cfg.record_scenarios && !split,
+        ..cfg.clone()
+    });
+    let finish = match (opts.stop_when_found, opts.stop_at_first_failure) {
+        (Some(name), _) => Some(HasDiscoveries::AnyOf([name].into())),
+        (None, true) => Some(HasDiscoveries::AnyFailures),
+        (None, false) => None,
     };
-    let checker = match opts.search {
-        Search::Dfs => Box::new(builder.spawn_dfs()) as Box<dyn Checker<DrainModel>>,
-        Search::Bfs => Box::new(builder.spawn_bfs()),
-    };
-    let sample = |c: &dyn Checker<DrainModel>| Progress {
-        states: c.state_count(),
-        unique_states: c.unique_state_count(),
-        max_depth: c.max_depth(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let mut last_sample = Instant::now();
-    while !checker.is_done() {
-        std::thread::sleep(Duration::from_millis(50));
-        if last_sample.elapsed() >= opts.progress_every {
-            last_sample = Instant::now();
-            progress(sample(&*checker));
-        }
-    }
-    let checker = join(checker);
-    let last = sample(&*checker);
-    let discoveries = checker.discoveries();
+    let (checker, last) = search(
+        &model,
+        opts.threads,
+        opts.search,
+        finish,
+        &mut |p| progress(p),
+        opts.progress_every,
+    );
+    let mut discoveries = checker.discoveries();
     let any_failure = catalogue()
         .iter()
         .any(|p| p.expectation.discovery_is_failure() && discoveries.contains_key(p.name));
@@ -163,6 +182,38 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
             .stop_when_found
             .is_some_and(|n| discoveries.contains_key(n));
     let exhaustive = !stopped_early;
+
+    let mut scenario_search = None;
+    if split && exhaustive {
+        let wanted: std::collections::BTreeSet<&'static str> = properties::SCENARIOS
+            .into_iter()
+            .filter(|n| properties::scenario_possible(&cfg, n))
+            .collect();
+        if !wanted.is_empty() {
+            let witness = DrainModel::new(cfg.clone());
+            let begun = Instant::now();
+            let (c, p) = search(
+                &witness,
+                opts.threads,
+                Search::Dfs,
+                Some(HasDiscoveries::AllOf(wanted.clone())),
+                &mut |_| {},
+                opts.progress_every,
+            );
+            let found = c.discoveries();
+            for name in &wanted {
+                if let Some(path) = found.get(name) {
+                    discoveries.insert(name, path.clone());
+                }
+            }
+            scenario_search = Some(ScenarioSearch {
+                exhaustive: !wanted.iter().all(|n| found.contains_key(n)),
+                states: p.states,
+                unique_states: p.unique_states,
+                seconds: begun.elapsed().as_secs_f64(),
+            });
+        }
+    }
 
     // A DFS counterexample can be long: look for a shortest one breadth-first.
     let mut shortest: Option<(&'static str, Path<SysState, Action>)> = None;
@@ -229,9 +280,49 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
         states: last.states,
         unique_states: last.unique_states,
         max_depth: last.max_depth,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: last.seconds,
         properties,
+        scenario_search,
     }
+}
+
+/// One search of `model`, until done or until `finish` holds; returns the checker and
+/// its last sample.
+fn search(
+    model: &DrainModel,
+    threads: usize,
+    order: Search,
+    finish: Option<HasDiscoveries>,
+    progress: &mut dyn FnMut(Progress),
+    every: Duration,
+) -> (Box<dyn Checker<DrainModel>>, Progress) {
+    let started = Instant::now();
+    let builder = model.clone().checker().threads(threads.max(1));
+    let builder = match finish {
+        Some(f) => builder.finish_when(f),
+        None => builder,
+    };
+    let checker = match order {
+        Search::Dfs => Box::new(builder.spawn_dfs()) as Box<dyn Checker<DrainModel>>,
+        Search::Bfs => Box::new(builder.spawn_bfs()),
+    };
+    let sample = |c: &dyn Checker<DrainModel>| Progress {
+        states: c.state_count(),
+        unique_states: c.unique_state_count(),
+        max_depth: c.max_depth(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let mut last_sample = Instant::now();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(50));
+        if last_sample.elapsed() >= every {
+            last_sample = Instant::now();
+            progress(sample(&*checker));
+        }
+    }
+    let checker = join(checker);
+    let last = sample(&*checker);
+    (checker, last)
 }
 
 fn join(mut checker: Box<dyn Checker<DrainModel>>) -> Box<dyn Checker<DrainModel>> {

@@ -95,7 +95,9 @@ pub struct History {
     /// one it added (`Action::AddWork`). S8 and L1 are about these; the store, which a
     /// new coordinator loads, holds the same ones ([`DrainModel::stored`]).
     pub promised: u8,
-    /// The coordinator failed while the target was Draining and before 0.
+    /// The coordinator failed while the target was Draining and before 0. (This and the
+    /// next are read by L2's scenario properties alone, and recorded only when
+    /// [`ModelConfig::record_scenarios`] is on.)
     pub failover_mid_drain: bool,
     /// The target crashed while Draining and before 0.
     pub target_crashed_mid_drain: bool,
@@ -836,7 +838,12 @@ impl DrainModel {
         h.leader = winner;
     }
 
+    /// Whether a failure now is one of L2's scenarios (the target Draining, short of
+    /// 0) and is to be recorded ([`ModelConfig::record_scenarios`]).
     fn target_mid_drain(&self, state: &SysState) -> bool {
+        if !self.cfg.record_scenarios {
+            return false;
+        }
         let t = self.cfg.target();
         let h = &state.history;
         h.is_requested(t)
