@@ -6,6 +6,8 @@
 //! It prints unique states, states, seconds, unique states per second and bytes per
 //! unique state (the growth of the resident set over the run, sampled every 100 ms,
 //! divided by the unique states) for each, then the ratio of unique states per second.
+//! The rows are the exhaustive search alone: the search for L2's scenarios that follows
+//! it (`run::run`) is printed on a line of its own.
 //! The allocator keeps what an earlier run freed and a later run reuses it, so a run's
 //! growth is only shown while the process is at its highest resident set yet ("-"
 //! otherwise: run it alone, `--paxos-clients 0`, for ebbtide's).
@@ -29,6 +31,9 @@ struct Sample {
     seconds: f64,
     /// Peak resident set growth over the run, in bytes.
     rss_growth: u64,
+    /// The search for L2's scenarios after the exhaustive one (`run::run`): not in the
+    /// row, which is about the exhaustive search.
+    scenarios: Option<run::ScenarioSearch>,
 }
 
 impl Sample {
@@ -90,6 +95,14 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
             bytes
         );
     }
+    for s in &samples {
+        if let Some(w) = &s.scenarios {
+            println!(
+                "{}: then L2's scenarios, searched apart: {} unique, {} states, {:.2} s (not in the row)",
+                s.name, w.unique_states, w.states, w.seconds
+            );
+        }
+    }
     for pair in samples.chunks(2) {
         if let [ours, paxos] = pair {
             println!(
@@ -148,6 +161,7 @@ fn ebbtide_run(cfg: ebbtide_model::checker::ModelConfig, threads: usize) -> Samp
         states: report.states,
         seconds: report.seconds,
         rss_growth: peak.saturating_sub(base),
+        scenarios: report.scenario_search,
     }
 }
 
@@ -172,5 +186,6 @@ fn paxos_run(clients: usize, threads: usize) -> Sample {
         states: checker.state_count(),
         seconds,
         rss_growth: peak.saturating_sub(base),
+        scenarios: None,
     }
 }
