@@ -192,8 +192,13 @@ fn check_one(cfg: ModelConfig, opts: &RunOptions, threads: usize, tty: bool) -> 
 
 fn print_progress(p: Progress, tty: bool) {
     let line = format!(
-        "{:>7.1}s  {} states, {} unique, {} unique/s, depth {}",
+        "{:>7.1}s  {}{} states, {} unique, {} unique/s, depth {}",
         p.seconds,
+        if p.scenario_search {
+            "L2's scenarios, searched apart: "
+        } else {
+            ""
+        },
         p.states,
         p.unique_states,
         (p.unique_states as f64 / p.seconds.max(1e-9)) as u64,

@@ -60,7 +60,11 @@ pub struct Progress {
     pub states: usize,
     pub unique_states: usize,
     pub max_depth: usize,
+    /// Since the search began.
     pub seconds: f64,
+    /// Of the search for L2's scenarios (after the exhaustive one), not of the
+    /// exhaustive search.
+    pub scenario_search: bool,
 }
 
 /// What became of one property.
@@ -170,7 +174,8 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
         opts.threads,
         opts.search,
         finish,
-        &mut |p| progress(p),
+        false,
+        &mut progress,
         opts.progress_every,
     );
     let mut discoveries = checker.discoveries();
@@ -197,7 +202,8 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
                 opts.threads,
                 Search::Dfs,
                 Some(HasDiscoveries::AllOf(wanted.clone())),
-                &mut |_| {},
+                true,
+                &mut progress,
                 opts.progress_every,
             );
             let found = c.discoveries();
@@ -287,12 +293,14 @@ pub fn run(cfg: ModelConfig, opts: &RunOptions, mut progress: impl FnMut(Progres
 }
 
 /// One search of `model`, until done or until `finish` holds; returns the checker and
-/// its last sample.
+/// its last sample. `scenario_search` marks its progress as the search for L2's
+/// scenarios.
 fn search(
     model: &DrainModel,
     threads: usize,
     order: Search,
     finish: Option<HasDiscoveries>,
+    scenario_search: bool,
     progress: &mut dyn FnMut(Progress),
     every: Duration,
 ) -> (Box<dyn Checker<DrainModel>>, Progress) {
@@ -311,6 +319,7 @@ fn search(
         unique_states: c.unique_state_count(),
         max_depth: c.max_depth(),
         seconds: started.elapsed().as_secs_f64(),
+        scenario_search,
     };
     let mut last_sample = Instant::now();
     while !checker.is_done() {
