@@ -116,6 +116,47 @@ fn json_report_of_a_small_configuration() {
     }
 }
 
+/// The JSON report of `check` with and without `--single-search` (2 nodes, 1 unit, a
+/// crash, a failover: both L2 scenarios reachable).
+fn scenario_report(single: bool) -> Value {
+    let mut args = vec!["check", "--format", "json", "--nodes", "2", "--work", "1"];
+    if single {
+        args.push("--single-search");
+    }
+    let out = ebbtide(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn scenarios_are_searched_apart_unless_single_search() {
+    let apart = scenario_report(false);
+    let single = scenario_report(true);
+    // Fewer states without the scenario records, and a second search that stopped at
+    // its witnesses; one search keeps them.
+    assert!(apart["unique_states"].as_u64() < single["unique_states"].as_u64());
+    assert_eq!(apart["scenario_search"]["exhaustive"], false, "{apart}");
+    assert!(single["scenario_search"].is_null(), "{single}");
+    let statuses = |v: &Value| -> Vec<(String, String)> {
+        v["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].to_string(), p["status"].to_string()))
+            .collect()
+    };
+    assert_eq!(statuses(&apart), statuses(&single));
+    for name in ["L2 failover mid-drain", "L2 restart mid-drain"] {
+        let p = apart["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap();
+        assert_eq!(p["status"], "holds", "{p}");
+    }
+}
+
 #[test]
 fn a_guard_switched_off_gives_exit_1_and_a_counterexample() {
     let mut args = vec![
