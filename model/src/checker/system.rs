@@ -97,7 +97,9 @@ pub struct History {
     pub promised: u8,
     /// The coordinator failed while the target was Draining and before 0. (This and the
     /// next are read by L2's scenario properties alone, and recorded only when
-    /// [`ModelConfig::record_scenarios`] is on.)
+    /// [`ModelConfig::record_scenarios`] is on. A crash, a lease loss or a coordinator
+    /// crash records them, the faults `properties::scenario_possible` names: a new way
+    /// to record one must be named there too, or its search is skipped.)
     pub failover_mid_drain: bool,
     /// The target crashed while Draining and before 0.
     pub target_crashed_mid_drain: bool,
