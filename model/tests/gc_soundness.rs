@@ -4,12 +4,14 @@
 //! exhaustive search of small configurations, with every guard on and with the guards
 //! that the collection rules depend on switched off.
 
+mod support;
+
 use ebbtide_model::checker::actor::{Coord, NodeState, SharedCoord};
 use ebbtide_model::checker::{DrainModel, ModelConfig, SysState};
 use ebbtide_model::{Guard, Guards};
-use stateright::Model;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use support::small;
 
 /// Everything but the network and the loss counter, in a normal form: operation ids
 /// ranked over the actors alone (the model ranks them over the network too, and the
@@ -62,12 +64,6 @@ fn projection(s: &SysState) -> u64 {
     h.finish()
 }
 
-fn fingerprint(s: &SysState) -> u64 {
-    let mut h = DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
-}
-
 /// Every reachable projection of `cfg`, and how many states were visited. Every loss
 /// is offered (`every_loss`): collection is checked against the whole lossy space, the
 /// one `tests/loss_soundness.rs` shows the checker's reduced one stands for.
@@ -76,25 +72,11 @@ fn reachable(cfg: ModelConfig) -> (HashSet<u64>, usize) {
         every_loss: true,
         ..cfg
     });
-    let mut seen = HashSet::new();
     let mut projections = HashSet::new();
-    let mut queue: VecDeque<SysState> = m.init_states().into();
-    for s in &queue {
-        seen.insert(fingerprint(s));
-    }
-    let mut actions = Vec::new();
-    while let Some(s) = queue.pop_front() {
-        projections.insert(projection(&s));
-        m.actions(&s, &mut actions);
-        for a in actions.drain(..) {
-            if let Some(next) = m.next_state(&s, a) {
-                if seen.insert(fingerprint(&next)) {
-                    queue.push_back(next);
-                }
-            }
-        }
-    }
-    (projections, seen.len())
+    let states = support::for_each_reachable(&m, |s| {
+        projections.insert(projection(s));
+    });
+    (projections, states)
 }
 
 fn same_with_and_without_gc(cfg: ModelConfig) {
@@ -120,17 +102,6 @@ fn same_with_and_without_gc(cfg: ModelConfig) {
         with.len(),
         without.len()
     );
-}
-
-fn small(node_crashes: u8, failovers: u8, losses: u8) -> ModelConfig {
-    ModelConfig {
-        nodes: 2,
-        work: 1,
-        node_crashes,
-        failovers,
-        losses: Some(losses),
-        ..ModelConfig::default()
-    }
 }
 
 #[test]

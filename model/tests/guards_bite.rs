@@ -2,6 +2,8 @@
 //! counterexample to the property it protects. A guard whose removal breaks nothing
 //! would be dead weight, or a sign that the model or the property is too weak.
 
+mod support;
+
 use ebbtide_model::checker::run::{self, RunOptions, Search, Status};
 use ebbtide_model::checker::ModelConfig;
 use ebbtide_model::{Guard, Guards};
@@ -114,14 +116,7 @@ fn redundant(guard: Guard) {
                 lease_losses: 0,
                 ..config_without(guards)
             };
-            let report = run::run(cfg, &RunOptions::default(), |_| {});
-            assert!(report.exhaustive);
-            for p in &report.properties {
-                if p.kind == "always" {
-                    assert_eq!(p.status, Status::Holds, "without {guard}: {}", p.name);
-                }
-            }
-            report.unique_states
+            support::all_hold(cfg, &RunOptions::default()).unique_states
         };
         let with = count(Guards::default());
         let without = count(Guards::default().without(guard));
@@ -187,13 +182,7 @@ guard_tests! {
 
 /// Checks `cfg` exhaustively: every `always` property holds and a drain completes.
 fn holds_with_a_drain(cfg: ModelConfig) -> run::CheckReport {
-    let report = run::run(cfg, &RunOptions::default(), |_| {});
-    assert!(report.exhaustive);
-    for p in &report.properties {
-        if p.kind == "always" {
-            assert_eq!(p.status, Status::Holds, "{}", p.name);
-        }
-    }
+    let report = support::all_hold(cfg, &RunOptions::default());
     assert_eq!(
         report.property("L2 drain completes").unwrap().status,
         Status::Holds
@@ -225,8 +214,7 @@ fn an_operator_resignation_and_a_graceful_leave_of_the_target_break_nothing() {
         leaves: 1,
         ..ModelConfig::default()
     };
-    let report = run::run(cfg, &RunOptions::default(), |_| {});
-    assert!(report.exhaustive);
+    let report = support::exhaustive(cfg, &RunOptions::default());
     for p in &report.properties {
         let expected = if p.kind == "always" {
             Status::Holds

@@ -7,43 +7,27 @@
 //! - every property gets the same verdict either way, with every guard on and with
 //!   guards off, `resend` among them (the one guard that only a loss shows).
 
+mod support;
+
 use ebbtide_model::checker::losses::without;
-use ebbtide_model::checker::run::{self, RunOptions, Search};
+use ebbtide_model::checker::run::{RunOptions, Search};
 use ebbtide_model::checker::{properties, Action, DrainModel, ModelConfig, SysState};
 use ebbtide_model::{Guard, Guards};
 use stateright::Model;
-use std::collections::{HashSet, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::HashSet;
+use support::{fingerprint, small};
 
 /// The state but its loss counter.
 fn projection(s: &SysState) -> u64 {
     let mut s = s.clone();
     s.history.losses = 0;
-    let mut h = DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+    fingerprint(&s)
 }
 
 /// Every state `m` reaches.
 fn reachable(m: &DrainModel) -> Vec<SysState> {
-    let mut seen = HashSet::new();
     let mut states = Vec::new();
-    let mut queue: VecDeque<SysState> = m.init_states().into();
-    let mut actions = Vec::new();
-    while let Some(s) = queue.pop_front() {
-        let mut h = DefaultHasher::new();
-        s.hash(&mut h);
-        if !seen.insert(h.finish()) {
-            continue;
-        }
-        m.actions(&s, &mut actions);
-        for a in actions.drain(..) {
-            if let Some(next) = m.next_state(&s, a) {
-                queue.push_back(next);
-            }
-        }
-        states.push(s);
-    }
+    support::for_each_reachable(m, |s| states.push(s.clone()));
     states
 }
 
@@ -124,26 +108,9 @@ fn same_verdicts(cfg: ModelConfig) {
             shorten_for: None,
             ..RunOptions::default()
         };
-        let report = run::run(cfg, &opts, |_| {});
-        assert!(report.exhaustive);
-        report
-            .properties
-            .iter()
-            .map(|p| (p.name, p.status))
-            .collect::<Vec<_>>()
+        support::statuses(&support::exhaustive(cfg, &opts))
     };
     assert_eq!(verdicts(true), verdicts(false), "{cfg:?}");
-}
-
-fn small(node_crashes: u8, failovers: u8, losses: u8) -> ModelConfig {
-    ModelConfig {
-        nodes: 2,
-        work: 1,
-        node_crashes,
-        failovers,
-        losses: Some(losses),
-        ..ModelConfig::default()
-    }
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! A reduction that is switched off by mistake, or a new action that adds nothing, is
 //! caught the same way.
 
-use ebbtide_model::checker::run::{self, RunOptions, Status};
+mod support;
+
+use ebbtide_model::checker::run::RunOptions;
 use ebbtide_model::checker::ModelConfig;
 
 fn unique_states(cfg: ModelConfig) -> usize {
@@ -15,14 +17,7 @@ fn unique_states(cfg: ModelConfig) -> usize {
 }
 
 fn unique_states_with(cfg: ModelConfig, opts: &RunOptions) -> usize {
-    let report = run::run(cfg, opts, |_| {});
-    assert!(report.exhaustive);
-    for p in &report.properties {
-        if p.kind == "always" {
-            assert_eq!(p.status, Status::Holds, "{}", p.name);
-        }
-    }
-    report.unique_states
+    support::all_hold(cfg, opts).unique_states
 }
 
 /// `ebbtide check --nodes 2 --work 1 --drains 1`: one of every fault but lease losses.
