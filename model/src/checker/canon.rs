@@ -17,14 +17,22 @@ use std::sync::Arc;
 /// the run may not expire any more (they can never fire).
 pub fn canonicalize(m: &DrainModel, s: &mut SysState) {
     canonicalize_ops(s);
-    if m.cfg
-        .ttl_expiries
-        .is_some_and(|limit| s.history.expiries >= limit)
-    {
+    if ttl_timers_dead(m, s) {
         for timers in s.timers_set.iter_mut() {
             timers.retain(|t| !matches!(t, NodeTimer::Ttl(_)));
         }
     }
+}
+
+/// Whether the canonical form of `s` holds no liveness-TTL timer: the run may expire
+/// no more TTLs, so an armed one could never fire. (A step that only arms one then
+/// changes nothing: `DrainModel::run_node` prunes it, rather than build a successor
+/// that canonicalization turns back into `s`.)
+pub fn ttl_timers_dead(m: &DrainModel, s: &SysState) -> bool {
+    m.cfg.canon
+        && m.cfg
+            .ttl_expiries
+            .is_some_and(|limit| s.history.expiries >= limit)
 }
 
 /// Renumbers the operation ids of `s` densely, per term, keeping their order.

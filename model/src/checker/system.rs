@@ -619,8 +619,9 @@ impl DrainModel {
 
     /// Whether `out`, from a step of `node` that left its actor state unchanged, changes
     /// nothing either: every message is already in flight (or inert), every timer already
-    /// armed (or the one that fired, re-armed), every cancelled timer already unarmed,
-    /// every save already stored.
+    /// armed (or the one that fired, re-armed, or a liveness TTL that can no longer fire:
+    /// [`super::canon::ttl_timers_dead`]), every cancelled timer already unarmed, every
+    /// save already stored.
     fn no_effect(
         &self,
         state: &SysState,
@@ -639,7 +640,12 @@ impl DrainModel {
                 };
                 state.network.contains(&env) || (self.cfg.gc && super::gc::inert(self, state, &env))
             }
-            Command::SetTimer(t, _) => Some(t) == fired || timers.contains(t),
+            Command::SetTimer(t, _) => {
+                Some(t) == fired
+                    || timers.contains(t)
+                    || (matches!(t, NodeTimer::Ttl(_))
+                        && super::canon::ttl_timers_dead(self, state))
+            }
             Command::CancelTimer(t) => Some(t) != fired && !timers.contains(t),
             Command::Save(x) => state.actor_storages[i].as_ref() == Some(x),
             Command::ChooseRandom(..) => false,
