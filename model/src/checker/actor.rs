@@ -219,6 +219,8 @@ impl NodeActor {
         let key = match &input {
             CoordInput::Message { from, msg } => Some(MemoInput::Message(*from, msg.clone())),
             CoordInput::Timer(t) => Some(MemoInput::Timer(t.clone())),
+            CoordInput::MemberJoined { node, epoch } => Some(MemoInput::Joined(*node, *epoch)),
+            CoordInput::MemberLeft { node, epoch } => Some(MemoInput::Left(*node, *epoch)),
             _ => None,
         };
         let step = || {
@@ -314,11 +316,14 @@ fn run_coord<A>(
     (after, out, answer)
 }
 
-/// The coordinator inputs whose steps are memoized: messages, timers and DrainNode.
+/// The coordinator inputs whose steps are memoized: messages, timers, membership
+/// changes and DrainNode.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum MemoInput {
     Message(NodeIx, ToCoordinator<UnitIx>),
     Timer(CoordTimer<NodeIx>),
+    Joined(NodeIx, Epoch),
+    Left(NodeIx, Epoch),
     Drain(NodeIx),
 }
 
@@ -432,7 +437,12 @@ impl Actor for NodeActor {
         o: &mut Out<Self>,
     ) {
         match timer {
-            NodeTimer::Heartbeat => self.agent_step(state, AgentInput::HeartbeatTimer, o),
+            NodeTimer::Heartbeat => {
+                // `AgentInput::HeartbeatTimer`, without copying the agent: it stays as it is.
+                let mut out = Vec::new();
+                state.agent.on_heartbeat_timer(&mut out);
+                Self::agent_outputs(&state.agent, out, o);
+            }
             NodeTimer::Resend => self.coord_step(state, CoordInput::Timer(CoordTimer::Resend), o),
             NodeTimer::Ttl(n) => {
                 self.coord_step(state, CoordInput::Timer(CoordTimer::LivenessTtl(*n)), o)
