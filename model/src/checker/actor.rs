@@ -4,6 +4,7 @@
 
 use super::config::ModelConfig;
 use super::ids::{NodeIx, UnitIx};
+use super::state::stable_hasher;
 use crate::protocol::agent::Leader;
 use crate::protocol::{
     AgentInput, AgentOutput, CoordInput, CoordOutput, CoordTimer, Coordinator, DrainError,
@@ -77,11 +78,6 @@ impl SharedCoord {
             coord,
         })
     }
-}
-
-/// A hasher with fixed seeds: the same hashes in every run and on every thread.
-fn stable_hasher() -> ahash::RandomState {
-    ahash::RandomState::with_seeds(1, 2, 3, 4)
 }
 
 impl std::ops::Deref for SharedCoord {

@@ -54,7 +54,7 @@ pub struct Census {
 pub fn census(model: &DrainModel, mut progress: impl FnMut(u64)) -> Census {
     let start = Instant::now();
     // A fixed-seed hasher: the same fingerprints on every run.
-    let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+    let hasher = super::state::stable_hasher();
     let fingerprint = |s: &SysState| {
         let mut h = hasher.build_hasher();
         s.hash(&mut h);

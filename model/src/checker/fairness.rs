@@ -30,11 +30,11 @@ pub struct Settled {
     known: Mutex<HashMap<u64, u32, ahash::RandomState>>,
 }
 
-/// A state's 64-bit hash: aHash with fixed seeds, so that `--fair-sample` picks the
-/// same states on every run. (Every state the check visits is hashed here, and again
-/// after each round: with std's SipHash this was a tenth of CI's third configuration.)
+/// A state's 64-bit hash, the same on every run, so that `--fair-sample` picks the
+/// same states. (Every state the check visits is hashed here, and again after each
+/// round: with std's SipHash this was a tenth of CI's third configuration.)
 fn fingerprint(s: &SysState) -> u64 {
-    ahash::RandomState::with_seeds(5, 6, 7, 8).hash_one(s)
+    super::state::stable_hasher().hash_one(s)
 }
 
 /// Whether the fair continuation from `s` reaches a quiescent state within the

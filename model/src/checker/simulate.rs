@@ -277,7 +277,7 @@ fn walk(
     let mut taken: Vec<Action> = Vec::new();
     let mut seen = HashSet::new();
     let mut actions = Vec::new();
-    let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+    let hasher = super::state::stable_hasher();
     loop {
         let fingerprint = hasher.hash_one(&state);
         // A state this walk already judged is not judged again, but the walk goes on:

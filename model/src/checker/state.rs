@@ -20,6 +20,14 @@ use super::system::{History, MAX_NODES};
 use stateright::actor::Envelope;
 use std::sync::Arc;
 
+/// The checker's own hasher (the coordinator's cached hash, the coordinator memo, the
+/// fair-continuation check, the census and the random walk): aHash with fixed seeds,
+/// so the same hashes in every run and on every thread. (stateright fingerprints the
+/// states it visits with its own.)
+pub fn stable_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(1, 2, 3, 4)
+}
+
 /// A state of the whole system.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SysState {
