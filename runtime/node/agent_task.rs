@@ -124,8 +124,7 @@ impl AgentTask {
                 _ = sleep_until(exit_at.unwrap_or_else(Instant::now)), if exit_at.is_some() => {
                     tracing::info!(node = %self.id, "drained: exiting");
                     let _ = self.exit.send(Some(ExitReason::Drained));
-                    exit_at = None;
-                    Ok(())
+                    return self.answer_status_until_closed(rx).await;
                 }
                 msg = rx.recv() => match msg {
                     None => return,
@@ -148,6 +147,21 @@ impl AgentTask {
                     tracing::info!(node = %self.id, linger = ?linger, "Stopping and running nothing: exiting after the linger period");
                     exit_at = Some(Instant::now() + linger);
                 }
+            }
+        }
+    }
+
+    /// After the agent asked to exit drained, its core takes no more steps: no
+    /// heartbeat, no input. The node withdraws its registration next (`node_cmd`), and
+    /// the model's process ends at its exit, before its registration goes: a heartbeat
+    /// stepped in between was a run the model does not have (the trace check's
+    /// refinement caught one in `etcd_cluster`'s slow-poller test, under load). Inputs
+    /// that still arrive are dropped, as the model's network never delivers to an ended
+    /// process; status queries are answered until the node shuts down.
+    async fn answer_status_until_closed(self, mut rx: mpsc::Receiver<AgentMsg>) {
+        while let Some(msg) = rx.recv().await {
+            if let AgentMsg::Status(reply) = msg {
+                let _ = reply.send(self.status());
             }
         }
     }
