@@ -362,6 +362,78 @@ mod tests {
         }
     }
 
+    /// An agent task for node n1, which also runs the coordinator (the agent's sends
+    /// land in `coord_rx`), with its channels; a heartbeat every 10 ms.
+    struct TestNode {
+        task: AgentTask,
+        agent_tx: mpsc::Sender<AgentMsg>,
+        agent_rx: mpsc::Receiver<AgentMsg>,
+        coord_rx: mpsc::Receiver<CoordMsg>,
+        exit_rx: watch::Receiver<Option<ExitReason>>,
+        hooks: Arc<Hooks>,
+    }
+
+    impl TestNode {
+        fn new(data: &DataDir, linger: Option<Duration>) -> TestNode {
+            let own = Address {
+                epoch: 1,
+                grpc: "127.0.0.1:1".to_owned(),
+                http: None,
+            };
+            let cluster = Arc::new(Cluster::new("n1", own));
+            let (coord_tx, coord_rx) = mpsc::channel(64);
+            cluster.set_local_coordinator(Some(CoordHandle { tx: coord_tx }));
+            let (agent_tx, agent_rx) = mpsc::channel(16);
+            let metrics = Arc::new(Metrics::new());
+            let transport = Arc::new(Transport::new(
+                cluster,
+                agent_tx.clone(),
+                Duration::from_secs(1),
+                metrics.clone(),
+            ));
+            let (exit, exit_rx) = watch::channel(None);
+            let (campaign, _campaign_rx) = watch::channel(false);
+            let hooks = Arc::new(Hooks::default());
+            let task = AgentTask {
+                id: "n1".to_owned(),
+                agent: NodeAgent::new(1, None, Guards::ALL_ON)
+                    .with_fixed_coordinator("n1".to_owned()),
+                transport,
+                data: data.clone(),
+                workload: hooks.clone(),
+                tracer: Arc::new(Tracer::open(None).unwrap()),
+                metrics,
+                heartbeat: Duration::from_millis(10),
+                linger,
+                exit,
+                campaign,
+                service: Service::Static(StaticMembership::new(data.clone())),
+                lease_lost: false,
+                probe: None,
+                bugs: ShellBugs::default(),
+                dropped_bootstrap: 0,
+            };
+            TestNode {
+                task,
+                agent_tx,
+                agent_rx,
+                coord_rx,
+                exit_rx,
+                hooks,
+            }
+        }
+    }
+
+    /// What the agent sent its coordinator since the last call, one line each.
+    fn sent(coord_rx: &mut mpsc::Receiver<CoordMsg>) -> Vec<String> {
+        std::iter::from_fn(|| coord_rx.try_recv().ok())
+            .map(|m| match m {
+                CoordMsg::Input(input) => format!("{input:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
     /// The core/shell contract (`NodeAgent`'s call contract, items 4 and 5): when
     /// `PersistLeader` cannot be made durable, the task applies no output after it (the
     /// bootstrap answer that follows is never sent), takes no further input, and asks
@@ -375,44 +447,14 @@ mod tests {
         // The leader record's temporary file cannot be created: it is a directory.
         std::fs::create_dir_all(dir.join("leader.json.tmp").join("blocker")).unwrap();
 
-        // This node runs the coordinator: the agent's sends to it land in `coord_rx`.
-        let own = Address {
-            epoch: 1,
-            grpc: "127.0.0.1:1".to_owned(),
-            http: None,
-        };
-        let cluster = Arc::new(Cluster::new("n1", own));
-        let (coord_tx, mut coord_rx) = mpsc::channel(16);
-        cluster.set_local_coordinator(Some(CoordHandle { tx: coord_tx }));
-        let (agent_tx, agent_rx) = mpsc::channel(16);
-        let metrics = Arc::new(Metrics::new());
-        let transport = Arc::new(Transport::new(
-            cluster,
-            agent_tx.clone(),
-            Duration::from_secs(1),
-            metrics.clone(),
-        ));
-        let (exit, mut exit_rx) = watch::channel(None);
-        let (campaign, _campaign_rx) = watch::channel(false);
-        let hooks = Arc::new(Hooks::default());
-        let task = AgentTask {
-            id: "n1".to_owned(),
-            agent: NodeAgent::new(1, None, Guards::ALL_ON).with_fixed_coordinator("n1".to_owned()),
-            transport,
-            data: data.clone(),
-            workload: hooks.clone(),
-            tracer: Arc::new(Tracer::open(None).unwrap()),
-            metrics,
-            heartbeat: Duration::from_millis(10),
-            linger: None,
-            exit,
-            campaign,
-            service: Service::Static(StaticMembership::new(data.clone())),
-            lease_lost: false,
-            probe: None,
-            bugs: ShellBugs::default(),
-            dropped_bootstrap: 0,
-        };
+        let TestNode {
+            task,
+            agent_tx,
+            agent_rx,
+            mut coord_rx,
+            mut exit_rx,
+            hooks,
+        } = TestNode::new(&data, None);
         let running = tokio::spawn(task.run(agent_rx));
 
         // The coordinator's bootstrap request teaches term 1: PersistLeader, then the
@@ -437,15 +479,79 @@ mod tests {
             .await
             .is_err());
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let sent: Vec<String> = std::iter::from_fn(|| coord_rx.try_recv().ok())
-            .map(|m| match m {
-                CoordMsg::Input(input) => format!("{input:?}"),
-                other => format!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(sent, Vec::<String>::new());
+        assert_eq!(sent(&mut coord_rx), Vec::<String>::new());
         assert!(hooks.0.lock().unwrap().is_empty());
         assert_eq!(data.leader(), Ok(None));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Once the drained agent asked to exit, its core takes no more steps until the
+    /// node shuts down: the node withdraws its registration after that request
+    /// (`node_cmd`), and the model's process ends at its exit, so a heartbeat stepped
+    /// in between (the task once kept looping, and its armed heartbeat fired) is a run
+    /// the model does not have. Deterministic, on tokio's paused clock: many heartbeat
+    /// periods pass after the exit request, an input arrives, and nothing is sent;
+    /// status queries are still answered.
+    #[tokio::test(start_paused = true)]
+    async fn after_asking_to_exit_drained_the_agent_takes_no_more_steps() {
+        let dir =
+            std::env::temp_dir().join(format!("ebbtide-agent-task-exit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let data = DataDir::open(&dir).unwrap();
+        let TestNode {
+            task,
+            agent_tx,
+            agent_rx,
+            mut coord_rx,
+            mut exit_rx,
+            hooks: _,
+        } = TestNode::new(&data, Some(Duration::from_millis(25)));
+        tokio::spawn(task.run(agent_rx));
+
+        // Term 1, then Draining and Stopping for this incarnation: with no unit, the
+        // agent is drained and asks to exit after the linger period.
+        let from_coordinator = |msg| {
+            AgentMsg::Input(AgentInput::Message {
+                from: "n1".to_owned(),
+                msg,
+            })
+        };
+        let set = |target| ToNode::SetLiveness {
+            target,
+            epoch: 1,
+            term: 1,
+        };
+        for msg in [
+            ToNode::Bootstrap { term: 1 },
+            set(Liveness::Draining),
+            set(Liveness::Stopping),
+        ] {
+            agent_tx.send(from_coordinator(msg)).await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(5), exit_rx.changed())
+            .await
+            .expect("the drained agent asks to exit")
+            .unwrap();
+        assert_eq!(*exit_rx.borrow_and_update(), Some(ExitReason::Drained));
+        // Before the request, the agent answered and heartbeated (so heartbeats were
+        // armed: the quiet below is not for lack of a timer).
+        let before = sent(&mut coord_rx);
+        assert!(
+            before.iter().any(|m| m.contains("Heartbeat")),
+            "heartbeats before the exit request: {before:?}"
+        );
+
+        agent_tx
+            .send(from_coordinator(ToNode::Bootstrap { term: 2 }))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(sent(&mut coord_rx), Vec::<String>::new());
+        assert_eq!(data.leader().unwrap().map(|l| l.term), Some(1));
+        let (reply, status) = oneshot::channel();
+        agent_tx.send(AgentMsg::Status(reply)).await.unwrap();
+        let status = status.await.expect("status is still answered");
+        assert!(status.drained, "{status:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
