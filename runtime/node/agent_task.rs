@@ -362,19 +362,26 @@ mod tests {
         }
     }
 
-    /// An agent task for node n1, which also runs the coordinator (the agent's sends
-    /// land in `coord_rx`), with its channels; a heartbeat every 10 ms.
+    /// A running agent task for node n1, which also runs the coordinator (the agent's
+    /// sends land in `coord_rx`), with its channels and its data directory (removed
+    /// when dropped); a heartbeat every 10 ms.
     struct TestNode {
-        task: AgentTask,
+        dir: std::path::PathBuf,
+        data: DataDir,
         agent_tx: mpsc::Sender<AgentMsg>,
-        agent_rx: mpsc::Receiver<AgentMsg>,
         coord_rx: mpsc::Receiver<CoordMsg>,
         exit_rx: watch::Receiver<Option<ExitReason>>,
         hooks: Arc<Hooks>,
+        running: tokio::task::JoinHandle<()>,
     }
 
     impl TestNode {
-        fn new(data: &DataDir, linger: Option<Duration>) -> TestNode {
+        /// Starts the task on a fresh data directory named after `test`.
+        fn start(test: &str, linger: Option<Duration>) -> TestNode {
+            let dir = std::env::temp_dir()
+                .join(format!("ebbtide-agent-task-{test}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let data = DataDir::open(&dir).unwrap();
             let own = Address {
                 epoch: 1,
                 grpc: "127.0.0.1:1".to_owned(),
@@ -413,25 +420,42 @@ mod tests {
                 bugs: ShellBugs::default(),
                 dropped_bootstrap: 0,
             };
+            let running = tokio::spawn(task.run(agent_rx));
             TestNode {
-                task,
+                dir,
+                data,
                 agent_tx,
-                agent_rx,
                 coord_rx,
                 exit_rx,
                 hooks,
+                running,
             }
+        }
+
+        /// Hands the agent a message from its coordinator (n1).
+        async fn deliver(&self, msg: ToNode<String>) {
+            let input = AgentInput::Message {
+                from: "n1".to_owned(),
+                msg,
+            };
+            self.agent_tx.send(AgentMsg::Input(input)).await.unwrap();
+        }
+
+        /// What the agent sent its coordinator since the last call, one line each.
+        fn sent(&mut self) -> Vec<String> {
+            std::iter::from_fn(|| self.coord_rx.try_recv().ok())
+                .map(|m| match m {
+                    CoordMsg::Input(input) => format!("{input:?}"),
+                    other => format!("{other:?}"),
+                })
+                .collect()
         }
     }
 
-    /// What the agent sent its coordinator since the last call, one line each.
-    fn sent(coord_rx: &mut mpsc::Receiver<CoordMsg>) -> Vec<String> {
-        std::iter::from_fn(|| coord_rx.try_recv().ok())
-            .map(|m| match m {
-                CoordMsg::Input(input) => format!("{input:?}"),
-                other => format!("{other:?}"),
-            })
-            .collect()
+    impl Drop for TestNode {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 
     /// The core/shell contract (`NodeAgent`'s call contract, items 4 and 5): when
@@ -440,49 +464,32 @@ mod tests {
     /// the process to exit with `PersistFailed`.
     #[tokio::test]
     async fn a_failed_persist_leader_applies_nothing_after_it_and_stops_the_node() {
-        let dir =
-            std::env::temp_dir().join(format!("ebbtide-agent-task-persist-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let data = DataDir::open(&dir).unwrap();
+        let mut node = TestNode::start("persist", None);
         // The leader record's temporary file cannot be created: it is a directory.
-        std::fs::create_dir_all(dir.join("leader.json.tmp").join("blocker")).unwrap();
-
-        let TestNode {
-            task,
-            agent_tx,
-            agent_rx,
-            mut coord_rx,
-            mut exit_rx,
-            hooks,
-        } = TestNode::new(&data, None);
-        let running = tokio::spawn(task.run(agent_rx));
+        std::fs::create_dir_all(node.dir.join("leader.json.tmp").join("blocker")).unwrap();
 
         // The coordinator's bootstrap request teaches term 1: PersistLeader, then the
         // bootstrap answer.
-        let bootstrap = AgentInput::Message {
-            from: "n1".to_owned(),
-            msg: ToNode::Bootstrap { term: 1 },
-        };
-        agent_tx.send(AgentMsg::Input(bootstrap)).await.unwrap();
-        tokio::time::timeout(Duration::from_secs(5), running)
+        node.deliver(ToNode::Bootstrap { term: 1 }).await;
+        tokio::time::timeout(Duration::from_secs(5), &mut node.running)
             .await
             .expect("the agent task stops")
             .unwrap();
         assert_eq!(
-            *exit_rx.borrow_and_update(),
+            *node.exit_rx.borrow_and_update(),
             Some(ExitReason::PersistFailed)
         );
         // No input is taken any more, and no output after the failed write was applied:
         // no bootstrap answer, no heartbeat, no work hook.
-        assert!(agent_tx
+        assert!(node
+            .agent_tx
             .send(AgentMsg::Input(AgentInput::HeartbeatTimer))
             .await
             .is_err());
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(sent(&mut coord_rx), Vec::<String>::new());
-        assert!(hooks.0.lock().unwrap().is_empty());
-        assert_eq!(data.leader(), Ok(None));
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(node.sent(), Vec::<String>::new());
+        assert!(node.hooks.0.lock().unwrap().is_empty());
+        assert_eq!(node.data.leader(), Ok(None));
     }
 
     /// Once the drained agent asked to exit, its core takes no more steps until the
@@ -494,64 +501,38 @@ mod tests {
     /// status queries are still answered.
     #[tokio::test(start_paused = true)]
     async fn after_asking_to_exit_drained_the_agent_takes_no_more_steps() {
-        let dir =
-            std::env::temp_dir().join(format!("ebbtide-agent-task-exit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let data = DataDir::open(&dir).unwrap();
-        let TestNode {
-            task,
-            agent_tx,
-            agent_rx,
-            mut coord_rx,
-            mut exit_rx,
-            hooks: _,
-        } = TestNode::new(&data, Some(Duration::from_millis(25)));
-        tokio::spawn(task.run(agent_rx));
+        let mut node = TestNode::start("exit", Some(Duration::from_millis(25)));
 
         // Term 1, then Draining and Stopping for this incarnation: with no unit, the
         // agent is drained and asks to exit after the linger period.
-        let from_coordinator = |msg| {
-            AgentMsg::Input(AgentInput::Message {
-                from: "n1".to_owned(),
-                msg,
-            })
-        };
         let set = |target| ToNode::SetLiveness {
             target,
             epoch: 1,
             term: 1,
         };
-        for msg in [
-            ToNode::Bootstrap { term: 1 },
-            set(Liveness::Draining),
-            set(Liveness::Stopping),
-        ] {
-            agent_tx.send(from_coordinator(msg)).await.unwrap();
-        }
-        tokio::time::timeout(Duration::from_secs(5), exit_rx.changed())
+        node.deliver(ToNode::Bootstrap { term: 1 }).await;
+        node.deliver(set(Liveness::Draining)).await;
+        node.deliver(set(Liveness::Stopping)).await;
+        tokio::time::timeout(Duration::from_secs(5), node.exit_rx.changed())
             .await
             .expect("the drained agent asks to exit")
             .unwrap();
-        assert_eq!(*exit_rx.borrow_and_update(), Some(ExitReason::Drained));
+        assert_eq!(*node.exit_rx.borrow_and_update(), Some(ExitReason::Drained));
         // Before the request, the agent answered and heartbeated (so heartbeats were
         // armed: the quiet below is not for lack of a timer).
-        let before = sent(&mut coord_rx);
+        let before = node.sent();
         assert!(
             before.iter().any(|m| m.contains("Heartbeat")),
             "heartbeats before the exit request: {before:?}"
         );
 
-        agent_tx
-            .send(from_coordinator(ToNode::Bootstrap { term: 2 }))
-            .await
-            .unwrap();
+        node.deliver(ToNode::Bootstrap { term: 2 }).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(sent(&mut coord_rx), Vec::<String>::new());
-        assert_eq!(data.leader().unwrap().map(|l| l.term), Some(1));
+        assert_eq!(node.sent(), Vec::<String>::new());
+        assert_eq!(node.data.leader().unwrap().map(|l| l.term), Some(1));
         let (reply, status) = oneshot::channel();
-        agent_tx.send(AgentMsg::Status(reply)).await.unwrap();
+        node.agent_tx.send(AgentMsg::Status(reply)).await.unwrap();
         let status = status.await.expect("status is still answered");
         assert!(status.drained, "{status:?}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
