@@ -607,12 +607,16 @@ impl DrainModel {
         if let Some(t) = fired {
             next.timers_set[node.ix()].cancel(t);
         }
-        let after = match st {
-            Cow::Owned(s) => s,
-            Cow::Borrowed(s) => s.clone(),
-        };
-        self.judge_step(&mut next.history, node, before, &after, &out, delivered);
-        next.actor_states[node.ix()] = Arc::new(after);
+        match st {
+            Cow::Owned(after) => {
+                self.judge_step(&mut next.history, node, before, &after, &out, delivered);
+                next.actor_states[node.ix()] = Arc::new(after);
+            }
+            // The actor state did not change: the successor keeps sharing it.
+            Cow::Borrowed(after) => {
+                self.judge_step(&mut next.history, node, before, after, &out, delivered);
+            }
+        }
         self.apply_commands(&mut next, node, out);
         Some(next)
     }
