@@ -530,9 +530,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(node.sent(), Vec::<String>::new());
         assert_eq!(node.data.leader().unwrap().map(|l| l.term), Some(1));
-        let (reply, status) = oneshot::channel();
-        node.agent_tx.send(AgentMsg::Status(reply)).await.unwrap();
-        let status = status.await.expect("status is still answered");
+        let handle = AgentHandle {
+            tx: node.agent_tx.clone(),
+        };
+        let status = handle.status().await.expect("status is still answered");
         assert!(status.drained, "{status:?}");
     }
 }
