@@ -24,7 +24,7 @@ pub enum Command {
     /// violated, 2 on bad usage.
     #[command(after_help = "Examples:\n  \
         ebbtide check                          # the default configuration\n  \
-        ebbtide check --ci                     # what CI checks: the default, a lease loss, two drains\n  \
+        ebbtide check --ci                     # what CI checks: six configurations, the last with every fault\n  \
         ebbtide check --nodes 4 --work 2       # a larger configuration\n  \
         ebbtide check --without epoch-fencing  # show why a guard matters\n  \
         ebbtide check --without epoch-fencing --search bfs --svg cx.svg  # and draw it\n  \
@@ -863,14 +863,15 @@ pub struct CheckArgs {
     /// Print the guards that --without accepts, one a line, and exit.
     #[arg(long)]
     pub list_guards: bool,
-    /// Check CI's five configurations one after the other: the default one; a smaller
+    /// Check CI's six configurations one after the other: the default one; a smaller
     /// one with a lease loss (2 nodes, 2 units, drain batch 2, 1 lease loss); two
     /// drains with fair continuations (3 nodes, 1 unit, --drains 2 --fair-rounds 20);
     /// a unit added while the cluster runs (2 nodes, 1 unit, --added-work 1); the
     /// runtime's environment (2 nodes, 1 unit, --elected-start --late-membership
     /// --failed-elections --drains-any-order, a crash, a failover, a lease loss and a
-    /// resignation). Takes no model options. Exit status 1 if a property is violated
-    /// in any.
+    /// resignation); last and heaviest (about 7 minutes on 2 cores), the default with
+    /// a lease loss, one of every fault class at once (--lease-losses 1). Takes no
+    /// model options. Exit status 1 if a property is violated in any.
     #[arg(long)]
     pub ci: bool,
     /// Walk the model at random instead of searching every state: for configurations
