@@ -14,39 +14,46 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use support::small;
 
 /// Everything but the network and the loss counter, in a normal form: operation ids
-/// ranked over the actors alone (the model ranks them over the network too, and the
-/// network is what differs; renumbering in order is a symmetry of the protocol), and
-/// timers sorted.
+/// ranked over the actors alone, per term and unit (the model ranks them over the
+/// network too, and the network is what differs; renumbering in order is a symmetry of
+/// the protocol), and timers sorted.
 fn projection(s: &SysState) -> u64 {
     let mut history = s.history.clone();
     history.losses = 0;
-    let mut ids: Vec<(u64, u64)> = Vec::new();
+    let mut ids: Vec<(u64, u8, u64)> = Vec::new();
     for node in &s.actor_states {
-        ids.extend(node.agent.fences());
+        ids.extend(node.agent.fences().map(|(w, (t, op))| (t, w.0, op)));
         if let Some(c) = &node.coordinator {
-            ids.extend(c.op_ids().map(|op| (c.term(), op)));
+            ids.extend(c.op_ids().map(|(w, op)| (c.term(), w.0, op)));
         }
     }
     ids.sort_unstable();
     ids.dedup();
-    let rank = |t: u64, op: u64| -> u64 {
+    let rank = |w: u8, t: u64, op: u64| -> u64 {
         if op == 0 {
             return 0;
         }
         ids.iter()
-            .filter(|(t2, o2)| *t2 == t && *o2 > 0 && *o2 <= op)
+            .filter(|(t2, w2, o2)| *t2 == t && *w2 == w && *o2 > 0 && *o2 <= op)
             .count() as u64
+    };
+    let largest = |t: u64| -> u64 {
+        ids.iter()
+            .filter(|(t2, _, _)| *t2 == t)
+            .map(|(_, w, op)| rank(*w, t, *op))
+            .max()
+            .unwrap_or(0)
     };
     let actors: Vec<NodeState> = s
         .actor_states
         .iter()
         .map(|n| {
             let mut n = NodeState::clone(n);
-            n.agent.rename_ops(&rank);
+            n.agent.rename_ops(&|w, t, op| rank(w.0, t, op));
             if let Some(c) = &n.coordinator {
                 let mut c = Coord::clone(c);
                 let t = c.term();
-                c.rename_ops(&|op| rank(t, op));
+                c.rename_ops(&|w, op| rank(w.0, t, op), largest(t));
                 n.coordinator = Some(SharedCoord::new(c));
             }
             n

@@ -192,17 +192,19 @@ impl<N: Key, W: Key> NodeAgent<N, W> {
         self.units.values().filter(|u| u.running).count()
     }
 
-    /// Every (term, op) this agent remembers as a fence.
-    pub fn fences(&self) -> impl Iterator<Item = (Term, OpId)> + '_ {
-        self.units.values().map(|u| u.fence)
+    /// Every unit this agent remembers, with its fence: the (term, op) of the last
+    /// command applied to it.
+    pub fn fences(&self) -> impl Iterator<Item = (&W, (Term, OpId))> + '_ {
+        self.units.iter().map(|(w, u)| (w, u.fence))
     }
 
     /// Renames operation ids, for a model checker that renumbers them without changing
-    /// their order (the protocol only compares them). `rename` must preserve order
-    /// within each term.
-    pub fn rename_ops(&mut self, rename: &dyn Fn(Term, OpId) -> OpId) {
-        for u in self.units.values_mut() {
-            u.fence.1 = rename(u.fence.0, u.fence.1);
+    /// their order (the protocol only compares the ids of one unit's commands).
+    /// `rename(unit, term, op)` must preserve the order of each unit's ids within each
+    /// term.
+    pub fn rename_ops(&mut self, rename: &dyn Fn(&W, Term, OpId) -> OpId) {
+        for (w, u) in self.units.iter_mut() {
+            u.fence.1 = rename(w, u.fence.0, u.fence.1);
         }
     }
 
@@ -589,7 +591,7 @@ mod tests {
         Liveness,
         Option<Leader<u8>>,
         Vec<u8>,
-        Vec<(Term, OpId)>,
+        Vec<(u8, (Term, OpId))>,
     );
 
     fn snapshot(a: &A) -> Snapshot {
@@ -598,7 +600,7 @@ mod tests {
             a.liveness(),
             a.leader().cloned(),
             a.running().copied().collect(),
-            a.fences().collect(),
+            a.fences().map(|(w, f)| (*w, f)).collect(),
         )
     }
 

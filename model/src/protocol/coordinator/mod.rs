@@ -389,18 +389,24 @@ impl<N: Key, W: Key> Coordinator<N, W> {
             .is_some_and(|r| r.epoch == epoch && r.liveness >= Liveness::Draining)
     }
 
-    /// Every operation id this coordinator holds, including the last one handed out.
-    pub fn op_ids(&self) -> impl Iterator<Item = OpId> + '_ {
-        self.ops
-            .iter()
-            .map(|(_, op)| op.id)
-            .chain(std::iter::once(self.ops.last_id()))
+    /// The id of each operation in flight, by unit.
+    pub fn op_ids(&self) -> impl Iterator<Item = (&W, OpId)> + '_ {
+        self.ops.iter().map(|(w, op)| (w, op.id))
+    }
+
+    /// The last operation id handed out: the next is larger.
+    pub fn last_op_id(&self) -> OpId {
+        self.ops.last_id()
     }
 
     /// Renames operation ids, for a model checker that renumbers them without changing
-    /// their order (the protocol only compares them). `rename` must be increasing.
-    pub fn rename_ops(&mut self, rename: &dyn Fn(OpId) -> OpId) {
-        self.ops.rename(rename);
+    /// the order of any one unit's ids (the protocol only compares those: agents fence
+    /// each unit's commands by (term, op), and an acknowledgement is matched to its
+    /// unit's operation by equality). `rename(unit, op)` must keep each unit's order;
+    /// `last` becomes the last id handed out, and must be at least every renamed id, so
+    /// that the next one is newer than all of them.
+    pub fn rename_ops(&mut self, rename: &dyn Fn(&W, OpId) -> OpId, last: OpId) {
+        self.ops.rename(rename, last);
     }
 
     /// Every member as the status API shows it.

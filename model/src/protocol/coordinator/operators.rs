@@ -95,12 +95,13 @@ impl<N: Key, W: Key> Operators<N, W> {
         self.last_id
     }
 
-    /// Renames every id, including the last one handed out (see `Coordinator::rename_ops`).
-    pub fn rename(&mut self, rename: &dyn Fn(OpId) -> OpId) {
-        for op in self.ops.values_mut() {
-            op.id = rename(op.id);
+    /// Renames every id, and sets the last one handed out (see
+    /// `Coordinator::rename_ops`).
+    pub fn rename(&mut self, rename: &dyn Fn(&W, OpId) -> OpId, last: OpId) {
+        for (w, op) in self.ops.iter_mut() {
+            op.id = rename(w, op.id);
         }
-        self.last_id = rename(self.last_id);
+        self.last_id = last;
     }
 
     /// The operation on `work`, if any.
