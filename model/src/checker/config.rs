@@ -253,7 +253,7 @@ impl ModelConfig {
     /// loss, so one of every fault class at once (a node crash, a coordinator failover,
     /// a message loss, a TTL expiry, a lease loss, a stray term) on 3 nodes and 2 units.
     /// The others each leave a fault class out or shrink the cluster; this one is where
-    /// a fence meets a failover, a crash and a loss in one run. (80.6 M unique states:
+    /// a fence meets a failover, a crash and a loss in one run. (73.8 M unique states:
     /// about 7 minutes of CI's 2 cores, where the other five take under 2.)
     pub fn every_fault() -> Self {
         ModelConfig {
