@@ -30,14 +30,12 @@ fn two_units(node_crashes: u8, failovers: u8) -> ModelConfig {
 }
 
 fn same_with_and_without_canon(cfg: ModelConfig) {
-    let canonical = DrainModel::new(ModelConfig {
-        canon: true,
+    let with_canon = |canon| ModelConfig {
+        canon,
         ..cfg.clone()
-    });
-    let raw = DrainModel::new(ModelConfig {
-        canon: false,
-        ..cfg.clone()
-    });
+    };
+    let canonical = DrainModel::new(with_canon(true));
+    let raw = DrainModel::new(with_canon(false));
     let mut with = HashSet::new();
     let n_with = for_each_reachable(&canonical, |s| {
         with.insert(fingerprint(s));
@@ -66,20 +64,8 @@ fn same_with_and_without_canon(cfg: ModelConfig) {
         threads: 1,
         ..RunOptions::default()
     };
-    let a = exhaustive(
-        ModelConfig {
-            canon: true,
-            ..cfg.clone()
-        },
-        &opts,
-    );
-    let b = exhaustive(
-        ModelConfig {
-            canon: false,
-            ..cfg.clone()
-        },
-        &opts,
-    );
+    let a = exhaustive(with_canon(true), &opts);
+    let b = exhaustive(with_canon(false), &opts);
     assert_eq!(statuses(&a), statuses(&b), "{cfg:?}: verdicts differ");
 }
 

@@ -85,10 +85,9 @@ fn canonicalize_ops_with(s: &mut SysState, seen: &mut Vec<OpKey>) {
     }
     if s.network
         .iter()
-        .any(|e| op_of(&e.msg).is_some_and(|(t, w, op)| rename_with(&map, t, w, op) != op))
+        .any(|e| op_of(&e.msg).is_some_and(|(t, w, op)| rename(&w, t, op) != op))
     {
-        s.network
-            .rewrite(|e| e.msg = rename_msg(&e.msg, &|t, w, op| rename(&w, t, op)));
+        s.network.rewrite(|e| e.msg = rename_msg(&e.msg, &rename));
     }
 }
 
@@ -181,7 +180,7 @@ pub fn canonical_message(s: &SysState, msg: &Msg) -> Msg {
         return msg.clone();
     }
     let map = renaming_of(&seen);
-    rename_msg(msg, &|t, w, op| rename_with(&map, t, w, op))
+    rename_msg(msg, &|w, t, op| rename_with(&map, t, *w, op))
 }
 
 /// Whether renaming the sorted, deduplicated `seen` would keep every id: per term and
@@ -216,14 +215,16 @@ fn op_of(msg: &Msg) -> Option<OpKey> {
     }
 }
 
-fn rename_msg(msg: &Msg, rename: &dyn Fn(Term, UnitIx, OpId) -> OpId) -> Msg {
+/// `msg` with its operation id renamed by `rename(unit, term, op)` (the agents'
+/// `rename_ops` takes the same).
+fn rename_msg(msg: &Msg, rename: &dyn Fn(&UnitIx, Term, OpId) -> OpId) -> Msg {
     let mut m = msg.clone();
     match &mut m {
         Msg::ToNode(
             ToNode::AddWork { work, term, op, .. } | ToNode::RemoveWork { work, term, op, .. },
         )
         | Msg::ToCoord(ToCoordinator::WorkStatus { work, term, op, .. }) => {
-            *op = rename(*term, *work, *op)
+            *op = rename(work, *term, *op)
         }
         _ => {}
     }
