@@ -38,8 +38,8 @@
 use super::config::ModelConfig;
 use super::properties;
 use super::state::SysState;
+use super::successors::{self, Outcome};
 use super::system::{Action, DrainModel};
-use stateright::Model;
 
 /// Whether a check of `cfg` offers only the losses that lead to an L1 violation.
 pub fn reduced(cfg: &ModelConfig) -> bool {
@@ -84,17 +84,12 @@ pub fn offered(m: &DrainModel, s: &SysState, budget: u8) -> Vec<bool> {
 /// action rules every loss out. A cheap filter before the exact check, which most
 /// states never reach (`tests/loss_soundness.rs` compares the two).
 fn must_lose(m: &DrainModel, s: &SysState, budget: usize) -> Option<Vec<usize>> {
-    let mut actions = Vec::new();
-    m.offer(s, &mut actions, false);
-    // The actions that rule every loss out at once first (`offer` lists the
-    // deliveries first): where an election watch or a poll moves the state, the
-    // deliveries need not be stepped (in CI's first configuration, 12 % fewer steps).
-    actions.retain(Action::is_progress);
-    actions.sort_by_key(|a| matches!(a, Action::Deliver { .. }));
     let mut needed: Vec<usize> = Vec::new();
-    for a in actions {
-        let Some(next) = m.next_state(s, a.clone()) else {
-            continue;
+    // The progress steps come from `s`'s cache: L1's property stepped them all already
+    // (`super::successors`), and the checker takes its successors from there too.
+    let ruled_out = successors::find_progress(m, s, |a, outcome| {
+        let Outcome::To(next) = outcome else {
+            return None;
         };
         let beyond_network = next.actor_states != s.actor_states
             || next.timers_set != s.timers_set
@@ -102,24 +97,25 @@ fn must_lose(m: &DrainModel, s: &SysState, budget: usize) -> Option<Vec<usize>> 
             || next.actor_storages != s.actor_storages
             || next.history != s.history;
         if !beyond_network {
-            continue;
+            return None;
         }
         let Action::Deliver { src, dst, msg } = a else {
-            return None;
+            return Some(());
         };
         let i = s
             .network
             .iter()
-            .position(|e| e.src == src.id() && e.dst == dst.id() && e.msg == msg)
+            .position(|e| e.src == src.id() && e.dst == dst.id() && e.msg == *msg)
             .expect("a delivery of a message in flight");
         if !needed.contains(&i) {
             needed.push(i);
             if needed.len() > budget {
-                return None;
+                return Some(());
             }
         }
-    }
-    Some(needed)
+        None
+    });
+    ruled_out.is_none().then_some(needed)
 }
 
 /// `s` after losing the envelopes at the indices `set` at once, collected and

@@ -19,6 +19,7 @@ pub mod properties;
 pub mod run;
 pub mod simulate;
 pub mod state;
+pub mod successors;
 pub mod system;
 
 pub use config::ModelConfig;

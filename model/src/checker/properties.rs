@@ -234,7 +234,7 @@ fn no_lost_work(model: &DrainModel, s: &SysState) -> bool {
 /// the node is gone, it runs the coordinator (C10 refuses), or no other node is
 /// Alive to take its work.
 fn drain_not_stuck(model: &DrainModel, s: &SysState) -> bool {
-    !drain_short_of_zero(model, s) || !model.is_quiescent(s)
+    !drain_short_of_zero(model, s) || !model.is_quiescent_expanding(s)
 }
 
 /// Whether some requested drain has not answered 0 and still can: a quiescent state

@@ -16,6 +16,7 @@
 
 use super::actor::{Msg, NodeState, NodeStorage, NodeTimer};
 use super::ids::NodeIx;
+use super::successors::StepCache;
 use super::system::{History, MAX_NODES};
 use stateright::actor::Envelope;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ pub fn stable_hasher() -> ahash::RandomState {
 }
 
 /// A state of the whole system.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SysState {
     /// Each node's agent and, while it leads, its coordinator (a down node holds
     /// [`NodeState::down`]).
@@ -44,6 +45,23 @@ pub struct SysState {
     pub history: History,
     /// What each node persisted (None: it never ran).
     pub actor_storages: Vec<Option<NodeStorage>>,
+    /// Its progress successors, once a reader asked for them ([`super::successors`]):
+    /// not part of the state (equal in every state, hashed as nothing, empty in a clone).
+    pub progress: StepCache,
+}
+
+impl std::fmt::Debug for SysState {
+    /// Every field but the cache of successors, which is not part of the state.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SysState")
+            .field("actor_states", &self.actor_states)
+            .field("network", &self.network)
+            .field("timers_set", &self.timers_set)
+            .field("crashed", &self.crashed)
+            .field("history", &self.history)
+            .field("actor_storages", &self.actor_storages)
+            .finish()
+    }
 }
 
 /// The messages in flight: a set of envelopes, kept sorted by (source, destination,

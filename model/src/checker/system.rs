@@ -359,9 +359,14 @@ impl DrainModel {
     }
 
     /// Whether no progress action changes `state`: under fairness, nothing more happens.
+    /// Steps the progress actions only until one changes the state, unless they are
+    /// cached already ([`Self::is_quiescent_expanding`]).
     pub fn is_quiescent(&self, state: &SysState) -> bool {
         if self.surely_moves(state) {
             return false;
+        }
+        if state.progress.is_filled() {
+            return !super::successors::some_progress_moves(self, state);
         }
         let mut actions = Vec::new();
         self.offer(state, &mut actions, false);
@@ -372,6 +377,13 @@ impl DrainModel {
                 None => true,
                 Some(next) => next == *state,
             })
+    }
+
+    /// [`Self::is_quiescent`], for a state the checker is about to expand: steps every
+    /// progress action into the state's cache, where the loss reduction and the
+    /// checker's own `next_state` find them ([`super::successors`]).
+    pub fn is_quiescent_expanding(&self, state: &SysState) -> bool {
+        !self.surely_moves(state) && !super::successors::some_progress_moves(self, state)
     }
 
     /// The actions enabled in `state`, into `actions`: with `losses`, the losses the
@@ -910,6 +922,7 @@ impl Model for DrainModel {
                 violations: 0,
             },
             actor_storages: vec![None; n],
+            progress: Default::default(),
         };
         for node in self.nodes() {
             if self.cfg.late_membership && self.cfg.elected_start {
@@ -934,6 +947,10 @@ impl Model for DrainModel {
     }
 
     fn next_state(&self, state: &SysState, action: Action) -> Option<SysState> {
+        // A progress step a reader took before (`super::successors`).
+        if let Some(cached) = super::successors::take(state, &action) {
+            return cached;
+        }
         let mut next = self.step(state, action)?;
         self.normalize(&mut next);
         Some(next)
