@@ -16,7 +16,9 @@
 //! Its visited set keeps a 64-bit hash per state: 8 bytes a state, plus the stack.
 //! Each offer's time includes two clock reads (tens of nanoseconds), which inflates the
 //! share of kinds offered often and pruned at once: measure a change by `ebbtide bench
-//! check`, not by the census's times.
+//! check`, not by the census's times. Where the loss reduction stepped a state's progress
+//! actions already, in `actions` ([`super::successors`]), `next_state` takes them from
+//! the state's cache, and the census does not count the time of those steps.
 
 use super::system::{DrainModel, SysState};
 use stateright::Model;
