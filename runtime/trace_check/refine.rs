@@ -415,7 +415,7 @@ impl<'a> Walk<'a> {
                 format!("coordinator configuration {c:?} cannot be the model's"),
             ));
         }
-        let model = DrainModel::new(cfg.clone());
+        let model = DrainModel::new(cfg.clone()).walking();
         let state = model.init_states().remove(0);
         let n = processes.len();
         let mut walk = Walk {

@@ -169,7 +169,8 @@ pub fn simulate(
     let model = DrainModel::new(ModelConfig {
         every_loss: true,
         ..cfg.clone()
-    });
+    })
+    .walking();
     let started = Instant::now();
     let shared = Shared {
         next_walk: AtomicU64::new(0),

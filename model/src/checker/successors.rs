@@ -19,6 +19,11 @@
 //! pins the counts, and `successors_are_the_steps` below compares every cached
 //! successor with a fresh step.
 //!
+//! A walk (a random walk, the trace check's walk of a run) takes one action from each
+//! state; for it, stepping every progress action only to answer L1 would be waste, so
+//! a model made for walks ([`DrainModel::walking`]) keeps no cache and L1's test stops
+//! at the first progress action that moves, as before.
+//!
 //! Only a state's own value holds its cache: a clone starts empty, and a step builds its
 //! successor from a clone. A state changed in place after its cache was filled would
 //! keep stale successors; nothing does that (steps, collection and renumbering change
@@ -221,6 +226,44 @@ mod tests {
             }
         }
         assert!(compared > 1000, "only {compared} cached steps compared");
+    }
+
+    /// L1's test keeps a state's progress steps for a search, and none for a walk,
+    /// which takes one action per state ([`DrainModel::walking`]).
+    #[test]
+    fn only_a_search_keeps_the_steps_of_l1s_test() {
+        let cfg = ModelConfig {
+            nodes: 2,
+            work: 1,
+            ..ModelConfig::default()
+        };
+        let search = DrainModel::new(cfg.clone());
+        let walk = DrainModel::new(cfg).walking();
+        let l1 = crate::checker::properties::catalogue()
+            .into_iter()
+            .find(|p| p.name == "L1")
+            .expect("L1")
+            .condition;
+        let mut todo = search.init_states();
+        let mut judged = 0;
+        while let Some(s) = todo.pop() {
+            if judged == 100 {
+                break;
+            }
+            if crate::checker::properties::drain_short_of_zero(&search, &s)
+                && !search.surely_moves(&s)
+            {
+                let (for_search, for_walk) = (s.clone(), s.clone());
+                assert!(l1(&search, &for_search) && l1(&walk, &for_walk));
+                assert!(for_search.progress.is_filled());
+                assert!(!for_walk.progress.is_filled());
+                judged += 1;
+            }
+            let mut actions = Vec::new();
+            search.actions(&s, &mut actions);
+            todo.extend(actions.into_iter().filter_map(|a| search.next_state(&s, a)));
+        }
+        assert_eq!(judged, 100);
     }
 
     /// The debug builds' guard: a state changed in place after its cache was filled is
