@@ -7,8 +7,9 @@
 //! quiescent ([`super::system::DrainModel::is_quiescent`]), the loss reduction asks which
 //! deliveries a loss must take ([`super::losses`]), and then the checker steps every
 //! action it is offered to find the successors. Each step clones, collects and
-//! renumbers a state, so the first two cost about as much again as the third (in CI's
-//! configuration with every fault class they took a fifth of the checker's time).
+//! renumbers a state, and the first two readers stop only at the first step that rules
+//! the state out, so they stepped much of it twice more (in CI's configuration with
+//! every fault class they took a fifth of the checker's time).
 //!
 //! So the first reader steps them all at once and keeps the results in the state
 //! itself ([`StepCache`], a field of [`SysState`] that takes no part in its equality,
