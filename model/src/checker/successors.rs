@@ -190,16 +190,20 @@ mod tests {
     use crate::checker::config::ModelConfig;
     use stateright::Model;
 
+    /// The default faults on 2 nodes and 1 unit: every state in about a second.
+    fn two_nodes_one_unit() -> ModelConfig {
+        ModelConfig {
+            nodes: 2,
+            work: 1,
+            ..ModelConfig::default()
+        }
+    }
+
     /// Every successor read from a cache is the successor a fresh step gives, on every
     /// state of a small configuration (and with losses, which read the cache too).
     #[test]
     fn successors_are_the_steps() {
-        let cfg = ModelConfig {
-            nodes: 2,
-            work: 1,
-            ..ModelConfig::default()
-        };
-        let m = DrainModel::new(cfg);
+        let m = DrainModel::new(two_nodes_one_unit());
         let mut seen = std::collections::HashSet::new();
         let mut todo = m.init_states();
         let mut compared = 0;
@@ -233,13 +237,8 @@ mod tests {
     /// which takes one action per state ([`DrainModel::walking`]).
     #[test]
     fn only_a_search_keeps_the_steps_of_l1s_test() {
-        let cfg = ModelConfig {
-            nodes: 2,
-            work: 1,
-            ..ModelConfig::default()
-        };
-        let search = DrainModel::new(cfg.clone());
-        let walk = DrainModel::new(cfg).walking();
+        let search = DrainModel::new(two_nodes_one_unit());
+        let walk = DrainModel::new(two_nodes_one_unit()).walking();
         let l1 = crate::checker::properties::catalogue()
             .into_iter()
             .find(|p| p.name == "L1")
