@@ -87,7 +87,7 @@ fn must_lose(m: &DrainModel, s: &SysState, budget: usize) -> Option<Vec<usize>> 
     let mut needed: Vec<usize> = Vec::new();
     // The progress steps come from `s`'s cache: L1's property stepped them all already
     // (`super::successors`), and the checker takes its successors from there too.
-    let ruled_out = successors::find_progress(m, s, |a, outcome| {
+    let ruled_out = successors::find_progress(m, s, true, |a, outcome| {
         let Outcome::To(next) = outcome else {
             return None;
         };

@@ -112,21 +112,24 @@ impl StepCache {
 }
 
 /// Calls `f` with each progress action `m` offers in `s` and what it does, in the order
-/// `offer` lists them, stepping them all into `s`'s cache first if no reader did yet.
-/// Returns the first `Some` that `f` returns (the remaining ones are not read).
+/// `offer` lists them, and returns the first `Some` that `f` returns (the remaining
+/// steps are not read). Reads `s`'s cache if a reader filled it; else, with `keep`,
+/// steps every progress action into the cache first, and without, steps them one at a
+/// time and stops with `f`, keeping nothing (for a state nobody expands next).
 pub fn find_progress<T>(
     m: &DrainModel,
     s: &SysState,
+    keep: bool,
     mut f: impl FnMut(&Action, Outcome<'_>) -> Option<T>,
 ) -> Option<T> {
     let filled = match s.progress.filled(s) {
         Some(filled) => filled,
+        None if !keep => {
+            return progress_actions(m, s)
+                .find_map(|action| f(&action, outcome(&m.next_state(s, action.clone()))));
+        }
         None => {
-            let mut actions = Vec::new();
-            m.offer(s, &mut actions, false);
-            let steps = actions
-                .into_iter()
-                .filter(Action::is_progress)
+            let steps = progress_actions(m, s)
                 .map(|action| {
                     let next = m.next_state(s, action.clone());
                     Step {
@@ -146,14 +149,10 @@ pub fn find_progress<T>(
     for step in filled.steps.iter() {
         let next = step.next.lock().expect("not poisoned");
         let found = match &*next {
-            Some(None) => f(&step.action, Outcome::Nothing),
-            Some(Some(to)) => f(&step.action, Outcome::To(to)),
+            Some(next) => f(&step.action, outcome(next)),
             // Taken by the checker: step it again (`take` cannot take it while this
             // holds the lock).
-            None => match m.next_state(s, step.action.clone()) {
-                None => f(&step.action, Outcome::Nothing),
-                Some(to) => f(&step.action, Outcome::To(&to)),
-            },
+            None => f(&step.action, outcome(&m.next_state(s, step.action.clone()))),
         };
         if found.is_some() {
             return found;
@@ -162,10 +161,25 @@ pub fn find_progress<T>(
     None
 }
 
-/// Whether some progress action changes `s` (filling its cache): `s` is not quiescent
-/// unless it surely moves otherwise.
-pub fn some_progress_moves(m: &DrainModel, s: &SysState) -> bool {
-    find_progress(m, s, |_, outcome| match outcome {
+/// The progress actions `m` offers in `s`, in `offer`'s order.
+fn progress_actions(m: &DrainModel, s: &SysState) -> impl Iterator<Item = Action> {
+    let mut actions = Vec::new();
+    m.offer(s, &mut actions, false);
+    actions.into_iter().filter(Action::is_progress)
+}
+
+/// A step's result as `find_progress` hands it on.
+fn outcome(next: &Option<SysState>) -> Outcome<'_> {
+    match next {
+        None => Outcome::Nothing,
+        Some(to) => Outcome::To(to),
+    }
+}
+
+/// Whether some progress action changes `s` (with `keep`, filling its cache, as
+/// [`find_progress`] does): `s` is not quiescent unless it surely moves otherwise.
+pub fn some_progress_moves(m: &DrainModel, s: &SysState, keep: bool) -> bool {
+    find_progress(m, s, keep, |_, outcome| match outcome {
         Outcome::To(to) if to != s => Some(()),
         _ => None,
     })
@@ -213,7 +227,7 @@ mod tests {
             }
             let mut actions = Vec::new();
             m.actions(&s, &mut actions);
-            find_progress(&m, &s, |a, outcome| {
+            find_progress(&m, &s, true, |a, outcome| {
                 let fresh = m.next_state(&s, a.clone());
                 match outcome {
                     Outcome::Nothing => assert_eq!(fresh, None, "{a:?}"),
@@ -274,7 +288,7 @@ mod tests {
     fn a_state_changed_after_its_cache_was_filled_is_caught() {
         let m = DrainModel::new(ModelConfig::default());
         let mut s = m.init_states().remove(0);
-        assert!(some_progress_moves(&m, &s));
+        assert!(some_progress_moves(&m, &s, true));
         s.history.crashes += 1;
         let mut actions = Vec::new();
         m.actions(&s, &mut actions);

@@ -379,21 +379,7 @@ impl DrainModel {
     /// Steps the progress actions only until one changes the state, unless they are
     /// cached already ([`Self::is_quiescent_expanding`]).
     pub fn is_quiescent(&self, state: &SysState) -> bool {
-        if self.surely_moves(state) {
-            return false;
-        }
-        if state.progress.is_filled() {
-            return !super::successors::some_progress_moves(self, state);
-        }
-        let mut actions = Vec::new();
-        self.offer(state, &mut actions, false);
-        actions
-            .into_iter()
-            .filter(Action::is_progress)
-            .all(|a| match self.next_state(state, a) {
-                None => true,
-                Some(next) => next == *state,
-            })
+        !self.surely_moves(state) && !super::successors::some_progress_moves(self, state, false)
     }
 
     /// [`Self::is_quiescent`], for a state the caller is about to expand: steps every
@@ -401,10 +387,8 @@ impl DrainModel {
     /// checker's own `next_state` find them ([`super::successors`]). In a model made
     /// for walks ([`Self::walking`]), the same as `is_quiescent`.
     pub fn is_quiescent_expanding(&self, state: &SysState) -> bool {
-        if !self.expands {
-            return self.is_quiescent(state);
-        }
-        !self.surely_moves(state) && !super::successors::some_progress_moves(self, state)
+        !self.surely_moves(state)
+            && !super::successors::some_progress_moves(self, state, self.expands)
     }
 
     /// The actions enabled in `state`, into `actions`: with `losses`, the losses the
