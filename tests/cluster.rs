@@ -588,3 +588,22 @@ fn the_work_log_judge_accepts_a_move() {
     let runs = assert_no_unit_ran_twice(&c, &BTreeMap::new());
     assert_eq!(running_now(&runs).get("w1").map(String::as_str), Some("n2"));
 }
+
+/// The harness's port choice, which every test of a node process rests on: ports handed
+/// out in one test process never repeat and never come from the kernel's ephemeral
+/// range (where `bind(0)` in another test, or an outgoing connection, takes them). With
+/// ports from `bind(0)`, released (the harness before), 2,000 choices repeat a port
+/// about 140 times here and every one lies in that range.
+#[test]
+fn node_ports_never_repeat_and_lie_outside_the_ephemeral_range() {
+    let (lo, hi) = ephemeral_range();
+    let ports: Vec<u16> = (0..2_000).map(|_| free_port()).collect();
+    let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+    assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+    for p in ports {
+        assert!(
+            !(lo..=hi).contains(&u32::from(p)),
+            "port {p} lies in the ephemeral range {lo}..={hi}"
+        );
+    }
+}

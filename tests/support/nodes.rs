@@ -6,16 +6,57 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ebbtide");
 
-/// A free loopback port (bound, then released for the node to take).
+/// A loopback port for a node to bind later (and again at each restart), that nothing
+/// else in this machine's tests takes in between.
+///
+/// Binding port 0 and releasing the port is not enough: the kernel hands the same
+/// ephemeral port to the next `bind(0)` often (about 7 in 100 of 2,000 tries here), so
+/// two tests running at once could be given one port, and the second node could not
+/// listen (CI saw exactly that). So ports come from a band just below the kernel's
+/// ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), which neither `bind(0)`
+/// nor outgoing connections use, each at most once per test process, starting at an
+/// offset drawn from the process id so that two test processes at once rarely meet;
+/// a port some other program holds is skipped.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, span) = node_port_band();
+    let start = std::process::id().wrapping_mul(7919) % span;
+    loop {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(k < span, "all {span} node ports from {low} handed out");
+        let port = (low + (start + k) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The ports [`free_port`] hands out: `(first, how many)`, up to 10,000 ports below the
+/// kernel's ephemeral range, or above it when too few lie below.
+pub fn node_port_band() -> (u32, u32) {
+    let (lo, hi) = ephemeral_range();
+    let below = lo.saturating_sub(1025).min(10_000);
+    if below >= 1_000 {
+        (lo - below, below)
+    } else {
+        (hi + 1, (65_535 - hi).min(10_000))
+    }
+}
+
+/// The kernel's range for ephemeral ports (Linux's default when it cannot be read).
+pub fn ephemeral_range() -> (u32, u32) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|n| n.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32_768, 60_999))
 }
 
 pub fn now_us() -> u64 {
