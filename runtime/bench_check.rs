@@ -15,6 +15,8 @@
 //! `--by-action` instead prints where the configuration's state space comes from
 //! ([`ebbtide_model::checker::census`]): per kind of action, how often it is offered,
 //! pruned, generates a state and generates a new one, and its share of the step time.
+//! `--by-part` prints first how much each part of the state (a node's agent, the
+//! messages in flight of one kind, a field of the history) multiplies the state space.
 
 use crate::cli::{self, BenchCheckArgs};
 use crate::paxos_bench;
@@ -64,8 +66,8 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
         Ok(cfg) => cfg,
         Err(msg) => return cli::bad_usage(&msg),
     };
-    if args.by_action {
-        return by_action(cfg);
+    if args.by_action || args.by_part {
+        return census(cfg, args.by_part);
     }
     let threads = args.threads.max(1);
     let mut samples = Vec::new();
@@ -115,8 +117,9 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `ebbtide bench check --by-action`.
-fn by_action(mut cfg: ebbtide_model::checker::ModelConfig) -> ExitCode {
+/// `ebbtide bench check --by-action` (and `--by-part`, which prints its own table first).
+fn census(mut cfg: ebbtide_model::checker::ModelConfig, by_part: bool) -> ExitCode {
+    use ebbtide_model::checker::census;
     // The states the exhaustive search visits: without scenario records (`run::run`).
     cfg.record_scenarios = false;
     eprintln!(
@@ -125,12 +128,24 @@ fn by_action(mut cfg: ebbtide_model::checker::ModelConfig) -> ExitCode {
     );
     let model = ebbtide_model::checker::DrainModel::new(cfg);
     let t = Instant::now();
-    let c = ebbtide_model::checker::census::census(&model, |unique| {
+    let progress = |unique| {
         eprintln!(
             "  {:>7.1}s  {unique} unique states",
             t.elapsed().as_secs_f64()
         );
-    });
+    };
+    let c = if by_part {
+        let p = census::by_part(&model, progress);
+        println!(
+            "{} unique states; {} with every part below (the same, unless a part is missing)",
+            p.census.unique, p.with_every_part
+        );
+        print!("{}", p.table());
+        println!();
+        p.census
+    } else {
+        census::census(&model, progress)
+    };
     println!(
         "{} unique states in {:.1} s ({:.0} unique/s with the census's own bookkeeping)",
         c.unique,

@@ -362,3 +362,34 @@ fn simulate_options_need_simulate() {
     assert_bad_usage(&["check", "--seconds", "5"], "--simulate");
     assert_bad_usage(&["check", "--simulate", "--ci"], "--ci");
 }
+
+/// `bench check --by-part` prints the parts of a small configuration's states, each
+/// with the states left without it, then the per-action table of the same search.
+#[test]
+fn by_part_names_what_multiplies_the_state_space() {
+    let out = ebbtide(&["bench", "check", "--nodes", "2", "--work", "1", "--by-part"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    let unique: u64 = first.split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        first.contains(&format!("; {unique} with every part")),
+        "{first}"
+    );
+    let row = |part: &str| -> u64 {
+        let line = (text.lines())
+            .find(|l| l.starts_with(&format!("| {part} |")))
+            .unwrap_or_else(|| panic!("no row for {part} in:\n{text}"));
+        line.split('|').nth(2).unwrap().trim().parse().unwrap()
+    };
+    assert!(row("in flight: Report") < unique, "{text}");
+    assert_eq!(row("history.resigns"), unique, "{text}");
+    assert!(
+        text.contains("| Deliver |"),
+        "the per-action table follows:\n{text}"
+    );
+    assert_bad_usage(
+        &["bench", "check", "--by-part", "--by-action"],
+        "--by-action",
+    );
+}
