@@ -41,10 +41,13 @@ pub fn free_port() -> u16 {
 pub fn node_port_band() -> (u32, u32) {
     let (lo, hi) = ephemeral_range();
     let below = lo.saturating_sub(1025).min(10_000);
+    let above = 65_535u32.saturating_sub(hi).min(10_000);
     if below >= 1_000 {
         (lo - below, below)
+    } else if above >= 1_000 {
+        (hi + 1, above)
     } else {
-        (hi + 1, (65_535 - hi).min(10_000))
+        panic!("the ephemeral range {lo}..={hi} leaves no band of 1,000 ports for test nodes")
     }
 }
 
