@@ -305,21 +305,12 @@ mod tests {
     use super::*;
     use crate::checker::ModelConfig;
 
-    /// The model of 2 nodes and 1 unit (about 26 k states): both tests search it whole.
-    fn two_nodes_one_unit() -> DrainModel {
-        DrainModel::new(ModelConfig {
-            nodes: 2,
-            work: 1,
-            ..ModelConfig::default()
-        })
-    }
-
     /// The census visits the states the checker does: the same count as stateright's
     /// exhaustive search of the same model, and every new state is counted once.
     #[test]
     fn census_visits_what_the_checker_visits() {
         use stateright::Checker;
-        let model = two_nodes_one_unit();
+        let model = DrainModel::new(ModelConfig::two_nodes_one_unit());
         let c = census(&model, |_| {});
         let checked = model.clone().checker().spawn_dfs().join();
         assert_eq!(c.unique as usize, checked.unique_state_count());
@@ -338,7 +329,7 @@ mod tests {
     /// configuration multiplies nothing, and the messages in flight multiply.
     #[test]
     fn parts_cover_the_state_and_name_what_multiplies() {
-        let p = by_part(&two_nodes_one_unit(), |_| {});
+        let p = by_part(&DrainModel::new(ModelConfig::two_nodes_one_unit()), |_| {});
         let unique = p.census.unique;
         assert_eq!(p.with_every_part, unique, "a part of the state is missing");
         let count = |name: &str| {

@@ -182,6 +182,19 @@ impl Default for ModelConfig {
     }
 }
 
+#[cfg(test)]
+impl ModelConfig {
+    /// The default faults on 2 nodes and 1 unit (about 26 k states, every one in about a
+    /// second): the small configuration the checker's own unit tests search whole.
+    pub(crate) fn two_nodes_one_unit() -> Self {
+        ModelConfig {
+            nodes: 2,
+            work: 1,
+            ..ModelConfig::default()
+        }
+    }
+}
+
 impl ModelConfig {
     /// CI's second configuration, checked after the default one (`ebbtide check --ci`):
     /// smaller, with a lease loss, so that what only lease losses exercise (a node that

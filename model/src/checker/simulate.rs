@@ -353,14 +353,6 @@ mod tests {
     use super::*;
     use crate::protocol::Guard;
 
-    fn small() -> ModelConfig {
-        ModelConfig {
-            nodes: 2,
-            work: 1,
-            ..ModelConfig::default()
-        }
-    }
-
     fn opts(seed: u64, walks: u64) -> SimulateOptions {
         SimulateOptions {
             seed,
@@ -373,7 +365,12 @@ mod tests {
 
     #[test]
     fn a_correct_model_has_no_violation_and_reaches_the_witnesses() {
-        let r = simulate(small(), &opts(7, 300), Duration::from_secs(60), |_| {});
+        let r = simulate(
+            ModelConfig::two_nodes_one_unit(),
+            &opts(7, 300),
+            Duration::from_secs(60),
+            |_| {},
+        );
         assert!(r.violations.is_empty(), "{:?}", r.violations);
         assert_eq!(r.walks, 300);
         assert!(r.states > 300, "{} states", r.states);
@@ -384,7 +381,7 @@ mod tests {
     fn a_broken_guard_is_caught_and_its_walk_seed_replays_the_same_counterexample() {
         let cfg = ModelConfig {
             guards: crate::protocol::Guards::ALL_ON.without(Guard::StoppingWhenEmpty),
-            ..small()
+            ..ModelConfig::two_nodes_one_unit()
         };
         let r = simulate(
             cfg.clone(),

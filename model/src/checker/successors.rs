@@ -204,20 +204,11 @@ mod tests {
     use crate::checker::config::ModelConfig;
     use stateright::Model;
 
-    /// The default faults on 2 nodes and 1 unit: every state in about a second.
-    fn two_nodes_one_unit() -> ModelConfig {
-        ModelConfig {
-            nodes: 2,
-            work: 1,
-            ..ModelConfig::default()
-        }
-    }
-
     /// Every successor read from a cache is the successor a fresh step gives, on every
     /// state of a small configuration (and with losses, which read the cache too).
     #[test]
     fn successors_are_the_steps() {
-        let m = DrainModel::new(two_nodes_one_unit());
+        let m = DrainModel::new(ModelConfig::two_nodes_one_unit());
         let mut seen = std::collections::HashSet::new();
         let mut todo = m.init_states();
         let mut compared = 0;
@@ -251,8 +242,8 @@ mod tests {
     /// which takes one action per state ([`DrainModel::walking`]).
     #[test]
     fn only_a_search_keeps_the_steps_of_l1s_test() {
-        let search = DrainModel::new(two_nodes_one_unit());
-        let walk = DrainModel::new(two_nodes_one_unit()).walking();
+        let search = DrainModel::new(ModelConfig::two_nodes_one_unit());
+        let walk = DrainModel::new(ModelConfig::two_nodes_one_unit()).walking();
         let l1 = crate::checker::properties::catalogue()
             .into_iter()
             .find(|p| p.name == "L1")
