@@ -24,8 +24,7 @@
 use super::system::{DrainModel, SysState};
 use stateright::Model;
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, Hash};
-
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 /// What one kind of action did over a whole search.
@@ -193,26 +192,34 @@ pub fn by_part(model: &DrainModel, progress: impl FnMut(u64)) -> PartCensus {
     let census = census_visiting(
         model,
         |s| {
-            let parts = parts_of(s, &hasher);
+            // Each part keyed by its name once; a projection combines the keyed parts.
+            let parts: Vec<(String, u64)> = (parts_of(s, &hasher).into_iter())
+                .map(|(name, part)| {
+                    let keyed = hasher.hash_one((&name, part));
+                    (name, keyed)
+                })
+                .collect();
             let projection = |skip: Option<&str>| {
                 let mut h = hasher.build_hasher();
-                for (name, part) in &parts {
+                for (name, keyed) in &parts {
                     if Some(name.as_str()) != skip {
-                        name.hash(&mut h);
-                        part.hash(&mut h);
+                        h.write_u64(*keyed);
                     }
                 }
-                std::hash::Hasher::finish(&h)
+                h.finish()
             };
-            for name in parts.keys() {
+            let all = projection(None);
+            for (name, _) in &parts {
                 if !without.contains_key(name) {
                     without.insert(name.clone(), whole.clone());
                 }
             }
             for (name, seen) in without.iter_mut() {
-                seen.insert(projection(Some(name)));
+                // A part absent from `s` (a kind of message not in flight) leaves it whole.
+                let present = parts.iter().any(|(n, _)| n == name);
+                seen.insert(if present { projection(Some(name)) } else { all });
             }
-            whole.insert(projection(None));
+            whole.insert(all);
         },
         progress,
     );
