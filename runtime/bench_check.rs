@@ -67,7 +67,7 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
         Err(msg) => return cli::bad_usage(&msg),
     };
     if args.by_action || args.by_part {
-        return census(cfg, args.by_part);
+        return print_census(cfg, args.by_part);
     }
     let threads = args.threads.max(1);
     let mut samples = Vec::new();
@@ -118,7 +118,7 @@ pub fn check(args: BenchCheckArgs) -> ExitCode {
 }
 
 /// `ebbtide bench check --by-action` (and `--by-part`, which prints its own table first).
-fn census(mut cfg: ebbtide_model::checker::ModelConfig, by_part: bool) -> ExitCode {
+fn print_census(mut cfg: ebbtide_model::checker::ModelConfig, by_part: bool) -> ExitCode {
     use ebbtide_model::checker::census;
     // The states the exhaustive search visits: without scenario records (`run::run`).
     cfg.record_scenarios = false;
