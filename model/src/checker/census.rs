@@ -193,12 +193,10 @@ pub fn by_part(model: &DrainModel, progress: impl FnMut(u64)) -> PartCensus {
         model,
         |s| {
             // Each part keyed by its name once; a projection combines the keyed parts.
-            let parts: Vec<(String, u64)> = (parts_of(s, &hasher).into_iter())
-                .map(|(name, part)| {
-                    let keyed = hasher.hash_one((&name, part));
-                    (name, keyed)
-                })
-                .collect();
+            let mut parts = parts_of(s, &hasher);
+            for (name, part) in parts.iter_mut() {
+                *part = hasher.hash_one((name, *part));
+            }
             let projection = |skip: Option<&str>| {
                 let mut h = hasher.build_hasher();
                 for (name, keyed) in &parts {
@@ -209,14 +207,14 @@ pub fn by_part(model: &DrainModel, progress: impl FnMut(u64)) -> PartCensus {
                 h.finish()
             };
             let all = projection(None);
-            for (name, _) in &parts {
+            for name in parts.keys() {
                 if !without.contains_key(name) {
                     without.insert(name.clone(), whole.clone());
                 }
             }
             for (name, seen) in without.iter_mut() {
                 // A part absent from `s` (a kind of message not in flight) leaves it whole.
-                let present = parts.iter().any(|(n, _)| n == name);
+                let present = parts.contains_key(name);
                 seen.insert(if present { projection(Some(name)) } else { all });
             }
             whole.insert(all);
